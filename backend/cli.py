@@ -1,0 +1,188 @@
+"""The `creditrisk` command (also `python -m backend`). Every command has --help."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from backend.config import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="creditrisk: AI-assisted credit decisioning.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Console users: add, disable, enable, list, set-password.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def services(migrate: bool = True) -> Any:
+    from backend.container import build_services
+
+    try:
+        return build_services(settings(), migrate=migrate)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        fail(f"cannot open the backends: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+
+
+def guarded(fn: Callable[[], T], *errors: type[Exception]) -> T:
+    try:
+        return fn()
+    except errors as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+@app.command("config")
+def show_config() -> None:
+    """Show the configured backends (secrets redacted)."""
+    for k, v in settings().describe().items():
+        out.print(f"{k:12} {v}", highlight=False)
+
+
+@app.command()
+def doctor() -> None:
+    """Check every configured backend and exit non-zero if one is unhealthy."""
+    svc = services(migrate=False)
+    report = svc.health.report()
+    table = Table("component", "ok", "backend", "detail")
+    for name, r in report.items():
+        table.add_row(name, "yes" if r.get("ok") else "[red]no[/]", str(r.get("backend", "")), str(r.get("detail", "")))
+    out.print(table)
+    raise typer.Exit(0 if all(r.get("ok") for r in report.values()) else 1)
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade the schema to the newest revision (safe to run again)."""
+    svc = services(migrate=True)
+    out.print(f"schema at revision {svc.db.current_revision()} on {svc.db.dialect}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the schema revision."""
+    svc = services(migrate=False)
+    out.print(json.dumps(svc.db.ping()))
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="loan_officer, risk_manager, product_lead, ml_engineer or admin")],
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    senior: Annotated[bool, typer.Option(help="Senior officer (eligible for pilots)")] = False,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+) -> None:
+    """Add a user; without --password-stdin a random password is generated and printed once."""
+    from backend.services.users import UserError
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    svc = services()
+    user, generated = guarded(lambda: svc.users.add(username, role=role, display_name=name, password=password,
+                                                    senior=senior), UserError)
+    out.print(f"created {user.username} ({user.role})")
+    if generated:
+        out.print(f"password (shown once): {generated}", highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user and end their sessions at once."""
+    from backend.services.users import UserError
+
+    svc = services()
+    guarded(lambda: svc.users.set_disabled(username, True), UserError)
+    out.print(f"disabled {username}; their sessions are revoked")
+
+
+@users_app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable a disabled user."""
+    from backend.services.users import UserError
+
+    svc = services()
+    guarded(lambda: svc.users.set_disabled(username, False), UserError)
+    out.print(f"enabled {username}")
+
+
+@users_app.command("set-password")
+def users_set_password(username: str) -> None:
+    """Set a password read from standard input; ends the user's sessions."""
+    from backend.services.users import UserError
+
+    password = sys.stdin.readline().rstrip("\n")
+    svc = services()
+    guarded(lambda: svc.users.set_password(username, password), UserError)
+    out.print(f"password changed for {username}; their sessions are revoked")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """List users and their roles."""
+    rows = services().users.list()
+    if as_json:
+        out.print_json(json.dumps(rows, default=str))
+        return
+    table = Table("username", "name", "role", "senior", "disabled")
+    for r in rows:
+        table.add_row(str(r["username"]), str(r["name"]), str(r["role"]), "yes" if r["senior"] else "",
+                      "[red]disabled[/]" if r["disabled"] else "")
+    out.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain and report the first broken link (exit 1 if broken)."""
+    report = services().audit.verify()
+    if report.ok:
+        out.print(f"audit chain intact: {report.rows} rows")
+        return
+    err.print(f"audit chain BROKEN at seq {report.first_broken_seq}: {report.detail} ({report.rows} rows read)")
+    raise typer.Exit(1)
+
+
+def _register_subcommands() -> None:
+    from backend import cli_data
+
+    cli_data.register(app)
+    try:
+        from backend import cli_models
+    except ImportError:  # the scoring engine is optional until it is installed
+        return
+    cli_models.register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

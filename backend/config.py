@@ -1,0 +1,197 @@
+"""Settings: one pydantic-settings model, nested per backend.
+
+Environment variables use the prefix ``CREDITRISK_`` and ``__`` between levels, e.g.
+``CREDITRISK_DATABASE__URL=postgresql://postgres@127.0.0.1:5432/creditrisk`` or
+``CREDITRISK_CACHE__URL=redis://127.0.0.1:6379/0``. A ``.env`` file in the working directory is
+read too. Defaults are the embedded ones: SQLite under ``var/``, in-process cache, local model,
+template explainer.
+
+Nothing here is built at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CREDITRISK_"
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "some_key", "dev", "test", "password"})
+MIN_SECRET_LENGTH = 32
+
+SETTINGS_ERROR = "Invalid setting {env}: {msg}"
+COOKIE_KEY_REQUIRED = "must be set to a random value of at least 32 characters outside dev (got a missing or placeholder value)"
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the environment variable."""
+
+
+class DatabaseSettings(BaseModel):
+    url: str = ""  # empty: sqlite file under data_dir
+    echo: bool = False
+    pool_size: int = Field(5, ge=1, le=100)
+    connect_timeout: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class CacheSettings(BaseModel):
+    url: str = "memory://"
+    default_ttl: float = Field(300.0, gt=0)
+    socket_timeout: float = Field(0.05, gt=0, le=10)
+    max_entries: int = Field(10_000, ge=10)
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if v and not v.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ValueError("must be memory://, redis://, rediss:// or unix://")
+        return v
+
+
+class ModelSettings(BaseModel):
+    registry_dir: Path = Path("models")
+    name: str = "creditrisk"
+    engine: Literal["compiled", "reference"] = "compiled"
+    server: Literal["local", "sagemaker"] = "local"
+    sagemaker_endpoint: str = ""
+    aws_region: str = "us-east-1"
+
+
+class LLMProviderSettings(BaseModel):
+    provider: Literal["template", "openai", "anthropic", "lambda"] = "template"
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    model: str = ""
+    timeout: float = Field(10.0, gt=0, le=120)
+    max_retries: int = Field(1, ge=0, le=5)
+    temperature: float = Field(0.3, ge=0, le=2)
+    max_tokens: int = Field(200, ge=16, le=4000)
+
+
+class LLMSettings(LLMProviderSettings):
+    fallback: LLMProviderSettings = LLMProviderSettings()
+
+
+class AuthSettings(BaseModel):
+    cookie_name: str = "creditrisk_auth"
+    cookie_key: SecretStr = SecretStr("")
+    cookie_expiry_days: float = Field(0.5, gt=0, le=30)
+    session_ttl_hours: float = Field(12.0, gt=0, le=24 * 30)
+    lockout_threshold: float = Field(5.0, ge=1)
+    lockout_base_seconds: float = Field(30.0, gt=0)
+    lockout_max_seconds: float = Field(900.0, gt=0, le=86_400)
+    failure_half_life_seconds: float = Field(900.0, gt=0)
+    bcrypt_rounds: int = Field(12, ge=4, le=16)
+
+
+class PolicySettings(BaseModel):
+    """Decision policy (see backend/model/policy.py). Versioned with each model's manifest."""
+
+    score_cutoff: float = Field(0.50, gt=0, lt=1)
+    confidence_threshold: float = Field(0.70, ge=0.5, le=1)
+    loan_amount_cap: float = Field(25_000.0, gt=0)
+    disagreement_threshold: float = Field(0.15, gt=0, le=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    env: Literal["dev", "test", "production"] = "dev"
+    data_dir: Path = Path("var")
+    organization_name: str = "Example Community Bank"
+    organization_address: str = "100 Main Street, Springfield, ST 00000"
+    database: DatabaseSettings = DatabaseSettings()
+    cache: CacheSettings = CacheSettings()
+    model: ModelSettings = ModelSettings()
+    llm: LLMSettings = LLMSettings()
+    auth: AuthSettings = AuthSettings()
+    policy: PolicySettings = PolicySettings()
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        key = self.auth.cookie_key.get_secret_value()
+        if self.env == "production" and (key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH):
+            raise ValueError(f"auth.cookie_key {COOKIE_KEY_REQUIRED}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL with the psycopg 3 driver for PostgreSQL."""
+        url = self.database.url or f"sqlite:///{(self.data_dir / 'creditrisk.db').as_posix()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://"):]
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+
+    def cookie_secret(self) -> str:
+        """The cookie signing key; in dev/test a random one is created once under data_dir."""
+        key = self.auth.cookie_key.get_secret_value()
+        if key and key.lower() not in PLACEHOLDER_SECRETS:
+            return key
+        path = self.data_dir / "cookie_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        new = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new)
+        return new
+
+    def describe(self) -> dict[str, str]:
+        """What is configured, without secrets (for the home page and `creditrisk config`)."""
+        return {
+            "environment": self.env,
+            "database": _redact_url(self.database_url),
+            "cache": _redact_url(self.cache.url),
+            "model": f"{self.model.server} ({self.model.engine} engine, registry {self.model.registry_dir})",
+            "explainer": self.llm.provider
+            + (f" → fallback {self.llm.fallback.provider}" if self.llm.provider != "template" else ""),
+        }
+
+
+def _redact_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
+
+
+def _env_name(loc: tuple[object, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, ``.env`` and ``overrides``.
+
+    Raises :class:`SettingsError` with a one-line message naming the offending variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if not loc and msg.startswith("auth.cookie_key"):
+            loc, msg = ("auth", "cookie_key"), msg.removeprefix("auth.cookie_key ")
+        raise SettingsError(SETTINGS_ERROR.format(env=_env_name(loc), msg=msg)) from None

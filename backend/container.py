@@ -1,0 +1,71 @@
+"""Composition root: every adapter is chosen here, from settings alone.
+
+``build_services(settings)`` returns a :class:`Services` bundle used by the console, the API and
+the CLI. Tests pass overrides (``clock=``, ``cache=``, ``db=``) instead of patching modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.adapters.cache_factory import build_cache
+from backend.clock import SystemClock
+from backend.config import Settings, load_settings
+from backend.db.engine import Database, make_engine
+from backend.ports import Cache, Clock
+from backend.services.audit import AuditService
+from backend.services.auth import AuthService
+from backend.services.book import BookService
+from backend.services.health import HealthService
+from backend.services.users import UserService
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    cache: Cache
+    clock: Clock
+    auth: AuthService
+    users: UserService
+    audit: AuditService
+    book: BookService
+    health: HealthService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_services(settings: Settings | None = None, *, db: Database | None = None, cache: Cache | None = None,
+                   clock: Clock | None = None, migrate: bool = False) -> Services:
+    settings = settings or load_settings()
+    clock = clock or SystemClock()
+    if db is None:
+        db = Database(make_engine(settings.database_url, echo=settings.database.echo,
+                                  pool_size=settings.database.pool_size,
+                                  connect_timeout=settings.database.connect_timeout))
+    if migrate:
+        db.migrate()
+    if cache is None:
+        cache = build_cache(settings.cache.url, default_ttl=settings.cache.default_ttl,
+                            socket_timeout=settings.cache.socket_timeout,
+                            connect_timeout=settings.cache.socket_timeout,
+                            max_entries=settings.cache.max_entries)
+    from backend.services.models import ModelCatalog
+
+    models = ModelCatalog(settings.model)
+    health = HealthService({
+        "database": db.ping,
+        "cache": cache.health,
+        "model": models.health,
+        "explainer": lambda: {"ok": True, "backend": settings.llm.provider,
+                              "detail": "offline template explainer" if settings.llm.provider == "template"
+                              else f"{settings.llm.provider} {settings.llm.model or '(default model)'}"},
+    })
+    return Services(
+        settings=settings, db=db, cache=cache, clock=clock,
+        auth=AuthService(db, settings.auth, clock), users=UserService(db, settings.auth, clock),
+        audit=AuditService(db), book=BookService(db), health=health, extras={"models": models},
+    )

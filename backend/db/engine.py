@@ -1,0 +1,111 @@
+"""Engine and unit of work. Built by the composition root, never at import time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, connect_timeout: float = 5.0) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            # let SQLAlchemy emit BEGIN itself (pysqlite's implicit BEGIN is deferred)
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Writers take the lock up front (BEGIN IMMEDIATE) so read-then-write sequences such as
+            # the audit hash chain cannot interleave; plain reads stay deferred and never block.
+            mode = "DEFERRED" if conn.get_execution_options().get("read_only") else "IMMEDIATE"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": int(max(1, connect_timeout))},
+    )
+
+
+class Database:
+    """Owns the engine and hands out transactions.
+
+    ``with db.transaction() as s:`` commits on success and rolls back on any exception, so a
+    write and its audit row land together or not at all.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._factory = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self._factory() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (deferred on SQLite, so it never waits for writers)."""
+        with self._factory() as session:
+            session.connection(execution_options={"read_only": True})
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["connection_engine"] = self.engine
+        command.upgrade(cfg, "head")
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:
+                return None
+
+    def ping(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            rev = self.current_revision()
+            ok = rev is not None
+            detail = f"schema {rev}" if ok else "schema not created: run `creditrisk db migrate`"
+        except Exception as exc:  # noqa: BLE001 - health must never raise
+            ok, detail = False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return {"ok": ok, "backend": self.dialect, "detail": detail,
+                "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,47 @@
+"""Roles and what each may do: the one copy of the access policy (console pages and API use it)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    LOAN_OFFICER = "loan_officer"
+    RISK_MANAGER = "risk_manager"
+    PRODUCT_LEAD = "product_lead"
+    ML_ENGINEER = "ml_engineer"
+    ADMIN = "admin"
+
+
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+ROLE_LABELS = {
+    Role.LOAN_OFFICER: "Loan officer",
+    Role.RISK_MANAGER: "Risk manager",
+    Role.PRODUCT_LEAD: "Product lead",
+    Role.ML_ENGINEER: "ML engineer",
+    Role.ADMIN: "Administrator",
+}
+
+
+class Perm(StrEnum):
+    VIEW_HOME = "view_home"
+    SCORE = "score"
+    VIEW_MODELS = "view_models"
+    MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"
+
+
+POLICY: dict[Role, frozenset[Perm]] = {
+    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE}),
+    Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT}),
+    Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME}),
+    Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS}),
+    Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS}),
+}
+
+
+def allowed(role: str | None, perm: Perm) -> bool:
+    try:
+        return perm in POLICY[Role(role)]  # type: ignore[arg-type]
+    except ValueError:
+        return False

@@ -1,0 +1,41 @@
+"""Ports: one Protocol per external system.
+
+Services receive these in their constructor; ``backend.container.build_services`` picks the
+adapter for each from settings. Adapters live in ``backend/adapters/<port>_<backend>.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """A best-effort key/value cache with TTLs.
+
+    Contract: a cache failure never fails the caller. ``get`` returns ``None`` on a miss *or* on
+    any backend error; ``set``/``delete`` swallow backend errors and return ``False``.
+    Values are bytes; callers serialise.
+    """
+
+    backend: str
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, ttl_seconds: float | None = None) -> bool: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def health(self) -> Mapping[str, Any]:
+        """``{"ok": bool, "backend": str, "detail": str, "latency_ms": float}``; never raises."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...

@@ -1,0 +1,120 @@
+"""User administration (console admin page and `creditrisk users`). Each change is one
+transaction with its audit row; disabling a user or changing a password ends their sessions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from backend.clock import SystemClock
+from backend.config import AuthSettings
+from backend.db.engine import Database
+from backend.db.repo_audit import AuditRepository
+from backend.db.repo_users import SessionRepository, UserRepository
+from backend.db.tables import User
+from backend.permissions import ROLES
+from backend.ports import Clock
+from backend.services.auth import UserInfo, normalize_username
+from backend.services.passwords import check_policy, generate_password, hash_password
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
+BAD_USERNAME = "Username must be 3-64 characters: lowercase letters, digits, '.', '_' or '-'."
+BAD_ROLE = "Unknown role {role!r}; choose one of: " + ", ".join(ROLES) + "."
+USER_EXISTS = "User {username!r} already exists."
+NO_SUCH_USER = "No user {username!r}."
+
+
+class UserError(ValueError):
+    """A user-administration request was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    username: str
+    role: str
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system", "admin")
+
+
+class UserService:
+    def __init__(self, db: Database, settings: AuthSettings, clock: Clock | None = None) -> None:
+        self.db = db
+        self.cfg = settings
+        self.clock = clock or SystemClock()
+
+    def add(self, username: str, *, role: str, display_name: str = "", password: str | None = None,
+            senior: bool = False, actor: Actor | None = None, exist_ok: bool = False) -> tuple[UserInfo, str | None]:
+        """Create a user. Returns the user and the generated password (None if one was given,
+        or if the user already existed and ``exist_ok``)."""
+        name = normalize_username(username)
+        if not USERNAME_RE.match(name):
+            raise UserError(BAD_USERNAME)
+        if role not in ROLES:
+            raise UserError(BAD_ROLE.format(role=role))
+        generated = None
+        if password is None:
+            password = generated = generate_password()
+        try:
+            check_policy(password)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        actor = actor or Actor.system()
+        with self.db.transaction() as s:
+            users = UserRepository(s)
+            existing = users.by_username(name)
+            if existing is not None:
+                if exist_ok:
+                    return UserInfo.of(existing), None
+                raise UserError(USER_EXISTS.format(username=name))
+            user = users.add(User(username=name, display_name=display_name or name, role=role,
+                                  senior=senior, password_hash=hash_password(password, self.cfg.bcrypt_rounds)))
+            AuditRepository(s).append(actor=actor.username, role=actor.role, action="user_created",
+                                      entity_type="user", entity_id=str(user.id),
+                                      payload={"username": name, "role": role, "senior": senior})
+            return UserInfo.of(user), generated
+
+    def set_disabled(self, username: str, disabled: bool, *, actor: Actor | None = None) -> UserInfo:
+        actor = actor or Actor.system()
+        name = normalize_username(username)
+        with self.db.transaction() as s:
+            user = UserRepository(s).by_username(name)
+            if user is None:
+                raise UserError(NO_SUCH_USER.format(username=name))
+            user.disabled = disabled
+            ended = 0
+            if disabled:
+                ended = SessionRepository(s).revoke_for_user(user.id, at=self.clock.now(), reason="user_disabled")
+            AuditRepository(s).append(actor=actor.username, role=actor.role,
+                                      action="user_disabled" if disabled else "user_enabled",
+                                      entity_type="user", entity_id=str(user.id),
+                                      payload={"username": name, "sessions_ended": ended})
+            return UserInfo.of(user)
+
+    def set_password(self, username: str, password: str, *, actor: Actor | None = None) -> None:
+        actor = actor or Actor.system()
+        try:
+            check_policy(password)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        name = normalize_username(username)
+        with self.db.transaction() as s:
+            user = UserRepository(s).by_username(name)
+            if user is None:
+                raise UserError(NO_SUCH_USER.format(username=name))
+            user.password_hash = hash_password(password, self.cfg.bcrypt_rounds)
+            ended = SessionRepository(s).revoke_for_user(user.id, at=self.clock.now(), reason="password_changed")
+            AuditRepository(s).append(actor=actor.username, role=actor.role, action="password_changed",
+                                      entity_type="user", entity_id=str(user.id),
+                                      payload={"username": name, "sessions_ended": ended})
+
+    def list(self) -> list[dict[str, object]]:
+        with self.db.read() as s:
+            return [{"username": u.username, "name": u.display_name, "role": u.role, "senior": u.senior,
+                     "disabled": u.disabled, "created_at": u.created_at} for u in UserRepository(s).list()]
+
+    def get(self, username: str) -> UserInfo | None:
+        with self.db.read() as s:
+            u = UserRepository(s).by_username(normalize_username(username))
+            return UserInfo.of(u) if u else None
