@@ -101,7 +101,7 @@ class PolicySettings(BaseModel):
     score_cutoff: float = Field(0.50, gt=0, lt=1)
     confidence_threshold: float = Field(0.70, ge=0.5, le=1)
     loan_amount_cap: float = Field(25_000.0, gt=0)
-    disagreement_threshold: float = Field(0.15, gt=0, le=1)
+    disagreement_threshold: float = Field(0.10, gt=0, le=1)
 
 
 class Settings(BaseSettings):

@@ -18,6 +18,9 @@ from backend.services.audit import AuditService
 from backend.services.auth import AuthService
 from backend.services.book import BookService
 from backend.services.health import HealthService
+from backend.services.model_provider import ModelProvider
+from backend.services.models import model_health
+from backend.services.scoring import ScoringService
 from backend.services.users import UserService
 
 
@@ -32,6 +35,8 @@ class Services:
     audit: AuditService
     book: BookService
     health: HealthService
+    models: ModelProvider
+    scoring: ScoringService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -53,13 +58,11 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
                             socket_timeout=settings.cache.socket_timeout,
                             connect_timeout=settings.cache.socket_timeout,
                             max_entries=settings.cache.max_entries)
-    from backend.services.models import ModelCatalog
-
-    models = ModelCatalog(settings.model)
+    models = ModelProvider(settings.model, settings.policy)
     health = HealthService({
         "database": db.ping,
         "cache": cache.health,
-        "model": models.health,
+        "model": lambda: model_health(models),
         "explainer": lambda: {"ok": True, "backend": settings.llm.provider,
                               "detail": "offline template explainer" if settings.llm.provider == "template"
                               else f"{settings.llm.provider} {settings.llm.model or '(default model)'}"},
@@ -67,5 +70,6 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
     return Services(
         settings=settings, db=db, cache=cache, clock=clock,
         auth=AuthService(db, settings.auth, clock), users=UserService(db, settings.auth, clock),
-        audit=AuditService(db), book=BookService(db), health=health, extras={"models": models},
+        audit=AuditService(db), book=BookService(db), health=health, models=models,
+        scoring=ScoringService(db, cache, models, clock),
     )

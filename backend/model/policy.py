@@ -6,7 +6,11 @@ Definitions (documented in the README's model card):
   balanced undersamples, so 0.5 is its natural boundary. ``pd`` is the *calibrated* probability of
   default shown to people.
 * risk class: ``high_risk`` when ``raw >= score_cutoff`` (default 0.5), else ``low_risk``.
-* confidence: ``max(raw, 1 - raw)``, the ensemble's vote share for its own class (0.5 … 1).
+* confidence: the share of ensemble members (bags, or trees for the fallback) whose own score
+  falls on the same side of the cutoff as the ensemble's. 1.0 means all ten bags agree. (The raw
+  AdaBoost probabilities are squeezed towards 0.5, so ``max(raw, 1 - raw)`` would send nearly
+  every application to review; measured on the demo model's held-out set, member agreement is
+  below 0.70 for about 11% of applications.)
 * recommendation: ``manual_review`` when confidence is below ``confidence_threshold`` (0.70), the
   loan amount is above ``loan_amount_cap`` ($25,000), the fallback model served, or the members
   disagree strongly (standard deviation of member probabilities above ``disagreement_threshold``);
@@ -28,7 +32,7 @@ class Policy:
     score_cutoff: float = 0.50
     confidence_threshold: float = 0.70
     loan_amount_cap: float = 25_000.0
-    disagreement_threshold: float = 0.15
+    disagreement_threshold: float = 0.10
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -42,11 +46,19 @@ class PolicyOutcome:
     policy_reasons: tuple[str, ...]
 
 
-def decide(raw: float, *, loan_amount: float, member_spread: float, fallback_used: bool,
+def agreement(raw: float, members: np.ndarray, cutoff: float) -> float:
+    """Share of members on the same side of ``cutoff`` as the ensemble (1.0 when there are none)."""
+    if len(members) == 0:
+        return 1.0
+    return float(np.mean((np.asarray(members) >= cutoff) == (raw >= cutoff)))
+
+
+def decide(raw: float, *, loan_amount: float, members: np.ndarray, fallback_used: bool,
            policy: Policy) -> PolicyOutcome:
-    """Apply the policy to one application."""
+    """Apply the policy to one application (``members``: the members' own probabilities)."""
     risk = HIGH_RISK if raw >= policy.score_cutoff else LOW_RISK
-    confidence = max(raw, 1.0 - raw)
+    confidence = agreement(raw, members, policy.score_cutoff)
+    spread = float(np.std(members)) if len(members) else 0.0
     why: list[str] = []
     if confidence < policy.confidence_threshold:
         why.append(f"confidence {confidence:.2f} below {policy.confidence_threshold:.2f}")
@@ -54,18 +66,18 @@ def decide(raw: float, *, loan_amount: float, member_spread: float, fallback_use
         why.append(f"loan amount ${loan_amount:,.0f} above the ${policy.loan_amount_cap:,.0f} cap")
     if fallback_used:
         why.append("fallback model in use")
-    if member_spread > policy.disagreement_threshold:
-        why.append(f"ensemble members disagree (spread {member_spread:.2f})")
+    if spread > policy.disagreement_threshold:
+        why.append(f"ensemble members disagree (spread {spread:.2f})")
     rec = REVIEW if why else (APPROVE if risk == LOW_RISK else DENY)
-    return PolicyOutcome(risk, float(confidence), rec, tuple(why))
+    return PolicyOutcome(risk, confidence, rec, tuple(why))
 
 
-def decide_batch(raw: np.ndarray, loan_amount: np.ndarray, member_spread: np.ndarray, fallback_used: bool,
+def decide_batch(raw: np.ndarray, loan_amount: np.ndarray, members: np.ndarray, fallback_used: bool,
                  policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised :func:`decide` without the reason strings: (risk_class, confidence, recommendation)."""
     high = raw >= policy.score_cutoff
-    conf = np.maximum(raw, 1.0 - raw)
-    review = (conf < policy.confidence_threshold) | (loan_amount > policy.loan_amount_cap) | \
-        (member_spread > policy.disagreement_threshold) | bool(fallback_used)
+    conf = ((members >= policy.score_cutoff) == high[:, None]).mean(axis=1)
+    review = ((conf < policy.confidence_threshold) | (loan_amount > policy.loan_amount_cap)
+              | (members.std(axis=1) > policy.disagreement_threshold) | bool(fallback_used))
     rec = np.where(review, REVIEW, np.where(high, DENY, APPROVE))
     return np.where(high, HIGH_RISK, LOW_RISK), conf, rec

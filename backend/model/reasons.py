@@ -20,8 +20,9 @@ from backend.training.features import FEATURES_BY_NAME, PROTECTED
 MAX_REASONS = 4
 
 
-def top_reasons(feature_names: Sequence[str], phi: np.ndarray, values: Mapping[str, Any],
-                *, k: int = MAX_REASONS) -> list[dict[str, Any]]:
+def top_reasons(
+    feature_names: Sequence[str], phi: np.ndarray, values: Mapping[str, Any], *, k: int = MAX_REASONS
+) -> list[dict[str, Any]]:
     """The ``k`` principal reasons, most important first.
 
     Parameters
@@ -41,11 +42,24 @@ def top_reasons(feature_names: Sequence[str], phi: np.ndarray, values: Mapping[s
             continue
         feat = FEATURES_BY_NAME.get(name)
         code = feat.reason_code if feat is not None else "other"
-        entry = grouped.setdefault(code, {"code": code, "text": REASONS.get(code, REASONS.get("other", code)),
-                                          "weight": 0.0, "features": []})
+        entry = grouped.setdefault(
+            code,
+            {
+                "code": code,
+                "text": REASONS.get(code, REASONS.get("other", code)),
+                "weight": 0.0,
+                "features": [],
+            },
+        )
         entry["weight"] += contribution
-        entry["features"].append({"name": name, "description": feat.description if feat else name,
-                                  "value": _plain(values.get(name)), "contribution": round(contribution, 6)})
+        entry["features"].append(
+            {
+                "name": name,
+                "description": feat.description if feat else name,
+                "value": _plain(values.get(name)),
+                "contribution": round(contribution, 6),
+            }
+        )
     ranked = sorted(grouped.values(), key=lambda e: -e["weight"])[:k]
     for e in ranked:
         e["weight"] = round(e["weight"], 6)

@@ -1,30 +1,17 @@
-"""Which model versions exist and which one serves (a thin view over the registry)."""
+"""Model health for the home page and readiness checks."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backend.config import ModelSettings
+from backend.services.model_provider import ModelProvider
 
 
-class ModelCatalog:
-    def __init__(self, settings: ModelSettings) -> None:
-        self.settings = settings
-
-    def registry(self) -> Any:
-        from backend.model.registry import Registry
-
-        return Registry(self.settings.registry_dir, name=self.settings.name)
-
-    def health(self) -> dict[str, Any]:
-        try:
-            reg = self.registry()
-            versions = reg.list()
-        except Exception as exc:  # noqa: BLE001
-            return {"ok": False, "backend": self.settings.server, "detail": f"registry unavailable: {exc}"[:300]}
-        champion = next((v for v in versions if v.get("alias") == "champion" or v.get("status") == "champion"), None)
-        if champion is None:
-            return {"ok": False, "backend": self.settings.server,
-                    "detail": "no champion model: run `creditrisk train` then `creditrisk models promote`"}
-        return {"ok": True, "backend": self.settings.server,
-                "detail": f"{self.settings.name} {champion.get('version')} ({self.settings.engine} engine)"}
+def model_health(provider: ModelProvider) -> dict[str, Any]:
+    backend = f"{provider.settings.server} / {provider.settings.engine}"
+    try:
+        model = provider.get("champion")
+    except Exception as exc:  # noqa: BLE001 - health reports, never raises
+        return {"ok": False, "backend": backend, "detail": str(exc)[:300]}
+    return {"ok": True, "backend": backend,
+            "detail": f"champion {model.name} {model.version} ({len(model.columns)} features)"}

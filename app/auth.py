@@ -1,0 +1,148 @@
+"""Console login: streamlit-authenticator's widget, with our checks behind it.
+
+One ``Authenticate`` per run of the entrypoint. Its known weaknesses are closed here:
+
+* the credential check is ours (``AuthService.authenticate``): bcrypt for every attempt, a single
+  failure message, decaying per-client lockout, an audit row per attempt;
+* its cookie is a JWT that names only the user, valid until it expires; ours also carries a random
+  session token whose hash lives in the ``sessions`` table, and every run re-validates it, so
+  logout, disabling the user or a password change end the session and a copied cookie stops working;
+* the cookie key comes from settings (a random per-install key in dev; required in production);
+* no forgot-password, forgot-username or registration widgets are rendered;
+* its 0.7 s pre-login sleep is turned off (cookies are read from the request headers).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+
+from app.guard import USER_KEY
+from backend.container import Services
+from backend.services.auth import LOGIN_FAILED, UserInfo
+
+TOKEN_KEY = "auth_token"
+PENDING_KEY = "auth_pending_user"
+ERROR_KEY = "auth_error"
+JUST_LOGGED_IN_KEY = "auth_just_logged_in"
+
+
+def _client() -> str:
+    try:
+        ip = st.context.ip_address
+    except Exception:  # noqa: BLE001 - not available in every runtime
+        ip = None
+    return ip if isinstance(ip, str) and ip else "unknown"
+
+
+def _cookie(name: str) -> str | None:
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+class ConsoleAuth:
+    def __init__(self, services: Services) -> None:
+        self.svc = services
+        cfg = services.settings.auth
+        self._key = services.settings.cookie_secret()
+        credentials = {"usernames": {
+            u["username"]: {"name": u["name"], "password": "!external", "roles": [u["role"]], "email": ""}
+            for u in services.users.list() if not u["disabled"]}}
+        self.authenticator = stauth.Authenticate(
+            credentials, cfg.cookie_name, self._key, cfg.cookie_expiry_days, auto_hash=False, login_sleep_time=0)
+        model = self.authenticator.authentication_controller.authentication_model
+        model.check_credentials = self._check_credentials
+        cookie = self.authenticator.cookie_controller.cookie_model
+        cookie.get_cookie = self._get_cookie
+        controller = self.authenticator.cookie_controller
+        self._set_cookie = controller.set_cookie
+        controller.set_cookie = lambda: st.session_state.__setitem__(JUST_LOGGED_IN_KEY, True)
+        cookie._token_encode = self._token_encode
+
+    # -- hooks into the library ---------------------------------------------------------------
+    def _check_credentials(self, username: str, password: str) -> bool:
+        result = self.svc.auth.authenticate(username, password, client=_client())
+        st.session_state[PENDING_KEY] = result.user
+        st.session_state[ERROR_KEY] = None if result.ok else result.message
+        return result.ok
+
+    def _on_login(self, _event: dict[str, Any]) -> None:
+        user = st.session_state.get(PENDING_KEY)
+        if isinstance(user, UserInfo):
+            st.session_state[TOKEN_KEY] = self.svc.auth.start_session(user, client=f"console {_client()}")
+            st.session_state[USER_KEY] = user
+
+    def _token_encode(self) -> str:
+        cookie = self.authenticator.cookie_controller.cookie_model
+        return jwt.encode({"username": st.session_state["username"], "exp_date": cookie.exp_date,
+                           "sid": st.session_state.get(TOKEN_KEY, "")}, self._key, algorithm="HS256")
+
+    def _get_cookie(self) -> dict[str, Any] | None:
+        """Re-authenticate from the cookie only while its server-side session is alive."""
+        if st.session_state.get("logout"):
+            return None
+        raw = _cookie(self.svc.settings.auth.cookie_name)
+        if raw is None:
+            return None
+        try:
+            token = jwt.decode(raw, self._key, algorithms=["HS256"])
+        except jwt.PyJWTError:
+            return None
+        if not isinstance(token, dict) or float(token.get("exp_date", 0)) < time.time():
+            return None
+        user = self.svc.auth.validate(str(token.get("sid", "")))
+        if user is None or user.username != token.get("username"):
+            return None
+        st.session_state[TOKEN_KEY] = token["sid"]
+        st.session_state[USER_KEY] = user
+        return token
+
+    # -- what the entrypoint calls -------------------------------------------------------------
+    def login(self) -> UserInfo | None:
+        """Render the login form when needed; return the validated user or None."""
+        slot = st.empty()
+        try:
+            with slot.container():
+                self.authenticator.login(location="main", key="login_form", callback=self._on_login,
+                                         fields={"Form name": "Sign in", "Username": "Username",
+                                                 "Password": "Password", "Login": "Sign in"})
+        except Exception:  # noqa: BLE001 - the library raises LoginError for stale cookies etc.
+            st.session_state["authentication_status"] = None
+        if st.session_state.get("authentication_status"):
+            user = self.svc.auth.validate(st.session_state.get(TOKEN_KEY))
+            if user is not None:
+                st.session_state[USER_KEY] = user
+                if st.session_state.pop(JUST_LOGGED_IN_KEY, False):
+                    slot.empty()  # the form goes away in the same run
+                    self._set_cookie()  # rendered outside the slot so the browser keeps it
+                return user
+            self._clear(revoked=True)
+            st.warning("Your session has ended. Please sign in again.")
+            return None
+        if st.session_state.get("authentication_status") is False:
+            st.error(st.session_state.get(ERROR_KEY) or LOGIN_FAILED)
+        return None
+
+    def logout_button(self) -> None:
+        if st.sidebar.button("Log out", key="logout_button", icon=":material/logout:"):
+            self.svc.auth.end_session(st.session_state.get(TOKEN_KEY))
+            self._clear()
+            st.rerun()
+
+    def _clear(self, revoked: bool = False) -> None:
+        try:
+            self.authenticator.logout(location="unrendered")
+        except Exception:  # noqa: BLE001 - already logged out in the library's view
+            pass
+        for key in (TOKEN_KEY, USER_KEY, PENDING_KEY, ERROR_KEY):
+            st.session_state.pop(key, None)
+        st.session_state["authentication_status"] = None
+        if revoked:
+            st.session_state["logout"] = True

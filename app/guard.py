@@ -1,0 +1,34 @@
+"""Every page calls ``require(perm)`` first: the role is checked again on the page itself."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from backend.permissions import Perm, allowed
+from backend.services.auth import UserInfo
+
+USER_KEY = "auth_user"
+NOT_ALLOWED = "You do not have access to this page."
+
+
+def current_user() -> UserInfo | None:
+    user = st.session_state.get(USER_KEY)
+    return user if isinstance(user, UserInfo) else None
+
+
+def require(perm: Perm) -> UserInfo:
+    user = current_user()
+    if user is None:
+        st.error("Please log in.")
+        st.stop()
+    if not allowed(user.role, perm):
+        st.error(NOT_ALLOWED, icon="🔒")
+        st.stop()
+    return user  # type: ignore[return-value]
+
+
+def simulated_banner(count: int | None = None) -> None:
+    """Demo data is labeled as simulated wherever it is shown."""
+    extra = f" ({count:,} simulated applications)" if count else ""
+    st.caption(f"⚠️ Simulated data: figures on this page come from the synthetic demo book{extra}, "
+               "not from real applicants.")

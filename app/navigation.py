@@ -1,0 +1,37 @@
+"""The console's pages and the permission each needs (roles → permissions live in backend.permissions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.permissions import Perm, allowed
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES_DIR = ROOT / "pages"
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    perm: Perm
+    section: str = "Workspace"
+
+    @property
+    def path(self) -> Path:
+        return PAGES_DIR / self.file
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("home.py", "Home", ":material/home:", Perm.VIEW_HOME),
+    PageSpec("score.py", "Score an application", ":material/calculate:", Perm.SCORE),
+    PageSpec("models.py", "Model registry", ":material/model_training:", Perm.VIEW_MODELS, "Models"),
+    PageSpec("audit.py", "Audit trail", ":material/policy:", Perm.VIEW_AUDIT, "Governance"),
+    PageSpec("users.py", "Users", ":material/group:", Perm.MANAGE_USERS, "Governance"),
+)
+
+
+def pages_for(role: str | None) -> list[PageSpec]:
+    return [p for p in PAGES if allowed(role, p.perm) and p.path.exists()]

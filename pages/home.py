@@ -1,0 +1,69 @@
+"""Home: what is configured and healthy, and a summary of the decision book."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.components.charts import monthly_recommendations
+from app.guard import require, simulated_banner
+from app.navigation import pages_for
+from app.services import get_services
+from backend.permissions import ROLE_LABELS, Perm, Role
+
+user = require(Perm.VIEW_HOME)
+svc = get_services()
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _summary() -> dict:
+    return get_services().book.summary()
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _health() -> dict:
+    return get_services().health.report()
+
+
+st.title(f"Welcome, {user.display_name}")
+st.caption(f"Signed in as {user.username} · {ROLE_LABELS.get(Role(user.role), user.role)}")
+
+book = _summary()
+st.subheader("Decision book")
+if book["simulated"]:
+    simulated_banner(book["simulated"])
+if not book["applications"]:
+    st.info("No applications yet. `make run` prepares a simulated demo book; officers can score "
+            "applications on the *Score an application* page.")
+else:
+    recs, n = book["recommendations"], max(book["predictions"], 1)
+    c = st.columns(5)
+    c[0].metric("Applications", f"{book['applications']:,}")
+    c[1].metric("Scored", f"{book['predictions']:,}")
+    c[2].metric("Recommended approve", f"{recs.get('approve', 0) / n:.1%}")
+    c[3].metric("Manual review", f"{recs.get('manual_review', 0) / n:.1%}")
+    c[4].metric("Mean predicted PD", f"{book['mean_pd']:.1%}" if book["mean_pd"] is not None else "–")
+    if book["first_applied"]:
+        st.caption(f"Applications from {book['first_applied']:%d %b %Y} to {book['last_applied']:%d %b %Y} (UTC). "
+                   f"Final decisions: {sum(book['decisions'].values()):,}; overrides: {book['overrides']:,}; "
+                   f"awaiting second approval: {book['pending_approval']:,}.")
+    if book["monthly"]:
+        st.plotly_chart(monthly_recommendations(book["monthly"]))
+
+st.subheader("System")
+cfg = svc.settings.describe()
+health = _health()
+rows = []
+for name in ("database", "cache", "model", "explainer"):
+    h = health.get(name, {})
+    rows.append({"component": name, "status": "✅ healthy" if h.get("ok") else "❌ unavailable",
+                 "configured": cfg.get(name, h.get("backend", "")), "detail": h.get("detail", ""),
+                 "latency (ms)": h.get("latency_ms")})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption(f"Environment: {cfg['environment']}. Production backends are switched on by settings alone "
+           "(CREDITRISK_DATABASE__URL, CREDITRISK_CACHE__URL, CREDITRISK_LLM__PROVIDER, CREDITRISK_MODEL__SERVER).")
+
+st.subheader("Your pages")
+for spec in pages_for(user.role):
+    if spec.file != "home.py":
+        st.page_link(str(spec.path), label=spec.title, icon=spec.icon)

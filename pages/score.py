@@ -1,0 +1,103 @@
+"""Score an application (loan officer, risk manager): decision card, reasons and waterfall."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components.charts import attribution_waterfall
+from app.components.decision import decision_card, reason_list
+from app.guard import require
+from app.services import get_services
+from backend.permissions import Perm
+from backend.services.model_provider import ModelUnavailable
+from backend.services.scoring import Submitter
+from backend.services.validation import ApplicationInvalid
+from backend.training.features import FEATURES, GROUPS
+
+user = require(Perm.SCORE)
+svc = get_services()
+scoring = svc.scoring
+
+st.title("Score an application")
+try:
+    model = scoring.models.get("champion")
+except ModelUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _examples(n: int = 25) -> list[dict]:
+    from backend.training.synthetic import generate
+
+    df = generate(n, seed=20260101, months=1, id_prefix="example-")
+    return df.drop(columns=["default", "pd_true"]).to_dict("records")
+
+
+examples = _examples()
+choice = st.selectbox("Start from a simulated example applicant (edit any value below)", range(len(examples)),
+                      format_func=lambda i: f"Example {i + 1}: ${examples[i]['loan_amount']:,.0f} "
+                                            f"{examples[i]['loan_purpose'].replace('_', ' ')}, "
+                                            f"income ${examples[i]['annual_income']:,.0f}",
+                      key="score_example")
+base = examples[choice]
+st.caption("⚠️ Example applicants are simulated by the synthetic generator; they are not real people.")
+
+by_name = {f.name: f for f in FEATURES}
+values: dict = {}
+with st.form("score_form"):
+    for group in GROUPS:
+        feats = [f for f in FEATURES if f.group == group and f.name in model.columns]
+        with st.expander(group.replace("_", " ").capitalize(), expanded=group in ("loan_terms", "income_obligations")):
+            cols = st.columns(3)
+            for i, f in enumerate(feats):
+                key = f"score_{choice}_{f.name}"
+                label = f"{f.description.capitalize()}" + (f" ({f.unit})" if f.unit else "")
+                v = base.get(f.name)
+                with cols[i % 3]:
+                    if f.kind == "categorical":
+                        opts = list(f.categories or [])
+                        values[f.name] = st.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key)
+                    elif f.kind == "binary":
+                        values[f.name] = int(st.checkbox(label, value=bool(v), key=key))
+                    else:
+                        missing = v is None or v != v
+                        step = 1.0 if f.kind == "integer" else None
+                        num = st.number_input(label, value=None if missing else float(v), step=step, key=key,
+                                              min_value=float(f.lower) if f.lower is not None else None,
+                                              max_value=float(f.upper) if f.upper is not None else None,
+                                              placeholder="not provided")
+                        values[f.name] = (int(num) if f.kind == "integer" and num is not None else num)
+    engine = st.radio("Engine", ["compiled", "reference"], horizontal=True, key="score_engine",
+                      help="compiled: flat-array scorer; reference: scikit-learn's predict_proba (same probabilities)")
+    submitted = st.form_submit_button("Score", type="primary")
+
+if submitted:
+    for k in ("sex", "age_band", "race_ethnicity", "applicant_id"):
+        values[k] = base.get(k)
+    try:
+        result = scoring.score(values, submitter=Submitter(user.username, user.role, user.id), engine=engine,
+                               source="console")
+    except ApplicationInvalid as exc:
+        for e in exc.errors:
+            st.error(f"{by_name[e.field].description if e.field in by_name else e.field}: {e.message}")
+        st.stop()
+    except ModelUnavailable as exc:
+        st.error(str(exc))
+        st.stop()
+    st.session_state["score_last"] = result
+
+result = st.session_state.get("score_last")
+if result is not None:
+    decision_card(result)
+    left, right = st.columns([2, 3])
+    with left:
+        st.subheader("Principal reasons")
+        reason_list(result)
+    with right:
+        st.subheader("What drove the score")
+        items = [(by_name[k].description if k in by_name else k, v) for k, v in result.attributions.items()]
+        st.plotly_chart(attribution_waterfall(result.base_value, items, result.margin,
+                                              space="log-odds" if result.model_role == "primary" else "probability"))
+        st.caption("Exact per-feature contributions against the training background; they add up from the base "
+                   "value to the model's margin (mean log-odds of the ensemble's members).")

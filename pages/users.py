@@ -1,0 +1,50 @@
+"""Users (admin): add users, disable/enable them. Disabling ends their sessions at once."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.guard import require
+from app.services import get_services
+from backend.permissions import ROLE_LABELS, ROLES, Perm, Role
+from backend.services.users import Actor, UserError
+
+user = require(Perm.MANAGE_USERS)
+svc = get_services()
+actor = Actor(user.username, user.role)
+
+st.title("Users")
+rows = svc.users.list()
+st.dataframe(pd.DataFrame(rows), hide_index=True,
+             column_config={"created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
+
+left, right = st.columns(2)
+with left, st.form("users_add_form", clear_on_submit=True):
+    st.subheader("Add a user")
+    username = st.text_input("Username", max_chars=64)
+    display = st.text_input("Display name", max_chars=128)
+    role = st.selectbox("Role", ROLES, format_func=lambda r: ROLE_LABELS[Role(r)])
+    senior = st.checkbox("Senior officer (eligible for pilot phases)")
+    if st.form_submit_button("Add user", type="primary"):
+        try:
+            info, password = svc.users.add(username, role=role, display_name=display, senior=senior, actor=actor)
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"Created {info.username}. Initial password (shown once, hand it over securely):")
+            st.code(password or "", language=None)
+
+with right, st.form("users_toggle_form"):
+    st.subheader("Disable or enable")
+    others = [r["username"] for r in rows if r["username"] != user.username]
+    target = st.selectbox("User", others, index=None, placeholder="Choose a user")
+    disable = st.radio("Action", ["Disable (ends their sessions)", "Enable"], horizontal=True)
+    if st.form_submit_button("Apply") and target:
+        try:
+            svc.users.set_disabled(str(target), disable.startswith("Disable"), actor=actor)
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"{target} {'disabled' if disable.startswith('Disable') else 'enabled'}.")
+            st.rerun()
