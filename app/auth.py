@@ -14,6 +14,7 @@ One ``Authenticate`` per run of the entrypoint. Its known weaknesses are closed 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -25,10 +26,12 @@ from app.guard import USER_KEY
 from backend.container import Services
 from backend.services.auth import LOGIN_FAILED, UserInfo
 
-TOKEN_KEY = "auth_token"
+log = logging.getLogger(__name__)
+TOKEN_KEY = "auth_token"  # noqa: S105 - a session_state key, not a secret
 PENDING_KEY = "auth_pending_user"
 ERROR_KEY = "auth_error"
 JUST_LOGGED_IN_KEY = "auth_just_logged_in"
+DELETE_COOKIE_KEY = "auth_delete_cookie"
 
 
 def _client() -> str:
@@ -125,7 +128,7 @@ class ConsoleAuth:
                 return user
             self._clear(revoked=True)
             st.warning("Your session has ended. Please sign in again.")
-            return None
+            return self.login()  # offer the form in this same run (status is cleared: no recursion)
         if st.session_state.get("authentication_status") is False:
             st.error(st.session_state.get(ERROR_KEY) or LOGIN_FAILED)
         return None
@@ -134,13 +137,22 @@ class ConsoleAuth:
         if st.sidebar.button("Log out", key="logout_button", icon=":material/logout:"):
             self.svc.auth.end_session(st.session_state.get(TOKEN_KEY))
             self._clear()
+            st.session_state[DELETE_COOKIE_KEY] = True
             st.rerun()
+
+    def forget_cookie(self) -> None:
+        """After logout, remove the (already revoked) cookie from the browser on the next run."""
+        if st.session_state.pop(DELETE_COOKIE_KEY, False) and _cookie(self.svc.settings.auth.cookie_name):
+            try:
+                self.authenticator.cookie_controller.delete_cookie()
+            except Exception:  # noqa: BLE001 - the server-side session is revoked either way
+                log.debug("cookie delete failed", exc_info=True)
 
     def _clear(self, revoked: bool = False) -> None:
         try:
             self.authenticator.logout(location="unrendered")
         except Exception:  # noqa: BLE001 - already logged out in the library's view
-            pass
+            log.debug("library logout failed", exc_info=True)
         for key in (TOKEN_KEY, USER_KEY, PENDING_KEY, ERROR_KEY):
             st.session_state.pop(key, None)
         st.session_state["authentication_status"] = None

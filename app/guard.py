@@ -22,7 +22,7 @@ def require(perm: Perm) -> UserInfo:
         st.error("Please log in.")
         st.stop()
     if not allowed(user.role, perm):
-        st.error(NOT_ALLOWED, icon="🔒")
+        st.error(NOT_ALLOWED, icon=":material/lock:")
         st.stop()
     return user  # type: ignore[return-value]
 
@@ -30,5 +30,5 @@ def require(perm: Perm) -> UserInfo:
 def simulated_banner(count: int | None = None) -> None:
     """Demo data is labeled as simulated wherever it is shown."""
     extra = f" ({count:,} simulated applications)" if count else ""
-    st.caption(f"⚠️ Simulated data: figures on this page come from the synthetic demo book{extra}, "
+    st.caption(f":material/science: Simulated data: figures on this page come from the synthetic demo book{extra}, "
                "not from real applicants.")

@@ -19,8 +19,8 @@ def services_or_stop() -> Services:
     try:
         return get_services()
     except SettingsError as exc:
-        st.error(f"Configuration error. {exc}", icon="⚙️")
+        st.error(f"Configuration error. {exc}", icon=":material/settings:")
     except Exception as exc:  # noqa: BLE001 - show one line instead of a traceback
-        st.error(f"Cannot reach the backends: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", icon="🛑")
+        st.error(f"Cannot reach the backends: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", icon=":material/cloud_off:")
     st.stop()
     raise RuntimeError("unreachable")

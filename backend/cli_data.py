@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         start: Annotated[str, typer.Option(help="First application date (YYYY-MM-DD)")] = "2025-08-01",
     ) -> None:
         """Write synthetic applications (features, protected attributes, timestamp, outcome)."""
-        from backend.training.synthetic import SCENARIOS, generate as gen, write_dataset
+        from backend.training.synthetic import SCENARIOS, write_dataset
+        from backend.training.synthetic import generate as gen
 
         if scenario not in SCENARIOS:
             fail(f"unknown --scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
     def demo(
         rows: Annotated[int, typer.Option(min=0, max=2_000_000, help="Simulated applications to load")] = 5_000,
         seed: Annotated[int, typer.Option(help="Random seed")] = 7,
-        train_rows: Annotated[int, typer.Option(min=2_000, help="Rows to train the demo model on")] = 60_000,
+        train_rows: Annotated[int, typer.Option(min=2_000, help="Rows to train the demo model on")] = 40_000,
     ) -> None:
         """Prepare the demo (idempotent): schema, one user per role, a trained model, simulated applications."""
         from backend.services.demo import DemoService

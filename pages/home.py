@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components.charts import monthly_recommendations
+from app.components.text import plain
 from app.guard import require, simulated_banner
 from app.navigation import pages_for
 from app.services import get_services
@@ -25,7 +26,7 @@ def _health() -> dict:
     return get_services().health.report()
 
 
-st.title(f"Welcome, {user.display_name}")
+st.title(f"Welcome, {plain(user.display_name)}")
 st.caption(f"Signed in as {user.username} · {ROLE_LABELS.get(Role(user.role), user.role)}")
 
 book = _summary()
@@ -56,14 +57,16 @@ health = _health()
 rows = []
 for name in ("database", "cache", "model", "explainer"):
     h = health.get(name, {})
-    rows.append({"component": name, "status": "✅ healthy" if h.get("ok") else "❌ unavailable",
-                 "configured": cfg.get(name, h.get("backend", "")), "detail": h.get("detail", ""),
-                 "latency (ms)": h.get("latency_ms")})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+    rows.append({"component": name, "status": "healthy" if h.get("ok") else "UNAVAILABLE",
+                 "latency (ms)": h.get("latency_ms"), "configured": cfg.get(name, h.get("backend", "")),
+                 "detail": h.get("detail", "")})
+st.dataframe(pd.DataFrame(rows), hide_index=True,
+             column_config={"detail": st.column_config.TextColumn(width="large")})
 st.caption(f"Environment: {cfg['environment']}. Production backends are switched on by settings alone "
            "(CREDITRISK_DATABASE__URL, CREDITRISK_CACHE__URL, CREDITRISK_LLM__PROVIDER, CREDITRISK_MODEL__SERVER).")
 
-st.subheader("Your pages")
-for spec in pages_for(user.role):
-    if spec.file != "home.py":
+others = [spec for spec in pages_for(user.role) if spec.file != "home.py"]
+if others:
+    st.subheader("Your pages")
+    for spec in others:
         st.page_link(str(spec.path), label=spec.title, icon=spec.icon)

@@ -6,13 +6,14 @@ import streamlit as st
 
 from app.components.charts import attribution_waterfall
 from app.components.decision import decision_card, reason_list
+from app.components.text import humanize
 from app.guard import require
 from app.services import get_services
 from backend.permissions import Perm
 from backend.services.model_provider import ModelUnavailable
 from backend.services.scoring import Submitter
 from backend.services.validation import ApplicationInvalid
-from backend.training.features import FEATURES, GROUPS
+from backend.training.features import FEATURES, GROUP_LABELS, GROUPS
 
 user = require(Perm.SCORE)
 svc = get_services()
@@ -22,7 +23,7 @@ st.title("Score an application")
 try:
     model = scoring.models.get("champion")
 except ModelUnavailable as exc:
-    st.error(str(exc))
+    st.warning(str(exc))
     st.stop()
 
 
@@ -30,25 +31,25 @@ except ModelUnavailable as exc:
 def _examples(n: int = 25) -> list[dict]:
     from backend.training.synthetic import generate
 
-    df = generate(n, seed=20260101, months=1, id_prefix="example-")
+    df = generate(n, seed=20260101, months=2, id_prefix="example-")
     return df.drop(columns=["default", "pd_true"]).to_dict("records")
 
 
 examples = _examples()
 choice = st.selectbox("Start from a simulated example applicant (edit any value below)", range(len(examples)),
                       format_func=lambda i: f"Example {i + 1}: ${examples[i]['loan_amount']:,.0f} "
-                                            f"{examples[i]['loan_purpose'].replace('_', ' ')}, "
+                                            f"{humanize(examples[i]['loan_purpose'])}, "
                                             f"income ${examples[i]['annual_income']:,.0f}",
                       key="score_example")
 base = examples[choice]
-st.caption("⚠️ Example applicants are simulated by the synthetic generator; they are not real people.")
+st.caption(":material/science: Example applicants are simulated by the synthetic generator; they are not real people.")
 
 by_name = {f.name: f for f in FEATURES}
 values: dict = {}
 with st.form("score_form"):
     for group in GROUPS:
         feats = [f for f in FEATURES if f.group == group and f.name in model.columns]
-        with st.expander(group.replace("_", " ").capitalize(), expanded=group in ("loan_terms", "income_obligations")):
+        with st.expander(GROUP_LABELS.get(group, humanize(group)), expanded=group in ("loan_terms", "income_obligations")):
             cols = st.columns(3)
             for i, f in enumerate(feats):
                 key = f"score_{choice}_{f.name}"
@@ -57,15 +58,17 @@ with st.form("score_form"):
                 with cols[i % 3]:
                     if f.kind == "categorical":
                         opts = list(f.categories or [])
-                        values[f.name] = st.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key)
+                        values[f.name] = st.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key,
+                                                      format_func=humanize)
                     elif f.kind == "binary":
                         values[f.name] = int(st.checkbox(label, value=bool(v), key=key))
                     else:
                         missing = v is None or v != v
-                        step = 1.0 if f.kind == "integer" else None
-                        num = st.number_input(label, value=None if missing else float(v), step=step, key=key,
-                                              min_value=float(f.lower) if f.lower is not None else None,
-                                              max_value=float(f.upper) if f.upper is not None else None,
+                        cast = int if f.kind == "integer" else float
+                        num = st.number_input(label, value=None if missing else cast(v), key=key,
+                                              step=1 if f.kind == "integer" else None,
+                                              min_value=cast(f.lower) if f.lower is not None else None,
+                                              max_value=cast(f.upper) if f.upper is not None else None,
                                               placeholder="not provided")
                         values[f.name] = (int(num) if f.kind == "integer" and num is not None else num)
     engine = st.radio("Engine", ["compiled", "reference"], horizontal=True, key="score_engine",

@@ -15,9 +15,10 @@ svc = get_services()
 actor = Actor(user.username, user.role)
 
 st.title("Users")
+if flash := st.session_state.pop("users_flash", None):
+    st.success(flash)
 rows = svc.users.list()
-st.dataframe(pd.DataFrame(rows), hide_index=True,
-             column_config={"created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})
+table = st.empty()
 
 left, right = st.columns(2)
 with left, st.form("users_add_form", clear_on_submit=True):
@@ -46,5 +47,8 @@ with right, st.form("users_toggle_form"):
         except UserError as exc:
             st.error(str(exc))
         else:
-            st.success(f"{target} {'disabled' if disable.startswith('Disable') else 'enabled'}.")
+            st.session_state["users_flash"] = f"{target} {'disabled' if disable.startswith('Disable') else 'enabled'}."
             st.rerun()
+
+table.dataframe(pd.DataFrame(svc.users.list()), hide_index=True,
+                column_config={"created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")})

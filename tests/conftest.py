@@ -112,3 +112,26 @@ def clock() -> FixedClock:
 @pytest.fixture
 def services(settings: Settings, db: Database, clock: FixedClock) -> Services:
     return build_services(settings, db=db, clock=clock)
+
+
+@pytest.fixture(scope="session")
+def model_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry holding one small trained champion (trained once per test session)."""
+    from backend.model.registry import Registry
+    from backend.training.train import train_and_register
+
+    root = tmp_path_factory.mktemp("registry")
+    report = train_and_register(None, rows=4000, seed=3, registry_root=root, name="creditrisk",
+                                cv_folds=2, n_boost=20, n_trees=30)
+    Registry(root, name="creditrisk").promote(report["version"], gates_required=False)
+    return root
+
+
+@pytest.fixture
+def scoring_services(tmp_path: Path, db: Database, clock: FixedClock, model_registry: Path) -> Services:
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(model_registry, root)
+    s = load_settings(data_dir=tmp_path, auth={"bcrypt_rounds": 4}, model={"registry_dir": root})
+    return build_services(s, db=db, clock=clock)

@@ -39,3 +39,18 @@ def attribution_waterfall(base: float, items: Sequence[tuple[str, float]], total
     fig.update_layout(height=max(320, 28 * (len(labels) + 1)), margin=dict(l=10, r=10, t=30, b=10),
                       yaxis=dict(autorange="reversed"), xaxis_title=f"Contribution ({space}; red raises risk)")
     return fig
+
+
+def calibration_curves(curves: dict[str, dict[str, Sequence[float]]]) -> go.Figure:
+    """Reliability diagram: mean predicted vs observed default rate per bin, one trace per curve."""
+    fig = go.Figure()
+    top = 0.0
+    for name, c in curves.items():
+        x, y = list(c.get("mean_predicted", [])), list(c.get("observed_rate", []))
+        top = max([top, *x, *y])
+        fig.add_scatter(x=x, y=y, mode="lines+markers", name=name,
+                        text=[f"n={n}" for n in c.get("count", [])])
+    fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="perfect", line=dict(dash="dot", color="#9aa5b1"))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="Mean predicted probability",
+                      yaxis_title="Observed default rate", legend=dict(orientation="h", y=1.12))
+    return fig

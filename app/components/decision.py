@@ -6,6 +6,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.text import humanize, plain
+
 REC_TEXT = {"approve": ("Approve", "green"), "deny": ("Deny", "red"), "manual_review": ("Manual review", "orange")}
 RISK_TEXT = {"low_risk": "Low risk", "high_risk": "High risk"}
 
@@ -15,7 +17,7 @@ def _fmt(value: Any) -> str:
         return "not provided"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
-    return str(value)
+    return plain(humanize(value))
 
 
 def decision_card(result: Any) -> None:
@@ -29,9 +31,9 @@ def decision_card(result: Any) -> None:
                     help="Share of the ensemble's members that agree with its risk class")
         c[3].metric("Model score", f"{result.raw_score:.3f}", help="Balanced ensemble score; 0.5 is its boundary")
         for why in result.policy_reasons:
-            st.warning(f"Sent to manual review: {why}", icon="🧭")
+            st.warning(f"Sent to manual review: {why}", icon=":material/rule:")
         if result.model_role == "fallback":
-            st.error("The primary model failed; the fallback model served this score.", icon="⚠️")
+            st.error("The primary model failed; the fallback model served this score.", icon=":material/warning:")
         st.caption(f"Model {result.model_name} {result.model_version} · {result.model_role} · "
                    f"{result.engine} engine · cache {'hit' if result.cache_hit else 'miss'} · "
                    f"{result.latency_ms:.2f} ms")

@@ -19,6 +19,7 @@ Definitions (documented in the README's model card):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -46,19 +47,23 @@ class PolicyOutcome:
     policy_reasons: tuple[str, ...]
 
 
-def agreement(raw: float, members: np.ndarray, cutoff: float) -> float:
+def agreement(raw: float, members: Sequence[float], cutoff: float) -> float:
     """Share of members on the same side of ``cutoff`` as the ensemble (1.0 when there are none)."""
     if len(members) == 0:
         return 1.0
-    return float(np.mean((np.asarray(members) >= cutoff) == (raw >= cutoff)))
+    side = raw >= cutoff
+    return sum(1 for m in members if (m >= cutoff) == side) / len(members)
 
 
-def decide(raw: float, *, loan_amount: float, members: np.ndarray, fallback_used: bool,
+def decide(raw: float, *, loan_amount: float, members: Sequence[float] | np.ndarray, fallback_used: bool,
            policy: Policy) -> PolicyOutcome:
     """Apply the policy to one application (``members``: the members' own probabilities)."""
+    ms = members.tolist() if isinstance(members, np.ndarray) else list(members)
     risk = HIGH_RISK if raw >= policy.score_cutoff else LOW_RISK
-    confidence = agreement(raw, members, policy.score_cutoff)
-    spread = float(np.std(members)) if len(members) else 0.0
+    confidence = agreement(raw, ms, policy.score_cutoff)
+    n = len(ms)
+    mean = sum(ms) / n if n else 0.0
+    spread = (sum((m - mean) ** 2 for m in ms) / n) ** 0.5 if n else 0.0
     why: list[str] = []
     if confidence < policy.confidence_threshold:
         why.append(f"confidence {confidence:.2f} below {policy.confidence_threshold:.2f}")

@@ -19,6 +19,7 @@ import pandas as pd
 
 from backend.config import ModelSettings, PolicySettings
 from backend.model.policy import Policy
+from backend.model.reasons import ReasonMapper
 
 NO_MODEL = "no {ref} model in the registry at {root}: run `creditrisk train` (and `creditrisk models promote`)"
 
@@ -40,6 +41,7 @@ class ServingModel:
     calibrate: Callable[..., np.ndarray]  # calibrate(raw, model="primary"|"fallback")
     policy: Policy
     manifest: Mapping[str, Any]
+    reasons: ReasonMapper
     _loaded: Any = None
 
     @property
@@ -117,4 +119,4 @@ class ModelProvider:
             columns=list(spec["columns"]), kinds=dict(spec["kinds"]),
             categories={k: list(v) for k, v in spec.get("categories", {}).items()},
             encoder=enc, primary=loaded.primary, fallback=loaded.fallback, calibrate=loaded.calibrate,
-            policy=policy, manifest=manifest, _loaded=loaded)
+            policy=policy, manifest=manifest, reasons=ReasonMapper(spec["columns"]), _loaded=loaded)

@@ -23,7 +23,6 @@ from backend.db.engine import Database
 from backend.db.repo_audit import AuditRepository
 from backend.db.tables import Application, Prediction
 from backend.model.policy import decide
-from backend.model.reasons import top_reasons
 from backend.ports import Cache, Clock
 from backend.services.model_provider import ModelProvider, ServingModel
 from backend.services.validation import validate_application
@@ -123,16 +122,18 @@ class ScoringService:
             phis, bases = model.fallback.attributions(X)
             phi, base, margin = phis[0], float(bases[0]), raw
             members = model.fallback.member_probas(X)[0]
-        pd_ = float(model.calibrate(np.array([raw]), model=role)[0])
-        spread = float(np.std(members)) if len(members) else 0.0
-        outcome = decide(float(raw), loan_amount=float(clean.get("loan_amount") or 0.0), members=np.asarray(members),
+        pd_ = float(model.calibrate(float(raw), model=role))
+        ms = members.tolist()
+        mean = sum(ms) / len(ms) if ms else 0.0
+        spread = (sum((m - mean) ** 2 for m in ms) / len(ms)) ** 0.5 if ms else 0.0
+        outcome = decide(float(raw), loan_amount=float(clean.get("loan_amount") or 0.0), members=ms,
                          fallback_used=role == "fallback", policy=model.policy)
-        attributions = {c: round(float(v), 8) for c, v in zip(model.columns, phi, strict=True)}
+        attributions = dict(zip(model.columns, np.round(phi, 8).tolist(), strict=True))
         return ScoreResult(
             model_name=model.name, model_version=model.version, model_role=role, engine=engine, pd=pd_,
             raw_score=float(raw), risk_class=outcome.risk_class, confidence=outcome.confidence,
             recommendation=outcome.recommendation, policy_reasons=list(outcome.policy_reasons),
-            reasons=top_reasons(model.columns, phi, clean), attributions=attributions, base_value=base,
+            reasons=model.reasons.top(phi, clean), attributions=attributions, base_value=base,
             margin=float(margin), member_spread=spread, features=dict(clean), fallback_error=error)
 
     # -- use cases ---------------------------------------------------------------------------
@@ -177,8 +178,8 @@ class ScoringService:
                 model_name=model.name, model_version=model.version, model_role="primary", engine="compiled",
                 pd=float(pds[i]), raw_score=float(raw[i]), risk_class=o.risk_class, confidence=o.confidence,
                 recommendation=o.recommendation, policy_reasons=list(o.policy_reasons),
-                reasons=top_reasons(model.columns, phi[i], clean),
-                attributions={c: round(float(v), 8) for c, v in zip(model.columns, phi[i], strict=True)},
+                reasons=model.reasons.top(phi[i], clean),
+                attributions=dict(zip(model.columns, np.round(phi[i], 8).tolist(), strict=True)),
                 base_value=float(base[i]), margin=float(base[i] + phi[i].sum()), member_spread=float(spreads[i]),
                 features=clean))
         return out

@@ -30,11 +30,9 @@ def test_update_and_delete_are_refused(services):
     assert services.audit.verify().ok
 
 
-def test_truncate_refused_on_postgres(services):
-    if services.db.dialect != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL")
-    _fill(services.db, 1)
-    with pytest.raises(sa.exc.DatabaseError, match="append-only"), services.db.transaction() as s:
+def test_truncate_refused_on_postgres(pg_database):
+    _fill(pg_database, 1)  # TRUNCATE exists only on PostgreSQL
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), pg_database.transaction() as s:
         s.execute(sa.text("TRUNCATE audit_log"))
 
 

@@ -1,0 +1,388 @@
+"""Filesystem model registry: ``<root>/<name>/<version>/`` plus ``<root>/<name>/aliases.json``.
+
+A version folder is written once (into a temporary folder, then renamed) and never changed:
+
+- ``manifest.json``: name, version, created time (UTC), code version, features and kinds, encoder
+  spec, calibration, policy parameters, training-data SHA-256, metrics, the evaluation report
+  and the gate results at registration;
+- ``primary.npz`` / ``fallback.npz``: the compiled models as plain arrays (``np.savez``, read
+  back with ``allow_pickle=False``); the runtime scorer needs nothing else;
+- ``reference.joblib``: the fitted scikit-learn pipelines, only unpickled for the ``reference``
+  engine and for retraining (after its checksum is verified);
+- ``holdout.parquet``: the held-out rows (features, protected attributes, target);
+- ``checksums.json``: SHA-256 of every other file, verified before anything is parsed.
+
+Lifecycle state (status candidate/champion/retired, the ``champion``/``challenger`` aliases,
+the champion history used by ``rollback`` and an event log) lives in ``aliases.json``, rewritten
+atomically (temporary file + ``os.replace``) under a file lock, so verified version folders never
+change. The manifest's ``status`` is the status at registration; ``load`` and ``list`` report the
+live one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import fcntl
+import io
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backend.model.artifacts import (
+    ARTIFACTS,
+    CHECKSUMS,
+    FALLBACK,
+    HOLDOUT,
+    MANIFEST,
+    PD_FLOOR,
+    PRIMARY,
+    REFERENCE,
+    ArtifactIntegrityError,
+    LoadedModel,
+    RegistryError,
+    apply_calibration,
+    code_version,
+    holdout_for_parquet,
+    json_bytes,
+    load_version,
+    read_checksums,
+    read_verified,
+    sha256_bytes,
+    write_atomic,
+)
+
+__all__ = ["ArtifactIntegrityError", "LoadedModel", "PD_FLOOR", "PromotionRefused", "Registry", "RegistryError",
+           "apply_calibration"]  # fmt: skip
+
+ALIASES = "aliases.json"
+STATUSES = ("candidate", "champion", "retired")
+MSG_UNKNOWN_VERSION = "no model version {ref!r} under {path} (known: {known})"
+MSG_NO_ALIAS = "no {alias} model under {path}"
+MSG_GATES_FAILED = "cannot promote {version}: gate(s) failed: {failures}"
+MSG_NO_PREVIOUS = "no previous champion to roll back to under {path}"
+
+
+class PromotionRefused(RegistryError):
+    """Promotion refused because gates failed."""
+
+
+class Registry:
+    """Versioned models of one ``name`` under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | Path = "models", name: str = "creditrisk") -> None:
+        self.root = Path(root)
+        self.name = name
+        self.path = self.root / name
+
+    # ----------------------------------------------------------- aliases
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def aliases(self) -> dict[str, Any]:
+        """``champion``, ``challenger``, ``champion_history``, ``status`` and ``events``."""
+        try:
+            doc = json.loads((self.path / ALIASES).read_text())
+        except FileNotFoundError:
+            doc = {}
+        doc.setdefault("champion", None)
+        doc.setdefault("challenger", None)
+        doc.setdefault("champion_history", [])
+        doc.setdefault("status", {})
+        doc.setdefault("events", [])
+        return doc
+
+    def _save_aliases(self, doc: dict[str, Any]) -> None:
+        write_atomic(self.path / ALIASES, json_bytes(doc))
+
+    def _event(self, doc: dict[str, Any], action: str, version: str, **extra: Any) -> None:
+        doc["events"].append(
+            {
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "action": action,
+                "version": version,
+                **extra,
+            }
+        )
+
+    # ---------------------------------------------------------- versions
+    def versions(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if p.is_dir() and p.name.startswith("v"))
+
+    def resolve(self, ref: str = "champion") -> str:
+        """A version id from a version id, ``champion``, ``challenger`` or ``latest``."""
+        if ref in ("champion", "challenger"):
+            version = self.aliases()[ref]
+            if not version:
+                raise RegistryError(MSG_NO_ALIAS.format(alias=ref, path=self.path))
+            return str(version)
+        known = self.versions()
+        if ref == "latest" and known:
+            return known[-1]
+        if ref not in known:
+            raise RegistryError(
+                MSG_UNKNOWN_VERSION.format(ref=ref, path=self.path, known=", ".join(known[-10:]) or "none")
+            )
+        return ref
+
+    def status(self, version: str) -> str:
+        return str(self.aliases()["status"].get(version, "candidate"))
+
+    def _checksums(self, version: str) -> dict[str, str]:
+        return read_checksums(self.path / version, self.name, version)
+
+    def manifest(self, version: str) -> dict[str, Any]:
+        """The verified manifest of ``version`` (a version id or an alias)."""
+        version = self.resolve(version)
+        data = read_verified(self.path / version, MANIFEST, self._checksums(version), self.name, version)
+        return json.loads(data)
+
+    def verify(self, version: str) -> dict[str, str]:
+        """Check every artifact's checksum; returns ``{file: error}`` (empty when intact)."""
+        version = self.resolve(version)
+        try:
+            sums = self._checksums(version)
+        except ArtifactIntegrityError as exc:
+            return {CHECKSUMS: str(exc)}
+        errors = {}
+        for file in ARTIFACTS:
+            try:
+                read_verified(self.path / version, file, sums, self.name, version)
+            except ArtifactIntegrityError as exc:
+                errors[file] = str(exc)
+        return errors
+
+    def load(self, ref: str = "champion", *, allow_partial: bool = False) -> LoadedModel:
+        """Verify checksums, then build the runtime model from JSON and ``.npz`` arrays only.
+
+        With ``allow_partial`` a bad ``primary.npz`` or ``fallback.npz`` leaves that model
+        ``None`` (listed in ``integrity_errors``) instead of failing, so a service can serve
+        the other one or report "not ready"; a bad manifest always raises.
+        """
+        version = self.resolve(ref)
+        return load_version(
+            self.path / version, self.name, version, status=self.status(version), allow_partial=allow_partial
+        )
+
+    def list(self) -> list[dict[str, Any]]:
+        """One summary per version, oldest first, with live status and aliases."""
+        doc = self.aliases()
+        rows = []
+        for version in self.versions():
+            row: dict[str, Any] = {
+                "version": version,
+                "status": doc["status"].get(version, "candidate"),
+                "aliases": [a for a in ("champion", "challenger") if doc[a] == version],
+            }
+            try:
+                m = self.manifest(version)
+                row.update(
+                    created_at=m["created_at"],
+                    metrics=m["metrics"],
+                    gates_passed=m["gates_passed"],
+                    data_sha256=m["data"]["sha256"],
+                    intact=not self.verify(version),
+                )
+            except (ArtifactIntegrityError, KeyError, ValueError) as exc:
+                row.update(intact=False, error=str(exc))
+            rows.append(row)
+        return rows
+
+    # --------------------------------------------------------- register
+    def _gates(
+        self, evaluation: Mapping[str, Any], holdout: pd.DataFrame, target: str, config: Any
+    ) -> tuple[builtins.list[Any], dict[str, Any]]:
+        """Gates for a candidate, scoring the current champion (if any) on the candidate's holdout."""
+        from backend.training.gates import candidate_gates
+
+        version = self.aliases()["champion"]
+        champion: LoadedModel | Exception | None = None
+        if version:
+            try:
+                champion = self.load(version)
+            except RegistryError as exc:
+                champion = exc
+        return candidate_gates(
+            evaluation, holdout, target, champion=champion, champion_version=version, config=config
+        )
+
+    def register(self, result: Any, *, gates: Any = None) -> str:
+        """Write a trained ``TrainResult`` as a new candidate version (also the ``challenger``)."""
+        import joblib
+
+        from backend.training.gates import GateConfig, all_passed
+
+        config = gates if gates is not None else GateConfig()
+        now = datetime.now(UTC)
+        version = f"v{now:%Y%m%d}-{now:%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+        evaluation = result.report["test"]["primary"]
+        target = result.dataset.target
+        gate_results, context = self._gates(evaluation, result.holdout, target, config)
+        calib, cutoff = result.calibration, result.params["cutoff"]
+        manifest = {
+            "name": self.name,
+            "version": version,
+            "created_at": now.isoformat(timespec="seconds"),
+            "code_version": code_version(),
+            "status": "candidate",
+            "features": [
+                {"name": c, "kind": result.encoder_spec["kinds"][c]} for c in result.encoder_spec["columns"]
+            ],
+            "target": target,
+            "positive": result.dataset.positive,
+            "protected": list(result.dataset.protected.columns),
+            "encoder": result.encoder_spec,
+            "calibration": calib,
+            "policy": {
+                "cutoff": cutoff,
+                "cutoff_applies_to": "raw primary score",
+                "pd_cutoff": apply_calibration(calib["primary"], cutoff),
+            },
+            "models": {
+                "primary": {"kind": result.compiled_primary.kind, "file": PRIMARY},
+                "fallback": {"kind": result.compiled_fallback.kind, "file": FALLBACK},
+            },
+            "training": result.params,
+            "data": {k: v for k, v in result.report["dataset"].items() if k != "features"},
+            "metrics": result.report["summary"],
+            "evaluation": result.report,
+            "gates_config": config.to_dict(),
+            "gates": [g.to_dict() for g in gate_results],
+            "gates_passed": all_passed(gate_results),
+            "gates_context": context,
+            "files": [*ARTIFACTS],
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".tmp-{version}"
+        tmp.mkdir()
+        try:
+            (tmp / MANIFEST).write_bytes(json_bytes(manifest))
+            np.savez(tmp / PRIMARY, **result.compiled_primary.to_arrays())
+            np.savez(tmp / FALLBACK, **result.compiled_fallback.to_arrays())
+            joblib.dump(
+                {"primary": result.primary, "fallback": result.fallback, "baseline": result.baseline},
+                tmp / REFERENCE,
+            )
+            holdout_for_parquet(result.holdout).to_parquet(tmp / HOLDOUT, index=False)
+            sums = {f: sha256_bytes((tmp / f).read_bytes()) for f in ARTIFACTS}
+            (tmp / CHECKSUMS).write_bytes(json_bytes(sums))
+            os.replace(tmp, self.path / version)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        with self._locked():
+            doc = self.aliases()
+            doc["status"][version] = "candidate"
+            doc["challenger"] = version
+            self._event(doc, "register", version, gates_passed=manifest["gates_passed"])
+            self._save_aliases(doc)
+        return version
+
+    # ------------------------------------------------ promote / rollback
+    def promote(self, ref: str, *, gates_required: bool = True, gates: Any = None) -> dict[str, Any]:
+        """Make ``ref`` the champion. Refused (``PromotionRefused``) when a gate failed, with the
+        champion/challenger gate re-run if the champion changed since registration."""
+        from backend.training.gates import GateConfig, GateResult, all_passed, failures
+
+        version = self.resolve(ref)
+        manifest = self.manifest(version)  # verified
+        errors = self.verify(version)
+        if errors:
+            file = next(iter(errors))
+            raise ArtifactIntegrityError(errors[file], file)
+        with self._locked():
+            doc = self.aliases()
+            current = doc["champion"]
+            if current == version:
+                return {"version": version, "changed": False, "gates": manifest["gates"]}
+            results = [GateResult.from_dict(g) for g in manifest["gates"]]
+            if current != manifest["gates_context"].get("champion_version"):
+                config = gates or GateConfig.from_dict(manifest.get("gates_config"))
+                data = read_verified(
+                    self.path / version, HOLDOUT, self._checksums(version), self.name, version
+                )
+                holdout = pd.read_parquet(io.BytesIO(data))
+                results, _ = self._gates(
+                    manifest["evaluation"]["test"]["primary"], holdout, manifest["target"], config
+                )
+            if gates_required and not all_passed(results):
+                raise PromotionRefused(
+                    MSG_GATES_FAILED.format(version=version, failures="; ".join(failures(results)))
+                )
+            if current:
+                doc["champion_history"].append(current)
+                doc["status"][current] = "retired"
+            doc["champion"] = version
+            doc["status"][version] = "champion"
+            if doc["challenger"] == version:
+                doc["challenger"] = None
+            self._event(
+                doc,
+                "promote",
+                version,
+                previous=current,
+                forced=not all_passed(results),
+                gates=[r.to_dict() for r in results],
+            )
+            self._save_aliases(doc)
+        return {
+            "version": version,
+            "changed": True,
+            "previous": current,
+            "gates": [r.to_dict() for r in results],
+        }
+
+    def rollback(self) -> str:
+        """Champion -> the previous champion (the current one is retired); returns the new champion."""
+        with self._locked():
+            doc = self.aliases()
+            if not doc["champion_history"]:
+                raise RegistryError(MSG_NO_PREVIOUS.format(path=self.path))
+            target = doc["champion_history"][-1]
+            errors = self.verify(target)
+            if errors:
+                file = next(iter(errors))
+                raise ArtifactIntegrityError(errors[file], file)
+            doc["champion_history"].pop()
+            current = doc["champion"]
+            if current:
+                doc["status"][current] = "retired"
+            doc["champion"] = target
+            doc["status"][target] = "champion"
+            self._event(doc, "rollback", target, previous=current)
+            self._save_aliases(doc)
+        return target
+
+    def report(self, ref: str) -> dict[str, Any]:
+        """The JSON report of a version (what ``creditrisk train --json`` prints)."""
+        version = self.resolve(ref)
+        m = self.manifest(version)
+        return {
+            "name": self.name,
+            "version": version,
+            "status": self.status(version),
+            "path": str(self.path / version),
+            "created_at": m["created_at"],
+            "code_version": m["code_version"],
+            "metrics": m["metrics"],
+            "gates": m["gates"],
+            "gates_passed": m["gates_passed"],
+            "evaluation": m["evaluation"],
+        }
