@@ -58,6 +58,7 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/service.py
 	$(BIN)/python bench/cache.py
 
 clean:

@@ -23,12 +23,15 @@ The fitted state is a plain JSON document (``to_dict``/``from_dict``); at runtim
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+
+from backend.model.fast_kernels import finish_numeric
 
 KINDS = ("numeric", "integer", "binary", "categorical")
 SPEC_VERSION = 1
@@ -228,22 +231,17 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._check_fitted()
         f = self._fast
         try:
-            raw = [record[c] for c in f["num_cols"]]
-            cats = [record[c] for c in f["cat_cols"]]
+            raw = f["get_num"](record)
+            cats = f["get_cat"](record) if f["cat_cols"] else ()
         except KeyError:
             _check_columns(record.keys(), self.columns_)
             raise
         if not _PLAIN_NUMBERS.issuperset(map(type, raw)):
             return self._encode_one_slow(record)
         x = np.array(raw, dtype=np.float64)  # None -> NaN
-        b = x[f["bin_idx"]]
-        if ((b != 0.0) & (b != 1.0) & (b == b)).any():
-            return self._encode_one_slow(record)  # raises the not-binary error
-        finite = np.isfinite(x)
-        if self.clip:
-            x = np.clip(x, f["lo"], f["hi"])
         out = np.empty(len(self.columns_), dtype=np.float64)
-        out[f["num_pos"]] = np.where(finite, x, f["fill"])
+        if not finish_numeric(x, f["bin_idx"], f["fill"], f["lo"], f["hi"], bool(self.clip), out, f["num_pos"]):
+            return self._encode_one_slow(record)  # raises the not-binary error
         for pos, v, (lookup, unknown) in zip(f["cat_pos"], cats, f["cat_lookups"], strict=True):
             key = (v.strip() or None) if type(v) is str else category_key(v)
             out[pos] = lookup.get(MISSING_KEY if key is None else key, unknown)
@@ -346,6 +344,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         cat = [j for j, c in enumerate(self.columns_) if c in self._lookup]
         names = [self.columns_[j] for j in num]
         self._fast: dict[str, Any] = {
+            "get_num": _getter(names),
+            "get_cat": _getter([self.columns_[j] for j in cat]),
             "num_cols": names,
             "num_pos": np.array(num, dtype=np.intp),
             "cat_cols": [self.columns_[j] for j in cat],
@@ -370,6 +370,14 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         return tags
+
+
+def _getter(names: Sequence[str]) -> Any:
+    """A callable returning ``[record[n] for n in names]`` as a tuple (itemgetter, faster)."""
+    if not names:
+        return lambda record: ()
+    get = operator.itemgetter(*names)
+    return (lambda record: (get(record),)) if len(names) == 1 else get
 
 
 def _as_frame(X: Any) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.model.fast_kernels import select_reasons
 from backend.model.reason_codes import REASONS
 from backend.training.features import FEATURES_BY_NAME, PROTECTED
 
@@ -99,15 +100,10 @@ class ReasonMapper:
     def select(self, phi: np.ndarray, *, k: int = MAX_REASONS,
                per_reason: int = 3) -> list[tuple[int, float, list[int]]]:
         """The decision's principal reasons as (code index, weight, feature columns), most important first."""
-        contrib = phi.tolist()
-        weights = [0.0] * len(self.code_names)
-        code_idx, allowed = self._codes, self._allowed
-        for j, v in enumerate(contrib):
-            if v > 0 and allowed[j]:
-                weights[code_idx[j]] += v
-        ranked = sorted(((w, -c) for c, w in enumerate(weights) if w > 0), reverse=True)[:k]
-        return [(-nc, w, sorted((j for j in self._by_code[-nc] if contrib[j] > 0),
-                                key=contrib.__getitem__, reverse=True)[:per_reason]) for w, nc in ranked]
+        codes, weights, feats = select_reasons(np.ascontiguousarray(phi, dtype=np.float64), self.code_idx,
+                                               self.allowed, len(self.code_names), k, per_reason)
+        return [(c, w, [j for j in f if j >= 0])
+                for c, w, f in zip(codes.tolist(), weights.tolist(), feats.tolist(), strict=True) if c >= 0]
 
     def top(self, phi: np.ndarray, values: Mapping[str, Any], *, k: int = MAX_REASONS,
             per_reason: int = 3) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -71,7 +71,9 @@ class Submitter:
 
 
 def feature_hash(clean: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()
+    """Hash of the validated features. ``clean`` comes from validation, so its keys are always in the
+    model's column order and its values are None/int/float/str: ``repr`` of the items is canonical."""
+    return hashlib.blake2b(repr(tuple(clean.items())).encode(), digest_size=20).hexdigest()
 
 
 class ScoringService:
@@ -89,7 +91,7 @@ class ScoringService:
     def evaluate(self, clean: Mapping[str, Any], model: ServingModel, *, engine: str = "compiled",
                  use_cache: bool = True) -> ScoreResult:
         start = time.perf_counter()
-        key = f"score:{model.name}:{model.version}:{engine}:{feature_hash(clean)}"
+        key = f"score:{model.name}:{model.version}:{engine}:{feature_hash(clean)}" if use_cache else ""
         if use_cache:
             hit = self.cache.get(key)
             if hit is not None:
@@ -100,10 +102,9 @@ class ScoringService:
                 except (ValueError, TypeError):
                     self.cache.delete(key)
         result = self._compute(clean, model, engine)
-        if use_cache:
-            payload = result.as_dict()
-            self.cache.set(key, json.dumps(payload, default=str).encode(), CACHE_TTL_SECONDS)
-        return ScoreResult(**{**result.as_dict(), "latency_ms": (time.perf_counter() - start) * 1000})
+        if use_cache:  # vars(): a shallow view is enough for JSON (asdict deep-copies every nested dict)
+            self.cache.set(key, json.dumps(vars(result), default=str).encode(), CACHE_TTL_SECONDS)
+        return replace(result, latency_ms=(time.perf_counter() - start) * 1000)
 
     def _compute(self, clean: Mapping[str, Any], model: ServingModel, engine: str) -> ScoreResult:
         x = model.encoder.encode_one(clean)
@@ -214,7 +215,7 @@ class ScoringService:
                                       "model_role": res.model_role, "engine": res.engine,
                                       "pd": round(res.pd, 6), "recommendation": res.recommendation,
                                       "reasons": [r["code"] for r in res.reasons], "feature_hash": feature_hash(res.features)})
-                saved.append(ScoreResult(**{**res.as_dict(), "application_id": str(app.id), "prediction_id": str(pred.id)}))
+                saved.append(replace(res, application_id=str(app.id), prediction_id=str(pred.id)))
         return saved
 
 
