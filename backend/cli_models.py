@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - a flat list of commands
         out.print(f"champion: {target}")
 
     @models_app.command("verify")
-    def models_verify(ref: str = "champion") -> None:
+    def models_verify(ref: Annotated[str, typer.Argument(help="version id, champion or challenger")] = "champion") -> None:
         """Check every artifact's SHA-256 (exit 1 if one fails)."""
         from backend.model.registry import RegistryError
 

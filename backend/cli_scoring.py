@@ -34,6 +34,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     else:
         raise ValueError(f"--input must be one of {', '.join(READERS)}, got {path.name!r}")
     body = df.astype(object)
+    for col in body.columns:  # a CSV is text: one bad cell must not turn a whole numeric column into strings
+        if df[col].dtype == object:
+            numbers = pd.to_numeric(df[col], errors="coerce")
+            body[col] = numbers.astype(object).where(numbers.notna(), df[col])
     return body.where(body.notna(), None).to_dict("records")
 
 
