@@ -53,8 +53,8 @@ class ArtifactIntegrityError(RegistryError):
 def apply_calibration(spec: Mapping[str, Any], p: Any) -> Any:
     """Raw ensemble score(s) -> calibrated probability of default (same shape as ``p``)."""
     if isinstance(p, float) and spec["method"] == "platt":  # scalar fast path (single application)
-        r = min(max(p, PD_FLOOR), 1 - PD_FLOOR)
-        z = spec["a"] * math.log(r / (1 - r)) + spec["b"]
+        rs = min(max(p, PD_FLOOR), 1 - PD_FLOOR)
+        z = spec["a"] * math.log(rs / (1 - rs)) + spec["b"]
         out_ = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
         return min(max(out_, PD_FLOOR), 1 - PD_FLOOR)
     raw = np.asarray(p, dtype=np.float64)

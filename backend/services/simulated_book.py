@@ -28,7 +28,7 @@ def load_simulated_book(svc: Services, *, rows: int, seed: int, echo: Callable[.
     df = generate(rows, seed=seed, id_prefix=f"sim{seed}-")
     ids = df["application_id"].astype(str).tolist()
     with svc.db.read() as s:
-        existing = set()
+        existing: set[str | None] = set()
         for i in range(0, len(ids), 5000):
             existing.update(s.execute(select(Application.external_id)
                                       .where(Application.external_id.in_(ids[i:i + 5000]))).scalars())
