@@ -58,7 +58,7 @@ rows = []
 for name in ("database", "cache", "model", "explainer"):
     h = health.get(name, {})
     rows.append({"component": name, "status": "healthy" if h.get("ok") else "UNAVAILABLE",
-                 "latency (ms)": h.get("latency_ms"), "configured": cfg.get(name, h.get("backend", "")),
+                 "latency (ms)": f"{h['latency_ms']:.2f}" if h.get("latency_ms") is not None else "–", "configured": cfg.get(name, h.get("backend", "")),
                  "detail": h.get("detail", "")})
 st.dataframe(pd.DataFrame(rows), hide_index=True,
              column_config={"detail": st.column_config.TextColumn(width="large")})

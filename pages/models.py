@@ -81,8 +81,12 @@ with right:
 st.subheader("Fairness on the held-out split")
 for attr, f in ev["test"]["primary"].get("fairness", {}).items():
     groups = pd.DataFrame(f.get("groups", {})).T.reset_index(names="group")
+    pct = st.column_config.NumberColumn(format="percent")
     di, ci = f.get("disparate_impact"), f.get("disparate_impact_ci") or [None, None]
     st.markdown(f"**{attr.replace('_', ' ')}**: disparate impact {di:.3f} (95% bootstrap CI {ci[0]:.3f}–{ci[1]:.3f}); "
                 f"least approved {f.get('least_approved_group')}, most approved {f.get('most_approved_group')}; "
                 f"TPR gap {f.get('tpr_gap', 0):.3f}, FPR gap {f.get('fpr_gap', 0):.3f}")
-    st.dataframe(groups, hide_index=True)
+    st.dataframe(groups, hide_index=True, column_config={
+        "n": st.column_config.NumberColumn("applicants", format="%d"), "approval_rate": pct,
+        "tpr": st.column_config.NumberColumn("TPR", format="percent"),
+        "fpr": st.column_config.NumberColumn("FPR", format="percent")})

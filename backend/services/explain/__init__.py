@@ -1,0 +1,1 @@
+"""Explanations of scored decisions: decision record, template, LLM adapters, fact-check, engine."""
