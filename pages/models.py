@@ -79,6 +79,9 @@ with right:
                    f"{fid['max_abs_diff']['primary']:.1e} (primary), {fid['max_abs_diff']['fallback']:.1e} (fallback).")
 
 st.subheader("Fairness on the held-out split")
+st.caption("Approval rate: share scored low risk. TPR: share of applicants who defaulted that the model flagged high "
+           "risk. FPR: share of applicants who repaid that the model flagged high risk (good applicants turned away). "
+           "Disparate impact: lowest group approval rate / highest, among groups of at least 30 applicants.")
 for attr, f in ev["test"]["primary"].get("fairness", {}).items():
     groups = pd.DataFrame(f.get("groups", {})).T.reset_index(names="group")
     pct = st.column_config.NumberColumn(format="percent")
