@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from backend.csvsafe import safe_row
-from backend.services.scoring import ScoreResult, Submitter
+from backend.services.scoring import ApplicationConflict, ScoreResult, Submitter
 from backend.services.validation import ApplicationInvalid
 
 READERS = (".csv", ".parquet", ".json", ".jsonl")
@@ -73,8 +73,13 @@ def run_score(svc: Any, input_path: Path, *, model: str, engine: str, out_path: 
         except ApplicationInvalid as exc:
             bad += 1
             err.print(f"row {i + 1}: {exc}", highlight=False, markup=False)
-    results = svc.scoring.score_many([r for _, r in good], submitter=Submitter(f"cli:{getpass.getuser()}", "system"),
-                                     model_ref=serving.version, engine=engine, source="cli", persist=persist)
+    try:
+        results = svc.scoring.score_many([r for _, r in good],
+                                         submitter=Submitter(f"cli:{getpass.getuser()}", "system"),
+                                         model_ref=serving.version, engine=engine, source="cli", persist=persist)
+    except ApplicationConflict as exc:
+        fail(str(exc))
+        return
     table = [to_row(i, raw, r) for (i, raw), r in zip(good, results, strict=True)]
     if out_path is not None and out_path.suffix.lower() == ".json":
         full = [{**row, "reasons": r.reasons} for row, r in zip(table, results, strict=True)]

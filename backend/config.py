@@ -79,8 +79,26 @@ class LLMProviderSettings(BaseModel):
     max_tokens: int = Field(200, ge=16, le=4000)
 
 
+class ModelPrice(BaseModel):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+#: Example list prices (USD per 1M tokens) for cost accounting; configurable through
+#: ``CREDITRISK_LLM__PRICES`` (JSON). A model missing from the table is accounted with no cost.
+DEFAULT_LLM_PRICES: dict[str, ModelPrice] = {
+    "gpt-4o": ModelPrice(input_per_mtok=2.50, output_per_mtok=10.00),
+    "gpt-4.1": ModelPrice(input_per_mtok=2.00, output_per_mtok=8.00),
+    "claude-sonnet-4-5": ModelPrice(input_per_mtok=3.00, output_per_mtok=15.00),
+    "claude-3-5-haiku-latest": ModelPrice(input_per_mtok=0.80, output_per_mtok=4.00),
+}
+
+
 class LLMSettings(LLMProviderSettings):
     fallback: LLMProviderSettings = LLMProviderSettings()
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_LLM_PRICES))
 
 
 class AuthSettings(BaseModel):

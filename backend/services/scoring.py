@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from backend.db.engine import Database
 from backend.db.repo_audit import AuditRepository
@@ -28,6 +29,12 @@ from backend.services.model_provider import ModelProvider, ServingModel
 from backend.services.validation import validate_application
 
 CACHE_TTL_SECONDS = 3600.0
+CONFLICT = ("application id {id!r} already exists with different details; "
+            "use a new id for a new application (nothing was recorded)")
+
+
+class ApplicationConflict(ValueError):
+    """An application id was submitted again with different features."""
 PROTECTED_PASSTHROUGH = ("sex", "age_band", "race_ethnicity")
 META_FIELDS = ("application_id", "applicant_id", "applied_at", "default", "pd_true")
 
@@ -191,16 +198,28 @@ class ScoringService:
         saved: list[ScoreResult] = []
         with self.db.transaction() as s:
             audit = AuditRepository(s)
+            ids = [str(r["application_id"]) for r in raws if r.get("application_id")]
+            existing = {a.external_id: a for a in s.execute(
+                select(Application).where(Application.external_id.in_(ids))).scalars()} if ids else {}
+            for raw, res in zip(raws, results, strict=True):  # check all first: a conflict writes nothing
+                app = existing.get(str(raw.get("application_id"))) if raw.get("application_id") else None
+                if app is not None and feature_hash(app.features) != feature_hash(res.features):
+                    raise ApplicationConflict(CONFLICT.format(id=str(raw["application_id"])[:64]))
             for raw, res in zip(raws, results, strict=True):
-                protected = {k: raw[k] for k in PROTECTED_PASSTHROUGH if raw.get(k) is not None}
-                when = applied_at or _as_datetime(raw.get("applied_at")) or now
-                app = Application(external_id=raw.get("application_id") or None,
-                                  applicant_id=str(raw.get("applicant_id") or uuid.uuid4().hex[:12]),
-                                  features=res.features, protected=protected,
-                                  loan_amount=float(res.features.get("loan_amount") or 0.0), applied_at=when,
-                                  created_at=now, officer_id=submitter.user_id, source=source)
-                s.add(app)
-                s.flush()
+                app = existing.get(str(raw.get("application_id"))) if raw.get("application_id") else None
+                rescored = app is not None
+                if app is None:
+                    protected = {k: raw[k] for k in PROTECTED_PASSTHROUGH if raw.get(k) is not None}
+                    when = applied_at or _as_datetime(raw.get("applied_at")) or now
+                    app = Application(external_id=raw.get("application_id") or None,
+                                      applicant_id=str(raw.get("applicant_id") or uuid.uuid4().hex[:12]),
+                                      features=res.features, protected=protected,
+                                      loan_amount=float(res.features.get("loan_amount") or 0.0), applied_at=when,
+                                      created_at=now, officer_id=submitter.user_id, source=source)
+                    s.add(app)
+                    s.flush()
+                    if app.external_id:
+                        existing[app.external_id] = app
                 pred = Prediction(application_id=app.id, model_name=res.model_name, model_version=res.model_version,
                                   model_role=res.model_role, engine=res.engine, pd=res.pd, raw_score=res.raw_score,
                                   risk_class=res.risk_class, confidence=res.confidence,
@@ -209,7 +228,8 @@ class ScoringService:
                                   latency_ms=res.latency_ms, created_at=now)
                 s.add(pred)
                 s.flush()
-                audit.append(actor=submitter.username, role=submitter.role, action="application_scored",
+                audit.append(actor=submitter.username, role=submitter.role,
+                             action="application_rescored" if rescored else "application_scored",
                              entity_type="prediction", entity_id=str(pred.id), at=now,
                              payload={"application_id": str(app.id), "model_version": res.model_version,
                                       "model_role": res.model_role, "engine": res.engine,

@@ -119,3 +119,15 @@ def test_models_commands(env, model_registry):
     assert run("models", "show", "champion").exit_code == 0
     assert run("models", "rollback").exit_code == 2  # no previous champion
     assert run("models", "show", "v-nope").exit_code == 2
+
+
+def test_scoring_a_file_twice_rescores_and_a_changed_row_is_refused(env, model_registry):
+    shutil.copytree(model_registry, env / "models")
+    assert run("generate", "--rows", "3", "--seed", "8", "--out", "apps.csv").exit_code == 0
+    assert run("score", "--input", "apps.csv").exit_code == 0
+    assert run("score", "--input", "apps.csv").exit_code == 0  # same ids, same details: new predictions
+    df = pd.read_csv(env / "apps.csv")
+    df.loc[0, "loan_amount"] = df.loc[0, "loan_amount"] + 100
+    df.to_csv(env / "apps.csv", index=False)
+    res = run("score", "--input", "apps.csv")
+    assert res.exit_code == 2 and "already exists" in res.output

@@ -176,3 +176,58 @@ def test_audit_rows_count_for_batch(scoring_services):
     before = _count(scoring_services.db, AuditLog)
     scoring_services.scoring.score_many(_apps(7), submitter=OFFICER)
     assert _count(scoring_services.db, AuditLog) == before + 7
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_redis_cache_serves_hits(scoring_services):
+    import os
+    import uuid
+
+    from backend.adapters.cache_redis import RedisCache
+
+    url = os.environ.get("CREDITRISK_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    cache = RedisCache(url, namespace=f"creditrisk-test:{uuid.uuid4().hex}:", socket_timeout=0.5,
+                       connect_timeout=0.5)
+    health = cache.health()
+    if not health["ok"]:
+        from tests.conftest import require
+
+        require(False, f"Redis not reachable at {url}")
+    scoring_services.scoring.cache = cache
+    app = _apps(1)[0]
+    first = scoring_services.scoring.score(app, submitter=OFFICER, persist=False)
+    second = scoring_services.scoring.score(app, submitter=OFFICER, persist=False)
+    assert not first.cache_hit and second.cache_hit and first.pd == second.pd
+    assert cache.delete_prefix("") >= 1
+
+
+def test_dead_redis_never_fails_scoring(scoring_services):
+    from backend.adapters.cache_redis import RedisCache
+
+    scoring_services.scoring.cache = RedisCache(f"redis://127.0.0.1:{_free_port()}/0")
+    app = _apps(1)[0]
+    for _ in range(3):  # first call pays one short connect timeout, then the circuit is open
+        res = scoring_services.scoring.score(app, submitter=OFFICER)
+        assert not res.cache_hit and res.prediction_id
+    assert _count(scoring_services.db, Prediction) == 3
+
+
+def test_same_id_same_features_is_a_rescore_different_features_is_refused(scoring_services):
+    from backend.services.scoring import ApplicationConflict
+
+    app = _apps(1)[0]
+    a = scoring_services.scoring.score(app, submitter=OFFICER)
+    b = scoring_services.scoring.score(app, submitter=OFFICER)
+    assert a.application_id == b.application_id and a.prediction_id != b.prediction_id
+    assert _count(scoring_services.db, Application) == 1 and _count(scoring_services.db, Prediction) == 2
+    assert scoring_services.audit.recent(1)[0]["action"] == "application_rescored"
+    with pytest.raises(ApplicationConflict, match="already exists"):
+        scoring_services.scoring.score({**app, "loan_amount": app["loan_amount"] + 1}, submitter=OFFICER)
+    assert _count(scoring_services.db, Prediction) == 2

@@ -41,8 +41,7 @@ class TemplateExplainer:
             for r in record.reasons[:MAX_REASONS_SHOWN]:
                 facts = [record.facts[n] for n in r.features]
                 if facts:
-                    verb = "raised" if len(facts) > 1 else "raised"
-                    lines.append(f"- {r.text}: {_join([_phrase(f) for f in facts])} {verb} the estimated risk.")
+                    lines.append(f"- {r.text}: {_join([_phrase(f) for f in facts])} raised the estimated risk.")
                 else:
                     lines.append(f"- {r.text}.")
         else:
