@@ -122,6 +122,42 @@ class PolicySettings(BaseModel):
     disagreement_threshold: float = Field(0.10, gt=0, le=1)
 
 
+#: Example values for adverse action notices. They are placeholders: ``LetterSettings.example_fields``
+#: reports which are still in use, and notices built with any of them are marked SPECIMEN.
+EXAMPLE_AGENCY_NAME = "Consumer Financial Protection Bureau"
+EXAMPLE_AGENCY_ADDRESS = "1700 G Street NW, Washington, DC 20552"
+EXAMPLE_BUREAU_NAME = "Example Credit Bureau, Inc."
+EXAMPLE_BUREAU_ADDRESS = "P.O. Box 0000, Springfield, ST 00000"
+EXAMPLE_BUREAU_PHONE = "1-800-555-0100"
+
+
+class LetterSettings(BaseModel):
+    """Adverse action notices (backend/services/letters.py).
+
+    ``agency_*``: the federal agency that administers ECOA compliance for *this* creditor, as listed
+    in Regulation B, Appendix A (the CFPB default is only an example: it is right for banks over
+    $10 billion in assets and many non-banks; community banks usually name the FDIC, OCC or Federal
+    Reserve office). ``bureau_*``: the consumer reporting agency whose score the model uses (FCRA
+    section 615(a)); the defaults are fictitious examples. ``score_low``/``score_high``: the range of
+    that score.
+    """
+
+    agency_name: str = EXAMPLE_AGENCY_NAME
+    agency_address: str = EXAMPLE_AGENCY_ADDRESS
+    bureau_name: str = EXAMPLE_BUREAU_NAME
+    bureau_address: str = EXAMPLE_BUREAU_ADDRESS
+    bureau_phone: str = EXAMPLE_BUREAU_PHONE
+    score_low: int = Field(300, ge=0)
+    score_high: int = Field(850, gt=0)
+
+    def example_fields(self) -> tuple[str, ...]:
+        """Names of the fields that still hold the example defaults."""
+        defaults = {"agency_name": EXAMPLE_AGENCY_NAME, "agency_address": EXAMPLE_AGENCY_ADDRESS,
+                    "bureau_name": EXAMPLE_BUREAU_NAME, "bureau_address": EXAMPLE_BUREAU_ADDRESS,
+                    "bureau_phone": EXAMPLE_BUREAU_PHONE}
+        return tuple(k for k, v in defaults.items() if getattr(self, k) == v)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -141,6 +177,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     auth: AuthSettings = AuthSettings()
     policy: PolicySettings = PolicySettings()
+    letters: LetterSettings = LetterSettings()
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

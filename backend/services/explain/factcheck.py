@@ -48,7 +48,9 @@ RELATIVE_TOLERANCE = 0.005
 
 #: Hand-written paraphrases; an alias shared by several features covers all of them.
 PARAPHRASES: dict[str, tuple[str, ...]] = {
-    "debt_to_income": ("dti", "debt to income", "debt ratio"),
+    "debt_to_income": ("dti", "debt to income", "debt ratio", "debt", "debts", "income"),
+    "housing_to_income": ("housing costs", "housing cost", "income"),
+    "loan_to_income": ("income",),
     "credit_score": ("credit score", "fico score", "bureau score"),
     "revolving_utilization": ("credit utilization", "utilization", "credit card utilization", "card utilization",
                               "revolving credit usage"),
@@ -63,8 +65,10 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
     "num_30dpd_12m": ("late payments", "delinquencies", "payments 30 days late", "30 day late payments"),
     "num_60dpd_24m": ("late payments", "delinquencies", "payments 60 days late", "60 day late payments"),
     "num_90dpd_ever": ("late payments", "delinquencies", "payments 90 days late", "90 day late payments"),
-    "credit_history_months": ("credit history", "credit history length", "length of credit history"),
-    "avg_account_age_months": ("credit history", "account age", "average account age"),
+    "credit_history_months": ("credit history", "credit history length", "length of credit history", "credit age"),
+    "avg_account_age_months": ("credit history", "account age", "average account age", "age of your accounts",
+                               "age of accounts", "age of your credit accounts", "credit age"),
+    "collateral_age_years": ("collateral age", "age of the vehicle", "vehicle age", "age of the collateral"),
     "months_employed": ("employment", "time at your job", "job tenure", "time with your employer",
                         "time at current job", "employment length", "length of employment"),
     "loan_amount": ("loan amount", "amount requested", "requested amount", "loan size"),
@@ -73,8 +77,8 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
     "savings_balance": ("savings", "savings balance"),
     "avg_monthly_balance": ("checking balance", "account balance", "average balance"),
     "months_as_customer": ("banking relationship", "relationship with us", "time as a customer"),
-    "residual_income_monthly": ("residual income", "income left over", "leftover income"),
-    "payment_to_income": ("payment to income", "payment to income ratio"),
+    "residual_income_monthly": ("residual income", "income left over", "leftover income", "income"),
+    "payment_to_income": ("payment to income", "payment to income ratio", "income"),
     "loan_to_value": ("ltv", "loan to value"),
     "num_collections": ("collections", "collection accounts"),
     "num_currently_past_due": ("past due accounts",),
@@ -133,7 +137,7 @@ _CUES: tuple[tuple[re.Pattern[str], str], ...] = (
                 r"work\w*\s+(?:for|in favor)|count\w*\s+in\s+favor|positively|offsets?|mitigat\w*|"
                 r"strength\w*|improv\w*)\b"), LOWERS),
 )
-_NEGATION = re.compile(r"\b(?:not|never|no|n't|didn't|did not|does not|doesn't)\s+(?:\w+\s+)?$")
+_NEGATION = re.compile(r"\b(?:not|never|n't|didn't|did not|does not|doesn't)\s+(?:\w+\s+)?$")
 _CLAUSE = re.compile(r";|:|,\s*and\b|,\s*while\b|\bbut\b|\bwhile\b|\bwhereas\b|\bhowever\b|\balthough\b|"
                      r"\bthough\b|\bon the other hand\b")
 _NUMBER = re.compile(r"(?<![\w.])\$?\s?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?\s*(%|percent|k\b|thousand|million)?")

@@ -10,6 +10,7 @@ engine (after the fact-check) may hand it to an officer.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,9 +33,9 @@ zip code or any proxy for them.
 - At most 120 words of plain sentences; no headings."""
 DEFAULT_MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5"}
 MISSING_SDK = "provider {provider!r} needs the {package!r} package (pip install {package})"
-TIMEOUT, RATE_LIMITED, SERVER_ERROR, CONNECTION, BAD_RESPONSE, EMPTY_ANSWER = (
-    "timeout", "rate_limited", "server_error", "connection", "bad_response", "empty_answer")
-ERROR_KINDS = (TIMEOUT, RATE_LIMITED, SERVER_ERROR, CONNECTION, BAD_RESPONSE, EMPTY_ANSWER)
+TIMEOUT, RATE_LIMITED, SERVER_ERROR, CONNECTION, BAD_RESPONSE, EMPTY_ANSWER, SDK_MISSING = (
+    "timeout", "rate_limited", "server_error", "connection", "bad_response", "empty_answer", "sdk_missing")
+ERROR_KINDS = (TIMEOUT, RATE_LIMITED, SERVER_ERROR, CONNECTION, BAD_RESPONSE, EMPTY_ANSWER, SDK_MISSING)
 
 
 class ProviderError(RuntimeError):
@@ -84,6 +85,8 @@ def cost_usd(prices: dict[str, ModelPrice], model: str, input_tokens: int | None
 def _classify(exc: Exception) -> ProviderError:
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, ImportError):
+        return ProviderError(SDK_MISSING, str(exc))
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     if "Timeout" in name:
@@ -114,6 +117,12 @@ class ProviderStream:
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise _classify(exc) from exc
         self.completion = self._finish("".join(parts))
+
+    def close(self) -> None:
+        """Stop reading (the SDK stream and its HTTP response are closed)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
     @property
     def explanation(self) -> Explanation | None:
@@ -211,6 +220,11 @@ class OpenAIExplainer(_SDKExplainer):
     def _stream(self, record: DecisionRecord, usage: dict[str, int | None]) -> Iterator[str]:
         events = self.client.chat.completions.create(**self._request(record), stream=True,
                                                      stream_options={"include_usage": True})
+        with events:  # closes the HTTP response when the engine stops reading early
+            yield from self._openai_chunks(events, usage)
+
+    @staticmethod
+    def _openai_chunks(events: Any, usage: dict[str, int | None]) -> Iterator[str]:
         for event in events:
             if getattr(event, "usage", None) is not None:
                 usage["in"], usage["out"] = event.usage.prompt_tokens, event.usage.completion_tokens
@@ -227,8 +241,13 @@ class AnthropicExplainer(_SDKExplainer):
         return sdk.Anthropic(**kwargs)
 
     def _request(self, record: DecisionRecord) -> dict[str, Any]:
-        return {"model": self.model, "temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens,
-                "system": SYSTEM_PROMPT, "messages": [{"role": "user", "content": record.to_prompt_json()}]}
+        req: dict[str, Any] = {"model": self.model, "max_tokens": self.settings.max_tokens, "system": SYSTEM_PROMPT,
+                               "messages": [{"role": "user", "content": record.to_prompt_json()}]}
+        # Recent Anthropic SDKs (2.x) dropped the sampling parameters from messages.create: the
+        # temperature setting is sent only when the installed SDK still accepts it.
+        if "temperature" in inspect.signature(self.client.messages.create).parameters:
+            req["temperature"] = self.settings.temperature
+        return req
 
     def _call(self, record: DecisionRecord) -> tuple[str, int | None, int | None]:
         resp = self.client.messages.create(**self._request(record))
@@ -240,7 +259,11 @@ class AnthropicExplainer(_SDKExplainer):
         return text, getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)
 
     def _stream(self, record: DecisionRecord, usage: dict[str, int | None]) -> Iterator[str]:
-        events = self.client.messages.create(**self._request(record), stream=True)
+        with self.client.messages.create(**self._request(record), stream=True) as events:
+            yield from self._anthropic_chunks(events, usage)
+
+    @staticmethod
+    def _anthropic_chunks(events: Any, usage: dict[str, int | None]) -> Iterator[str]:
         for event in events:
             kind = getattr(event, "type", "")
             if kind == "message_start":
