@@ -40,10 +40,11 @@ run: demo
 	$(BIN)/streamlit run app/main.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Chromium from Debian's packages (1-2 minutes)…"; \
+	@{ command -v chromium && command -v pdftoppm; } >/dev/null 2>&1 || { \
+	  echo "Installing Chromium and poppler-utils from Debian's packages (1-2 minutes)…"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-liberation poppler-utils >/dev/null; }
 
 test: install-dev chromium
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
