@@ -56,6 +56,7 @@ import pyarrow.compute as pc
 from scipy.special import expit, logit
 
 from backend.training import features as cat
+from backend.training.loan_terms import APR_TABLE, amortized_payment
 
 SCENARIOS = ("none", "data_quality_incident", "economic_downturn", "population_shift")
 UNKNOWN_SCENARIO = "unknown scenario {scenario!r}; expected one of " + ", ".join(SCENARIOS)
@@ -141,6 +142,7 @@ def _people(d: _Draw, sd: _Draw, scenario: str, w: np.ndarray) -> dict[str, np.n
         age = np.where(new, 18 + 22 * sd.rng.beta(1.4, 3.0, n), age)
         e = e - new[:, None] * np.array([0.5, 0.5, 0.3])
     repeat = d.rng.random(n) < REPEAT_SHARE
+    repeat[0] = False  # a repeat needs an earlier first application to copy
     first, src = np.flatnonzero(~repeat), np.arange(n)
     src[repeat] = first[d.rng.integers(0, len(first), int(repeat.sum()))]
     age, sex, race, e = age[src], sex[src], race[src], e[src]
@@ -261,8 +263,7 @@ def _features(d: _Draw, sd: _Draw, p: dict[str, np.ndarray], down: np.ndarray) -
     x["loan_amount"] = amount = np.round(np.clip(np.exp(mu + 0.35 * a + 0.55 * d.norm()), 1000, 100_000), -2)
     t_idx = np.round(2 + 1.1 * np.log(amount / 8000) + 1.2 * auto + 0.5 * d.norm())
     x["loan_term_months"] = term = np.array(cat.LOAN_TERMS)[np.clip(t_idx, 0, np.where(auto, 6, 4)).astype(np.int64)]
-    r = np.array([0.12, 0.10, 0.075, 0.13, 0.09, 0.11, 0.13, 0.12])[pur] / 12
-    x["estimated_monthly_payment"] = pmt = np.round(amount * r / (1 - (1 + r) ** -term), 2)
+    x["estimated_monthly_payment"] = pmt = amortized_payment(amount, term, APR_TABLE[pur])
     x["payment_to_income"], x["loan_to_income"] = pmt / mi, amount / income
     x["residual_income_monthly"] = np.round(mi - housing - debt_pay - pmt, 2)
     x["is_refinance"] = d.bern(np.where(auto, 0.18, 0.04))

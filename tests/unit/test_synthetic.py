@@ -350,3 +350,9 @@ def test_signal_is_learnable_but_not_trivial(df):
         )
     auc = roc_auc_score(test[cat.TARGET], model.predict_proba(test)[:, 1])
     assert 0.7 < auc < 0.92
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_datasets(n):
+    for seed in range(30):  # a single row must never be drawn as the repeat of an earlier one
+        assert len(syn.generate(n, seed=seed)) == n
