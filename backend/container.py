@@ -20,6 +20,7 @@ from backend.services.book import BookService
 from backend.services.health import HealthService
 from backend.services.model_provider import ModelProvider
 from backend.services.models import model_health
+from backend.services.overrides import DecisionService
 from backend.services.scoring import ScoringService
 from backend.services.users import UserService
 
@@ -37,6 +38,7 @@ class Services:
     health: HealthService
     models: ModelProvider
     scoring: ScoringService
+    decisions: DecisionService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -72,4 +74,5 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
         auth=AuthService(db, settings.auth, clock), users=UserService(db, settings.auth, clock),
         audit=AuditService(db), book=BookService(db), health=health, models=models,
         scoring=ScoringService(db, cache, models, clock),
+        decisions=DecisionService(db, clock, settings.policy),
     )

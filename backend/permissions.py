@@ -29,14 +29,19 @@ class Perm(StrEnum):
     VIEW_MODELS = "view_models"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    DECIDE = "decide"  # accept or override a recommendation (officers: their own applications only)
+    APPROVE_OVERRIDES = "approve_overrides"  # the second person of four-eyes; the review queue
+    VIEW_ALL_DECISIONS = "view_all_decisions"  # every officer's applications and decisions
 
 
 POLICY: dict[Role, frozenset[Perm]] = {
-    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE}),
-    Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT}),
+    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.DECIDE}),
+    Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT, Perm.DECIDE,
+                                  Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
     Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME}),
     Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS}),
-    Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS}),
+    Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS,
+                           Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
 }
 
 

@@ -1,0 +1,139 @@
+"""The rules of a human decision, pure and shared by the console, the API and the CLI.
+
+* **Accept**: the outcome equals the model's recommendation; no reason is recorded.
+* **Override**: the outcome differs; it needs a reason code from :data:`OVERRIDE_REASONS` and free
+  text of :data:`MIN_TEXT`-:data:`MAX_TEXT` characters (the minimum counts non-blank text).
+* **Materiality** (:func:`materiality`): an override that *approves* a high-risk applicant, a loan
+  above the cap, or against a deny recommendation needs a second person with a manager role
+  (four-eyes) before it is final.
+* **Free text is data, never instructions**: it is stored verbatim (HTML, Markdown, formulas, SQL,
+  control characters) and never read by any rule. Two things cannot be stored verbatim and are
+  refused with a clear message instead of being altered: NUL (PostgreSQL ``text`` cannot hold it)
+  and lone surrogates (not valid UTF-8).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from backend.model.policy import APPROVE, DENY, HIGH_RISK, REVIEW
+
+OUTCOMES = (APPROVE, DENY, REVIEW)
+MANAGER_ROLES = ("risk_manager", "admin")  # documentation; the check itself is Perm.APPROVE_OVERRIDES
+
+OVERRIDE_REASONS: dict[str, str] = {
+    "verified_income_higher": "Verified income is higher than the application stated",
+    "compensating_factors": "Compensating factors (savings, collateral, co-signer) not in the model",
+    "documentation_error": "Application data was wrong or incomplete; corrected figures support this outcome",
+    "policy_exception": "Approved exception to credit policy",
+    "fraud_suspected": "Suspected fraud or identity mismatch",
+    "thin_file_manual_review": "Thin or unusual credit file needs a full manual underwrite",
+    "customer_relationship": "Existing customer relationship and repayment history with the bank",
+    "other": "Other (explained in the text)",
+}
+
+MIN_TEXT, MAX_TEXT, MAX_NOTE = 20, 2000, 2000
+KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+# materiality reasons (stored in the audit row and shown in the review queue)
+MAT_HIGH_RISK = "approves a high-risk applicant"
+MAT_OVER_CAP = "approves a loan of ${amount:,.0f}, above the ${cap:,.0f} cap"
+MAT_AGAINST_DENY = "approves against a deny recommendation"
+
+# error messages (asserted by tests)
+NOT_FOUND = "No such application or decision, or it is not one of yours."
+NOT_ALLOWED = "Your role may not record decisions."
+NOT_A_MANAGER = "Only a risk manager or an administrator may approve or reject an override."
+SAME_PERSON = "The person who made an override cannot approve or reject it; a second manager must."
+NOT_PENDING = "This decision is not awaiting approval (it is {status})."
+BAD_OUTCOME = "Outcome must be one of: " + ", ".join(OUTCOMES) + "."
+REASON_REQUIRED = "An override needs a reason code and an explanation of at least {min} characters."
+BAD_REASON_CODE = "Unknown reason code {code!r}; choose one of: " + ", ".join(OVERRIDE_REASONS) + "."
+TEXT_TOO_SHORT = "The explanation must have at least {min} characters (it has {n})."
+TEXT_TOO_LONG = "The explanation must have at most {max} characters (it has {n})."
+NOTE_TOO_LONG = "The note must have at most {max} characters (it has {n})."
+REJECT_NOTE_REQUIRED = "Rejecting an override needs a note of at least {min} characters for the officer."
+REASON_ON_ACCEPT = ("A reason is recorded only for an override; this outcome accepts the recommendation "
+                    "({outcome}), so leave the reason empty.")
+TEXT_NUL = "The text contains a NUL character (\\x00), which cannot be stored; remove it and submit again."
+TEXT_SURROGATE = "The text contains an invalid character (a lone UTF-16 surrogate); remove it and submit again."
+BAD_KEY = "Idempotency key must be 8-128 characters of letters, digits, '.', '_', ':' or '-'."
+KEY_REUSED = ("This idempotency key was already used for a different decision; nothing was recorded. "
+              "Reload the page to start a new decision.")
+ALREADY_DECIDED = ("This application already has a {status} decision ({outcome}); nothing was recorded. "
+                   "A rejected override is the only way an application is decided again.")
+STALE_PREDICTION = "This application was scored again after this result; open the latest score and decide on it."
+BAD_STARTED_AT = "started_at must be a timezone-aware datetime."
+
+
+class DecisionError(ValueError):
+    """A decision or approval was refused; the message says why (nothing was recorded)."""
+
+
+class DecisionNotFound(DecisionError):
+    """Missing, or not the actor's to see: the two are indistinguishable on purpose."""
+
+
+def check_text(value: str, *, required: bool, min_len: int = MIN_TEXT, max_len: int = MAX_TEXT,
+               too_short: str = TEXT_TOO_SHORT, too_long: str = TEXT_TOO_LONG) -> None:
+    """Refuse text that cannot be stored verbatim or is outside the length bounds."""
+    if "\x00" in value:
+        raise DecisionError(TEXT_NUL)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DecisionError(TEXT_SURROGATE) from None
+    if len(value) > max_len:
+        raise DecisionError(too_long.format(max=max_len, n=len(value)))
+    n = len(value.strip())
+    if required and n < min_len:
+        raise DecisionError(too_short.format(min=min_len, n=n))
+
+
+def check_request(*, outcome: str, recommendation: str, reason_code: str | None, reason_text: str | None) -> bool:
+    """Validate a decision request against the recommendation; return True for an override."""
+    if outcome not in OUTCOMES:
+        raise DecisionError(BAD_OUTCOME)
+    if outcome == recommendation:
+        if reason_code is not None or reason_text is not None:
+            raise DecisionError(REASON_ON_ACCEPT.format(outcome=outcome))
+        return False
+    if not reason_code or reason_text is None:
+        raise DecisionError(REASON_REQUIRED.format(min=MIN_TEXT))
+    if reason_code not in OVERRIDE_REASONS:
+        raise DecisionError(BAD_REASON_CODE.format(code=reason_code[:40]))
+    check_text(reason_text, required=True)
+    return True
+
+
+def check_key(key: str) -> None:
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise DecisionError(BAD_KEY)
+
+
+def elapsed_seconds(started_at: datetime | None, now: datetime) -> float | None:
+    if started_at is None:
+        return None
+    if started_at.tzinfo is None:
+        raise DecisionError(BAD_STARTED_AT)
+    return round(max(0.0, (now - started_at).total_seconds()), 3)
+
+
+def materiality(*, outcome: str, recommendation: str, risk_class: str, loan_amount: float,
+                cap: float) -> list[str]:
+    """Why an override needs a second person (empty: it is final at once).
+
+    Only overrides that approve are material: an override towards deny or manual review only adds
+    caution. Accepting the recommendation is never material.
+    """
+    if outcome == recommendation or outcome != APPROVE:
+        return []
+    why: list[str] = []
+    if risk_class == HIGH_RISK:
+        why.append(MAT_HIGH_RISK)
+    if loan_amount > cap:
+        why.append(MAT_OVER_CAP.format(amount=loan_amount, cap=cap))
+    if recommendation == DENY:
+        why.append(MAT_AGAINST_DENY)
+    return why
