@@ -175,6 +175,9 @@ def _register_subcommands() -> None:
     except ImportError:  # the scoring engine is optional until it is installed
         return
     cli_models.register(app)
+    from backend import cli_workspace
+
+    cli_workspace.register(app)
 
 
 _register_subcommands()

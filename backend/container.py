@@ -17,12 +17,14 @@ from backend.ports import Cache, Clock
 from backend.services.audit import AuditService
 from backend.services.auth import AuthService
 from backend.services.book import BookService
+from backend.services.explain.engine import build_engine
 from backend.services.health import HealthService
 from backend.services.model_provider import ModelProvider
 from backend.services.models import model_health
 from backend.services.overrides import DecisionService
 from backend.services.scoring import ScoringService
 from backend.services.users import UserService
+from backend.services.workspace import WorkspaceService
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Services:
     models: ModelProvider
     scoring: ScoringService
     decisions: DecisionService
+    workspace: WorkspaceService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -61,6 +64,7 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
                             connect_timeout=settings.cache.socket_timeout,
                             max_entries=settings.cache.max_entries)
     models = ModelProvider(settings.model, settings.policy)
+    scoring = ScoringService(db, cache, models, clock)
     health = HealthService({
         "database": db.ping,
         "cache": cache.health,
@@ -73,6 +77,7 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
         settings=settings, db=db, cache=cache, clock=clock,
         auth=AuthService(db, settings.auth, clock), users=UserService(db, settings.auth, clock),
         audit=AuditService(db), book=BookService(db), health=health, models=models,
-        scoring=ScoringService(db, cache, models, clock),
+        scoring=scoring,
         decisions=DecisionService(db, clock, settings.policy),
+        workspace=WorkspaceService(db, scoring, build_engine(settings.llm, clock=clock), clock),
     )

@@ -141,6 +141,11 @@ class Prediction(Base):
     cache_hit: Mapped[bool] = mapped_column(Boolean, default=False)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # since 0002 (NULL on older rows): what the waterfall and the result card need to rebuild the result
+    base_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    margin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    member_spread: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fallback_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Decision(Base):
@@ -177,6 +182,58 @@ class AuditLog(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ExplanationRow(Base):
+    """An explanation shown to an officer (LLM text that passed the fact-check, or the template)."""
+
+    __tablename__ = "explanations"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    text: Mapped[str] = mapped_column(Text)
+    fact_check_ok: Mapped[bool] = mapped_column(Boolean)
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    fallback_used: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LLMUsageRow(Base):
+    """One LLM call (for the cost pages): provider, model, tokens, cost, latency, verdict."""
+
+    __tablename__ = "llm_usage"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # explanation | qa
+    prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id"), nullable=True, index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(128), default="")
+    input_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    fallback_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    fact_check_ok: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class QAExchange(Base):
+    """One question about a decision and its answer, stored verbatim."""
+
+    __tablename__ = "qa_exchanges"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    turn: Mapped[int] = mapped_column(Integer, default=1)  # order within the decision's conversation
+    actor: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(32))
+    refused: Mapped[bool] = mapped_column(Boolean, default=False)
+    counterfactuals: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 Index("ix_audit_log_entity", AuditLog.entity_type, AuditLog.entity_id)

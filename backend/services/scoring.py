@@ -225,7 +225,9 @@ class ScoringService:
                                   risk_class=res.risk_class, confidence=res.confidence,
                                   recommendation=res.recommendation, policy_reasons=res.policy_reasons,
                                   reasons=res.reasons, attributions=res.attributions, cache_hit=res.cache_hit,
-                                  latency_ms=res.latency_ms, created_at=now)
+                                  latency_ms=res.latency_ms, created_at=now, base_value=res.base_value,
+                                  margin=res.margin, member_spread=res.member_spread,
+                                  fallback_error=res.fallback_error[:300] if res.fallback_error else None)
                 s.add(pred)
                 s.flush()
                 audit.append(actor=submitter.username, role=submitter.role,
