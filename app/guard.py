@@ -32,3 +32,14 @@ def simulated_banner(count: int | None = None) -> None:
     extra = f" ({count:,} simulated applications)" if count else ""
     st.caption(f":material/science: Simulated data: figures on this page come from the synthetic demo book{extra}, "
                "not from real applicants.")
+
+
+OPEN_DECISION_KEY = "open_prediction_id"
+
+
+def open_decision(prediction_id: str) -> None:
+    """Go to the decision page for one scored application."""
+    st.session_state[OPEN_DECISION_KEY] = prediction_id
+    from app.navigation import PAGES_DIR
+
+    st.switch_page(str(PAGES_DIR / "decision.py"))

@@ -27,6 +27,9 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("home.py", "Home", ":material/home:", Perm.VIEW_HOME),
     PageSpec("score.py", "Score an application", ":material/calculate:", Perm.SCORE),
+    PageSpec("decisions.py", "Applications", ":material/list_alt:", Perm.VIEW_DECISIONS),
+    PageSpec("decision.py", "Decision", ":material/gavel:", Perm.VIEW_DECISIONS),
+    PageSpec("review.py", "Review queue", ":material/fact_check:", Perm.APPROVE_OVERRIDES, "Governance"),
     PageSpec("models.py", "Model registry", ":material/model_training:", Perm.VIEW_MODELS, "Models"),
     PageSpec("audit.py", "Audit trail", ":material/policy:", Perm.VIEW_AUDIT, "Governance"),
     PageSpec("users.py", "Users", ":material/group:", Perm.MANAGE_USERS, "Governance"),

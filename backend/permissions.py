@@ -29,18 +29,20 @@ class Perm(StrEnum):
     VIEW_MODELS = "view_models"
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
+    VIEW_DECISIONS = "view_decisions"  # the Applications and Decision pages (what is visible: see VIEW_ALL_DECISIONS)
     DECIDE = "decide"  # accept or override a recommendation (officers: their own applications only)
     APPROVE_OVERRIDES = "approve_overrides"  # the second person of four-eyes; the review queue
     VIEW_ALL_DECISIONS = "view_all_decisions"  # every officer's applications and decisions
 
 
 POLICY: dict[Role, frozenset[Perm]] = {
-    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.DECIDE}),
+    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_DECISIONS, Perm.DECIDE}),
     Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT, Perm.DECIDE,
+                                  Perm.VIEW_DECISIONS,
                                   Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
     Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME}),
     Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS}),
-    Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS,
+    Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS, Perm.VIEW_DECISIONS,
                            Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
 }
 

@@ -7,9 +7,9 @@ import streamlit as st
 from app.components.charts import attribution_waterfall
 from app.components.decision import decision_card, reason_list
 from app.components.text import humanize
-from app.guard import require
+from app.guard import open_decision, require
 from app.services import get_services
-from backend.permissions import Perm
+from backend.permissions import Perm, allowed
 from backend.services.model_provider import ModelUnavailable
 from backend.services.scoring import Submitter
 from backend.services.validation import ApplicationInvalid
@@ -93,6 +93,9 @@ if submitted:
 result = st.session_state.get("score_last")
 if result is not None:
     decision_card(result)
+    if result.prediction_id and allowed(user.role, Perm.VIEW_DECISIONS) and st.button(
+            "Open the decision page (explanation, questions, decision, notice)", key="score_open", type="primary"):
+        open_decision(result.prediction_id)
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Principal reasons")
