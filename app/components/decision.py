@@ -6,18 +6,10 @@ from typing import Any
 
 import streamlit as st
 
-from app.components.text import humanize, plain
+from app.components.text import plain
 
 REC_TEXT = {"approve": ("Approve", "green"), "deny": ("Deny", "red"), "manual_review": ("Manual review", "orange")}
 RISK_TEXT = {"low_risk": "Low risk", "high_risk": "High risk"}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "not provided"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
-    return plain(humanize(value))
 
 
 def decision_card(result: Any) -> None:
@@ -35,16 +27,20 @@ def decision_card(result: Any) -> None:
         if result.model_role == "fallback":
             st.error("The primary model failed; the fallback model served this score.", icon=":material/warning:")
         st.caption(f"Model {result.model_name} {result.model_version} · {result.model_role} · "
-                   f"{result.engine} engine · cache {'hit' if result.cache_hit else 'miss'} · "
-                   f"{result.latency_ms:.2f} ms")
+                   f"{result.engine} engine · cache {'hit' if result.cache_hit else 'miss'}"
+                   + (f" · {result.latency_ms:.2f} ms" if result.latency_ms else ""))
 
 
 def reason_list(result: Any) -> None:
+    from backend.services.explain.record import format_value
+
     if not result.reasons:
         st.info("No factor raised this applicant's risk above the model's baseline.")
         return
+    if result.recommendation == "approve":
+        st.caption("The application is recommended for approval; these are the factors that raised its risk most.")
     for i, reason in enumerate(result.reasons, 1):
-        st.markdown(f"**{i}. {reason['text']}**")
+        st.markdown(f"**{i}. {plain(reason['text'])}**")
         for f in reason["features"][:3]:
-            st.markdown(f"- {f['description'].capitalize()}: {_fmt(f['value'])} "
-                        f"(raises risk by {f['contribution']:+.3f} log-odds)")
+            st.markdown(f"- {plain(f['description'].capitalize())}: {plain(format_value(f['name'], f['value']))} "
+                        f"(raises risk by {f['contribution']:+.2g} log-odds)")

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.components.text import plain
+from app.components.text import plain, plain_lines
 from backend.services.override_rules import OVERRIDE_REASONS, DecisionError
 
 OUTCOMES = {"approve": "Approve", "deny": "Deny", "manual_review": "Manual review"}
@@ -22,7 +22,7 @@ def explanation_panel(ws: Any, pid: str, user: Any) -> None:
     if stored is None or st.button("Regenerate", key=f"expl_regen_{pid}"):
         with st.spinner("Writing the explanation…"):
             stored = ws.explain(pid, actor=user)
-    st.markdown(plain(stored.text))
+    st.markdown(plain_lines(stored.text))
     verdict = "passed the fact-check" if stored.fact_check_ok else "failed the fact-check: the template is shown"
     st.caption(f"Written by {stored.provider}{' ' + stored.model if stored.model else ''}; {verdict}.")
     for f in stored.failures:
@@ -34,7 +34,7 @@ def qa_panel(ws: Any, pid: str, user: Any) -> None:
         with st.chat_message("user"):
             st.text(ex.question)
         with st.chat_message("assistant"):
-            st.markdown(plain(ex.text))
+            st.markdown(plain_lines(ex.text))
     question = st.chat_input("Ask about this decision (why, what would change it, how a value compares)",
                              key=f"qa_input_{pid}")
     if question:

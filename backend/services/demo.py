@@ -65,6 +65,9 @@ class DemoService:
         """Generate ``rows`` simulated applications and score the ones not yet in the book."""
         if rows <= 0:
             return 0
+        from backend.services.scoring import Submitter
         from backend.services.simulated_book import load_simulated_book
 
-        return load_simulated_book(self.svc, rows=rows, seed=seed, echo=echo)
+        officers = [Submitter(u.username, u.role, u.id) for name, role, _, _ in DEMO_USERS
+                    if role == "loan_officer" and (u := self.svc.users.get(name)) is not None]
+        return load_simulated_book(self.svc, rows=rows, seed=seed, echo=echo, officers=officers)

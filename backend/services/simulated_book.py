@@ -22,7 +22,8 @@ SIMULATOR = Submitter("simulator", "loan_officer")
 
 
 def load_simulated_book(svc: Services, *, rows: int, seed: int, echo: Callable[..., Any] = print,
-                        progress: bool = True) -> int:
+                        progress: bool = True, officers: list[Submitter] | None = None) -> int:
+    """``officers``: the simulated applications are shared among them (so a demo officer has a book)."""
     from backend.training.synthetic import generate
 
     df = generate(rows, seed=seed, id_prefix=f"sim{seed}-")
@@ -41,7 +42,8 @@ def load_simulated_book(svc: Services, *, rows: int, seed: int, echo: Callable[.
     added = 0
     for i in range(0, len(records), CHUNK):
         chunk = records[i:i + CHUNK]
-        svc.scoring.score_many(chunk, submitter=SIMULATOR, source="simulated")
+        who = officers[(i // CHUNK) % len(officers)] if officers else SIMULATOR
+        svc.scoring.score_many(chunk, submitter=who, source="simulated")
         added += len(chunk)
         bar.update(len(chunk))
     bar.close()
