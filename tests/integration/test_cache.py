@@ -95,15 +95,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
     return predicate()
 
 
-class HungServer:
-    """Accepts TCP connections on loopback, counts them and never sends a byte back."""
+class _LoopbackServer:
+    """A listening socket on 127.0.0.1 whose accept loop hands each connection to ``on_connect``."""
 
     def __init__(self) -> None:
         self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
         self._sock.settimeout(0.05)
         self.port = int(self._sock.getsockname()[1])
-        self.connections = 0
-        self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -111,6 +109,9 @@ class HungServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def on_connect(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -120,52 +121,51 @@ class HungServer:
                 continue
             except OSError:
                 return
-            self._held.append(conn)
-            self.connections += 1
+            self.on_connect(conn)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
         self._sock.close()
+
+
+class HungServer(_LoopbackServer):
+    """Accepts TCP connections on loopback, counts them and never sends a byte back."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        super().__init__()
+
+    def on_connect(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+        self.connections += 1
+
+    def close(self) -> None:
+        super().close()
         for conn in self._held:
             conn.close()
 
 
-class RedisProxy:
+class RedisProxy(_LoopbackServer):
     """Loopback TCP proxy to the real Redis that can be taken down (cutting live connections)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.up = True
-        self._sock = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self._sock.settimeout(0.05)
-        self.port = int(self._sock.getsockname()[1])
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not self.up:
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target, timeout=2)
-            with self._lock:
-                self._conns += [client, upstream]
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+    def on_connect(self, client: socket.socket) -> None:
+        if not self.up:
+            client.close()
+            return
+        upstream = socket.create_connection(self.target, timeout=2)
+        with self._lock:
+            self._conns += [client, upstream]
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
     @staticmethod
     def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -195,9 +195,7 @@ class RedisProxy:
 
     def close(self) -> None:
         self.down()
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
+        super().close()
 
 
 # -- fixtures ------------------------------------------------------------------------------
