@@ -6,8 +6,7 @@ the CLI. Tests pass overrides (``clock=``, ``cache=``, ``db=``) instead of patch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from backend.adapters.cache_factory import build_cache
 from backend.clock import SystemClock
@@ -42,7 +41,6 @@ class Services:
     scoring: ScoringService
     decisions: DecisionService
     workspace: WorkspaceService
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         self.db.dispose()

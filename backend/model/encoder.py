@@ -346,7 +346,6 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self._fast: dict[str, Any] = {
             "get_num": _getter(names),
             "get_cat": _getter([self.columns_[j] for j in cat]),
-            "num_cols": names,
             "num_pos": np.array(num, dtype=np.intp),
             "cat_cols": [self.columns_[j] for j in cat],
             "cat_pos": cat,

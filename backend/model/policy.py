@@ -45,6 +45,7 @@ class PolicyOutcome:
     confidence: float
     recommendation: str
     policy_reasons: tuple[str, ...]
+    member_spread: float = 0.0  # standard deviation of the members' probabilities
 
 
 def agreement(raw: float, members: Sequence[float], cutoff: float) -> float:
@@ -74,15 +75,4 @@ def decide(raw: float, *, loan_amount: float, members: Sequence[float] | np.ndar
     if spread > policy.disagreement_threshold:
         why.append(f"ensemble members disagree (spread {spread:.2f})")
     rec = REVIEW if why else (APPROVE if risk == LOW_RISK else DENY)
-    return PolicyOutcome(risk, confidence, rec, tuple(why))
-
-
-def decide_batch(raw: np.ndarray, loan_amount: np.ndarray, members: np.ndarray, fallback_used: bool,
-                 policy: Policy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised :func:`decide` without the reason strings: (risk_class, confidence, recommendation)."""
-    high = raw >= policy.score_cutoff
-    conf = ((members >= policy.score_cutoff) == high[:, None]).mean(axis=1)
-    review = ((conf < policy.confidence_threshold) | (loan_amount > policy.loan_amount_cap)
-              | (members.std(axis=1) > policy.disagreement_threshold) | bool(fallback_used))
-    rec = np.where(review, REVIEW, np.where(high, DENY, APPROVE))
-    return np.where(high, HIGH_RISK, LOW_RISK), conf, rec
+    return PolicyOutcome(risk, confidence, rec, tuple(why), spread)

@@ -131,10 +131,7 @@ class ScoringService:
             phi, base, margin = phis[0], float(bases[0]), raw
             members = model.fallback.member_probas(X)[0]
         pd_ = float(model.calibrate(float(raw), model=role))
-        ms = members.tolist()
-        mean = sum(ms) / len(ms) if ms else 0.0
-        spread = (sum((m - mean) ** 2 for m in ms) / len(ms)) ** 0.5 if ms else 0.0
-        outcome = decide(float(raw), loan_amount=float(clean.get("loan_amount") or 0.0), members=ms,
+        outcome = decide(float(raw), loan_amount=float(clean.get("loan_amount") or 0.0), members=members.tolist(),
                          fallback_used=role == "fallback", policy=model.policy)
         attributions = dict(zip(model.columns, np.round(phi, 8).tolist(), strict=True))
         return ScoreResult(
@@ -142,7 +139,7 @@ class ScoringService:
             raw_score=float(raw), risk_class=outcome.risk_class, confidence=outcome.confidence,
             recommendation=outcome.recommendation, policy_reasons=list(outcome.policy_reasons),
             reasons=model.reasons.top(phi, clean), attributions=attributions, base_value=base,
-            margin=float(margin), member_spread=spread, features=dict(clean), fallback_error=error)
+            margin=float(margin), member_spread=outcome.member_spread, features=dict(clean), fallback_error=error)
 
     # -- use cases ---------------------------------------------------------------------------
     def score(self, raw: Mapping[str, Any], *, submitter: Submitter, model_ref: str = "champion",
@@ -177,7 +174,6 @@ class ScoringService:
         phi, base = model.primary.attributions(X)
         members = model.primary.member_probas(X)
         pds = model.calibrate(raw, model="primary")
-        spreads = members.std(axis=1)
         out = []
         for i, clean in enumerate(cleans):
             o = decide(float(raw[i]), loan_amount=float(clean.get("loan_amount") or 0.0),
@@ -188,7 +184,7 @@ class ScoringService:
                 recommendation=o.recommendation, policy_reasons=list(o.policy_reasons),
                 reasons=model.reasons.top(phi[i], clean),
                 attributions=dict(zip(model.columns, np.round(phi[i], 8).tolist(), strict=True)),
-                base_value=float(base[i]), margin=float(base[i] + phi[i].sum()), member_spread=float(spreads[i]),
+                base_value=float(base[i]), margin=float(base[i] + phi[i].sum()), member_spread=o.member_spread,
                 features=clean))
         return out
 
