@@ -77,6 +77,7 @@ class LLMProviderSettings(BaseModel):
     max_retries: int = Field(1, ge=0, le=5)
     temperature: float = Field(0.3, ge=0, le=2)
     max_tokens: int = Field(200, ge=16, le=4000)
+    region: str = ""  # provider lambda: AWS region (empty: AWS_DEFAULT_REGION, else us-east-1)
 
 
 class ModelPrice(BaseModel):

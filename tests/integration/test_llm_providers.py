@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from backend.config import LLMProviderSettings, LLMSettings
-from backend.services.explain.engine import LAMBDA_NOT_READY, build_engine
+from backend.services.explain.engine import build_engine
 from backend.services.explain.factcheck import (
     PROMISE,
     PROTECTED_ATTRIBUTE,
@@ -297,6 +297,5 @@ def test_build_engine_selects_adapters(fake: FakeLLM) -> None:
     engine = build_engine(_settings(fake, "openai", "anthropic"))
     assert [p.provider for p in engine.providers] == ["openai", "anthropic"]
     assert isinstance(engine.providers[0], OpenAIExplainer)
-    with pytest.raises(NotImplementedError, match="lambda"):
-        build_engine(LLMSettings(provider="lambda"))
-    assert "lambda" in LAMBDA_NOT_READY
+    lam = build_engine(LLMSettings(provider="lambda", model="creditrisk-explain")).providers[0]
+    assert (lam.provider, lam.model) == ("lambda", "creditrisk-explain")  # the rest: test_lambda_explainer.py

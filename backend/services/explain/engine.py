@@ -1,5 +1,7 @@
 """The explanation engine: primary LLM → fallback LLM → template, with a fact-check on every answer.
 
+* Providers: OpenAI and Anthropic through their SDKs, or an AWS Lambda running this same engine
+  (:mod:`lambda_adapter`, whose text is checked here again like any provider's).
 * Each provider call has its own timeout and bounded retries (SDK settings); any error moves on to
   the next provider, and every attempt is accounted in an :class:`LLMUsage`.
 * Every LLM answer is fact-checked against the decision record. A failed check never returns LLM
@@ -22,6 +24,7 @@ from backend.clock import SystemClock
 from backend.config import LLMProviderSettings, LLMSettings
 from backend.ports import Clock
 from backend.services.explain.factcheck import FactCheckResult, Failure, fact_check
+from backend.services.explain.lambda_adapter import LambdaExplainer
 from backend.services.explain.providers import (
     AnthropicExplainer,
     Completion,
@@ -33,8 +36,6 @@ from backend.services.explain.providers import (
 from backend.services.explain.record import DecisionRecord, Explanation
 from backend.services.explain.template import TemplateExplainer
 
-LAMBDA_NOT_READY = ("provider 'lambda' is not implemented yet: set CREDITRISK_LLM__PROVIDER to template, openai "
-                    "or anthropic")
 UNKNOWN_PROVIDER = "unknown LLM provider {provider!r}: expected template, openai, anthropic or lambda"
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 
@@ -188,7 +189,7 @@ def _adapter(s: LLMProviderSettings, settings: LLMSettings) -> LLMExplainer | No
     if s.provider == "anthropic":
         return AnthropicExplainer(s, prices=settings.prices)
     if s.provider == "lambda":
-        raise NotImplementedError(LAMBDA_NOT_READY)
+        return LambdaExplainer(s)
     raise ValueError(UNKNOWN_PROVIDER.format(provider=s.provider))
 
 

@@ -5,6 +5,8 @@ probability of default (PD) as a percentage and a band, the principal reasons wi
 features, and a few more of the largest attributions (features that raised or lowered the risk),
 each with the applicant's value formatted for a reader. Protected attributes never enter it.
 The LLM prompt is ``to_prompt_json()``; the fact-check compares generated text with this record.
+``to_dict()``/``from_dict()`` carry it as plain JSON (the Lambda explainer's event), losslessly and
+validated.
 """
 
 from __future__ import annotations
@@ -28,6 +30,30 @@ PD_BANDS: tuple[tuple[float, str], ...] = (
 EXTRA_ATTRIBUTIONS = 4
 RECOMMENDATION_WORDS = {"approve": "approve", "deny": "deny", "manual_review": "refer for manual review"}
 RAISES, LOWERS = "raises", "lowers"
+#: Field names of the JSON form (``DecisionRecord.to_dict``); ``from_dict`` wants exactly these.
+RECORD_FIELDS = ("recommendation", "pd", "confidence", "risk_class", "model_version", "reasons", "facts",
+                 "policy_reasons", "application_id")
+REASON_FIELDS = ("code", "text", "features")
+FACT_FIELDS = ("name", "description", "unit", "kind", "value", "display", "contribution", "reason_code")
+#: A non-finite feature value (a missing value read as NaN) has no JSON literal: ``{"nonfinite": "nan"}``.
+NONFINITE = "nonfinite"
+_NONFINITE_VALUES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+#: Messages name the field, never its value (the event may hold an applicant's data).
+NOT_AN_OBJECT = "{where}: must be a JSON object"
+WRONG_FIELDS = "{where}: expected exactly the fields {fields}"
+NOT_A_STRING = "{where}: must be a string"
+NOT_A_LIST = "{where}: must be a list"
+NOT_A_NUMBER = "{where}: must be a finite number"
+OUT_OF_RANGE = "{where}: must be between 0 and 1"
+BAD_VALUE = "{where}: must be null, a boolean, a number, a string or {{\"nonfinite\": \"nan\" | \"inf\" | \"-inf\"}}"
+BAD_RECOMMENDATION = "{where}: must be one of approve, deny, manual_review"
+BAD_FEATURE = "{where}: must name a catalog feature that is not a protected attribute"
+KEY_NOT_NAME = "{where}: the key must equal the fact's name"
+UNKNOWN_REASON_FEATURE = "{where}: must name one of the record's facts"
+
+
+class RecordError(ValueError):
+    """A decision record in JSON form is malformed; the message names the field, never its value."""
 
 
 def pd_band(pd: float) -> str:
@@ -152,6 +178,52 @@ class DecisionRecord:
                    facts=facts, policy_reasons=tuple(result.policy_reasons),
                    application_id=getattr(result, "application_id", None))
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON types (``from_dict`` gives an equal record back)."""
+        return {
+            "recommendation": self.recommendation, "pd": float(self.pd), "confidence": float(self.confidence),
+            "risk_class": self.risk_class, "model_version": self.model_version,
+            "reasons": [{"code": r.code, "text": r.text, "features": list(r.features)} for r in self.reasons],
+            "facts": {key: {"name": f.name, "description": f.description, "unit": f.unit, "kind": f.kind,
+                            "value": _value_to_json(f.value), "display": f.display,
+                            "contribution": float(f.contribution), "reason_code": f.reason_code}
+                      for key, f in self.facts.items()},
+            "policy_reasons": list(self.policy_reasons), "application_id": self.application_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, where: str = "record") -> DecisionRecord:
+        """Validate and rebuild a record from :meth:`to_dict`'s form; raises :class:`RecordError`."""
+        d = _object(data, where, RECORD_FIELDS)
+        rec = d["recommendation"]
+        if rec not in RECOMMENDATION_WORDS:
+            raise RecordError(BAD_RECOMMENDATION.format(where=f"{where}.recommendation"))
+        facts: dict[str, FeatureFact] = {}
+        raw_facts = d["facts"]
+        if not isinstance(raw_facts, dict):
+            raise RecordError(NOT_AN_OBJECT.format(where=f"{where}.facts"))
+        for i, (key, raw) in enumerate(raw_facts.items()):
+            facts[key] = fact = _fact_from_dict(raw, f"{where}.facts[{i}]")
+            if key != fact.name:
+                raise RecordError(KEY_NOT_NAME.format(where=f"{where}.facts[{i}]"))
+        reasons = []
+        for i, raw in enumerate(_list(d["reasons"], f"{where}.reasons")):
+            at = f"{where}.reasons[{i}]"
+            r = _object(raw, at, REASON_FIELDS)
+            names = tuple(_str(n, f"{at}.features[{j}]") for j, n in enumerate(_list(r["features"], f"{at}.features")))
+            for j, n in enumerate(names):
+                if n not in facts:
+                    raise RecordError(UNKNOWN_REASON_FEATURE.format(where=f"{at}.features[{j}]"))
+            reasons.append(ReasonFact(_str(r["code"], f"{at}.code"), _str(r["text"], f"{at}.text"), names))
+        app_id = d["application_id"]
+        return cls(recommendation=rec, pd=_unit_interval(d["pd"], f"{where}.pd"),
+                   confidence=_unit_interval(d["confidence"], f"{where}.confidence"),
+                   risk_class=_str(d["risk_class"], f"{where}.risk_class"),
+                   model_version=_str(d["model_version"], f"{where}.model_version"), reasons=tuple(reasons),
+                   facts=facts, policy_reasons=tuple(_str(p, f"{where}.policy_reasons[{i}]") for i, p in
+                                                     enumerate(_list(d["policy_reasons"], f"{where}.policy_reasons"))),
+                   application_id=None if app_id is None else _str(app_id, f"{where}.application_id"))
+
     def to_prompt_dict(self) -> dict[str, Any]:
         return {
             "recommendation": self.recommendation,
@@ -178,6 +250,79 @@ def _fact(name: str, value: Any, contribution: float) -> FeatureFact:
     feat = FEATURES_BY_NAME[name]
     return FeatureFact(name=name, description=feat.description, unit=feat.unit, kind=feat.kind, value=value,
                        display=format_value(name, value), contribution=contribution, reason_code=feat.reason_code)
+
+
+def _value_to_json(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {NONFINITE: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    return value
+
+
+def _object(data: Any, where: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RecordError(NOT_AN_OBJECT.format(where=where))
+    if set(data) != set(fields):
+        raise RecordError(WRONG_FIELDS.format(where=where, fields=", ".join(fields)))
+    return data
+
+
+def _list(data: Any, where: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise RecordError(NOT_A_LIST.format(where=where))
+    return data
+
+
+def _str(data: Any, where: str) -> str:
+    if not isinstance(data, str):
+        raise RecordError(NOT_A_STRING.format(where=where))
+    return data
+
+
+def _finite(data: Any) -> bool:
+    """A JSON number a float can hold (an int too large for a float is refused, not overflowed later)."""
+    if isinstance(data, bool) or not isinstance(data, int | float):
+        return False
+    try:
+        return math.isfinite(float(data))
+    except OverflowError:
+        return False
+
+
+def _number(data: Any, where: str) -> float:
+    if not _finite(data):
+        raise RecordError(NOT_A_NUMBER.format(where=where))
+    return float(data)
+
+
+def _unit_interval(data: Any, where: str) -> float:
+    x = _number(data, where)
+    if not 0.0 <= x <= 1.0:
+        raise RecordError(OUT_OF_RANGE.format(where=where))
+    return x
+
+
+def _value_from_json(data: Any, where: str) -> Any:
+    if data is None or isinstance(data, bool | str) or _finite(data):
+        return data
+    if isinstance(data, dict) and set(data) == {NONFINITE} and data[NONFINITE] in _NONFINITE_VALUES:
+        return _NONFINITE_VALUES[data[NONFINITE]]
+    raise RecordError(BAD_VALUE.format(where=where))
+
+
+def _fact_from_dict(data: Any, where: str) -> FeatureFact:
+    d = _object(data, where, FACT_FIELDS)
+    name = _str(d["name"], f"{where}.name")
+    if name not in FEATURES_BY_NAME or name in PROTECTED:
+        raise RecordError(BAD_FEATURE.format(where=f"{where}.name"))
+    unit = d["unit"]
+    return FeatureFact(name=name, description=_str(d["description"], f"{where}.description"),
+                       unit=None if unit is None else _str(unit, f"{where}.unit"), kind=_str(d["kind"], f"{where}.kind"),
+                       value=_value_from_json(d["value"], f"{where}.value"),
+                       display=_str(d["display"], f"{where}.display"),
+                       contribution=_number(d["contribution"], f"{where}.contribution"),
+                       reason_code=_str(d["reason_code"], f"{where}.reason_code"))
 
 
 @dataclass
