@@ -159,6 +159,27 @@ class LetterSettings(BaseModel):
         return tuple(k for k, v in defaults.items() if getattr(self, k) == v)
 
 
+#: Regulation B (12 CFR 1002.12(b)) keeps application records for 25 months after notice of action.
+AUDIT_MIN_RETENTION_DAYS = 761
+AUDIT_DEFAULT_RETENTION_DAYS = 2557  # 7 years
+AUDIT_RETENTION_TOO_SHORT = ("must be at least {min} days: Regulation B (12 CFR 1002.12(b)) requires keeping "
+                             "records for 25 months (got {got})")
+
+
+class AuditSettings(BaseModel):
+    """The audit trail. ``retention_days``: how long rows stay in the table before
+    ``creditrisk audit archive`` takes them (default 7 years; never below Regulation B's 25 months)."""
+
+    retention_days: int = Field(AUDIT_DEFAULT_RETENTION_DAYS, le=36_500)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _regulation_b(cls, v: int) -> int:
+        if v < AUDIT_MIN_RETENTION_DAYS:
+            raise ValueError(AUDIT_RETENTION_TOO_SHORT.format(min=AUDIT_MIN_RETENTION_DAYS, got=v))
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -179,6 +200,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     policy: PolicySettings = PolicySettings()
     letters: LetterSettings = LetterSettings()
+    audit: AuditSettings = AuditSettings()
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

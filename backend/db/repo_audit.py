@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from backend.db.tables import AuditLog, utcnow
@@ -46,6 +46,46 @@ class ChainReport:
     ok: bool
     first_broken_seq: int | None = None
     detail: str = ""
+    start_anchor: str | None = None  # the first row's prev_hash when earlier rows were archived
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page and the export select. Empty fields match everything.
+
+    ``since`` is inclusive and ``until`` exclusive (timezone-aware UTC). ``through_seq`` pins the
+    selection to the rows that existed when it was made (an export matches its count exactly).
+    """
+
+    entity_type: str | None = None
+    entity_id: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    through_seq: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The non-empty fields, JSON-ready (for the audit row that records an export)."""
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()
+                if v not in (None, "")}
+
+    def apply(self, q: Select[Any]) -> Select[Any]:
+        if self.entity_type:
+            q = q.where(AuditLog.entity_type == self.entity_type)
+        if self.entity_id:
+            q = q.where(AuditLog.entity_id == self.entity_id)
+        if self.actor:
+            q = q.where(AuditLog.actor == self.actor)
+        if self.action:
+            q = q.where(AuditLog.action == self.action)
+        if self.since is not None:
+            q = q.where(AuditLog.at >= self.since)
+        if self.until is not None:
+            q = q.where(AuditLog.at < self.until)
+        if self.through_seq is not None:
+            q = q.where(AuditLog.seq <= self.through_seq)
+        return q
 
 
 class AuditRepository:
@@ -84,23 +124,82 @@ class AuditRepository:
             q = q.where(AuditLog.action == action)
         return list(self.s.execute(q).scalars())
 
-    def iter_chain(self, batch: int = 5000) -> Iterable[AuditLog]:
+    def search(self, f: AuditFilter, *, limit: int, offset: int = 0) -> list[AuditLog]:
+        """Matching rows, newest first (one page)."""
+        q = f.apply(select(AuditLog)).order_by(AuditLog.seq.desc()).offset(offset).limit(limit)
+        return list(self.s.execute(q).scalars())
+
+    def count_matching(self, f: AuditFilter) -> int:
+        return int(self.s.execute(f.apply(select(func.count()).select_from(AuditLog))).scalar_one())
+
+    def iter_matching(self, f: AuditFilter, batch: int = 5000) -> Iterable[AuditLog]:
+        """Matching rows in chain order, read in keyset batches."""
         last = 0
         while True:
-            rows = list(self.s.execute(select(AuditLog).where(AuditLog.seq > last)
+            rows = list(self.s.execute(f.apply(select(AuditLog)).where(AuditLog.seq > last)
                                        .order_by(AuditLog.seq).limit(batch)).scalars())
             if not rows:
                 return
             yield from rows
             last = rows[-1].seq
 
-    def verify(self) -> ChainReport:
-        """Recompute every hash; report the first row whose content or link does not match."""
-        prev, n = GENESIS, 0
+    def distinct(self, column: str) -> list[str]:
+        """Values present in ``action``, ``actor`` or ``entity_type`` (for filter pick-lists)."""
+        col = {"action": AuditLog.action, "actor": AuditLog.actor, "entity_type": AuditLog.entity_type}[column]
+        return sorted(str(v) for v in self.s.execute(select(col).distinct()).scalars())
+
+    def head_seq(self) -> int:
+        return int(self.s.execute(select(func.coalesce(func.max(AuditLog.seq), 0))).scalar_one())
+
+    def first(self) -> AuditLog | None:
+        """The oldest row still in the table (the start of the live chain)."""
+        return self.s.execute(select(AuditLog).order_by(AuditLog.seq).limit(1)).scalar()
+
+    def first_kept_seq(self, cutoff: datetime) -> int | None:
+        """The first row (in chain order) written at or after ``cutoff``; None when every row is older.
+
+        Rows before it are the ones past retention: an archive is always a prefix of the chain, so
+        the kept rows still link to it.
+        """
+        return self.s.execute(select(AuditLog.seq).where(AuditLog.at >= cutoff)
+                              .order_by(AuditLog.seq).limit(1)).scalar()
+
+    def count_before_seq(self, seq: int | None) -> int:
+        q = select(func.count()).select_from(AuditLog)
+        if seq is not None:
+            q = q.where(AuditLog.seq < seq)
+        return int(self.s.execute(q).scalar_one())
+
+    def count_older_than(self, cutoff: datetime) -> int:
+        return int(self.s.execute(select(func.count()).select_from(AuditLog)
+                                  .where(AuditLog.at < cutoff)).scalar_one())
+
+    def iter_chain(self, batch: int = 5000, *, before_seq: int | None = None) -> Iterable[AuditLog]:
+        last = 0
+        while True:
+            q = select(AuditLog).where(AuditLog.seq > last)
+            if before_seq is not None:
+                q = q.where(AuditLog.seq < before_seq)
+            rows = list(self.s.execute(q.order_by(AuditLog.seq).limit(batch)).scalars())
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+
+    def verify(self, anchors: Collection[str] = ()) -> ChainReport:
+        """Recompute every hash; report the first row whose content or link does not match.
+
+        The first row must link to :data:`GENESIS`, or to one of ``anchors`` (the ``row_hash`` of the
+        last row of an archive whose rows a DBA has since removed).
+        """
+        prev, n, start = GENESIS, 0, None
         for row in self.iter_chain():
             n += 1
+            if n == 1 and row.prev_hash != GENESIS and row.prev_hash in anchors:
+                prev = start = row.prev_hash
             if row.prev_hash != prev:
-                return ChainReport(n, False, row.seq, "prev_hash does not match the previous row (row removed or reordered)")
+                return ChainReport(n, False, row.seq, "prev_hash does not match the previous row (row removed or reordered)"
+                                   + (" and no archive anchor matches it" if n == 1 else ""))
             if sha256(canonical_json(row.payload)) != row.payload_hash:
                 return ChainReport(n, False, row.seq, "payload changed after it was written")
             expect = row_hash(row.prev_hash, row.id, row.at, row.actor, row.role, row.action,
@@ -108,4 +207,4 @@ class AuditRepository:
             if expect != row.row_hash:
                 return ChainReport(n, False, row.seq, "row fields changed after it was written")
             prev = row.row_hash
-        return ChainReport(n, True)
+        return ChainReport(n, True, start_anchor=start)

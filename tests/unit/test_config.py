@@ -71,3 +71,25 @@ def test_dev_cookie_key_is_random_and_persistent(tmp_path):
     k1 = s.cookie_secret()
     assert len(k1) >= 32 and k1 == s.cookie_secret()
     assert (tmp_path / "cookie_key").stat().st_mode & 0o777 == 0o600
+
+
+# -- audit retention ------------------------------------------------------------------------------
+def test_audit_retention_defaults_to_seven_years(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().audit.retention_days == 2557
+
+
+@pytest.mark.parametrize("value,ok", [("761", True), ("3650", True), ("760", False), ("365", False), ("0", False),
+                                      ("-1", False), ("36501", False), ("seven years", False)])
+def test_audit_retention_never_below_regulation_b(tmp_path, monkeypatch, value, ok):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CREDITRISK_AUDIT__RETENTION_DAYS", value)
+    if ok:
+        assert load_settings().audit.retention_days == int(value)
+        return
+    with pytest.raises(SettingsError) as exc:
+        load_settings()
+    msg = str(exc.value)
+    assert msg.startswith("Invalid setting CREDITRISK_AUDIT__RETENTION_DAYS:") and "\n" not in msg
+    if value.lstrip("-").isdigit() and int(value) < 761:
+        assert "at least 761 days" in msg and "Regulation B" in msg and "25 months" in msg
