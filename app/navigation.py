@@ -31,6 +31,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("decision.py", "Decision", ":material/gavel:", Perm.VIEW_DECISIONS),
     PageSpec("review.py", "Review queue", ":material/fact_check:", Perm.APPROVE_OVERRIDES, "Governance"),
     PageSpec("models.py", "Model registry", ":material/model_training:", Perm.VIEW_MODELS, "Models"),
+    PageSpec("rollout.py", "Rollout phases", ":material/linear_scale:", Perm.VIEW_ROLLOUT, "Governance"),
     PageSpec("audit.py", "Audit trail", ":material/policy:", Perm.VIEW_AUDIT, "Governance"),
     PageSpec("users.py", "Users", ":material/group:", Perm.MANAGE_USERS, "Governance"),
 )

@@ -232,6 +232,9 @@ def _register_subcommands() -> None:
     from backend import cli_data
 
     cli_data.register(app)
+    from backend import cli_outcomes
+
+    cli_outcomes.register(app)
     try:
         from backend import cli_models
     except ImportError:  # the scoring engine is optional until it is installed
@@ -240,6 +243,7 @@ def _register_subcommands() -> None:
     from backend import cli_workspace
 
     cli_workspace.register(app)
+    __import__("backend.cli_rollout", fromlist=["register"]).register(app)
 
 
 _register_subcommands()

@@ -17,10 +17,13 @@ from backend.services.audit import AuditService
 from backend.services.auth import AuthService
 from backend.services.book import BookService
 from backend.services.explain.engine import build_engine
+from backend.services.feedback import FeedbackService
 from backend.services.health import HealthService
 from backend.services.model_provider import ModelProvider
 from backend.services.models import model_health
+from backend.services.outcomes import OutcomeService
 from backend.services.overrides import DecisionService
+from backend.services.rollout import RolloutService
 from backend.services.scoring import ScoringService
 from backend.services.users import UserService
 from backend.services.workspace import WorkspaceService
@@ -41,6 +44,9 @@ class Services:
     scoring: ScoringService
     decisions: DecisionService
     workspace: WorkspaceService
+    rollout: RolloutService
+    outcomes: OutcomeService
+    feedback: FeedbackService
 
     def close(self) -> None:
         self.db.dispose()
@@ -62,7 +68,8 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
                             connect_timeout=settings.cache.socket_timeout,
                             max_entries=settings.cache.max_entries)
     models = ModelProvider(settings.model, settings.policy)
-    scoring = ScoringService(db, cache, models, clock)
+    rollout = RolloutService(db, clock, settings.policy)
+    scoring = ScoringService(db, cache, models, clock, rollout)
     health = HealthService({
         "database": db.ping,
         "cache": cache.health,
@@ -78,4 +85,7 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
         scoring=scoring,
         decisions=DecisionService(db, clock, settings.policy),
         workspace=WorkspaceService(db, scoring, build_engine(settings.llm, clock=clock), clock),
+        rollout=rollout,
+        outcomes=OutcomeService(db, clock),
+        feedback=FeedbackService(db, clock),
     )

@@ -33,17 +33,21 @@ class Perm(StrEnum):
     DECIDE = "decide"  # accept or override a recommendation (officers: their own applications only)
     APPROVE_OVERRIDES = "approve_overrides"  # the second person of four-eyes; the review queue
     VIEW_ALL_DECISIONS = "view_all_decisions"  # every officer's applications and decisions
+    VIEW_ROLLOUT = "view_rollout"  # the rollout page: phases, history, pending proposals
+    PROPOSE_ROLLOUT = "propose_rollout"  # the first person of a phase change (product lead)
+    APPROVE_ROLLOUT = "approve_rollout"  # the second person (risk manager), never the proposer
 
 
 POLICY: dict[Role, frozenset[Perm]] = {
     Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_DECISIONS, Perm.DECIDE}),
     Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT, Perm.DECIDE,
                                   Perm.VIEW_DECISIONS,
-                                  Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
-    Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME}),
-    Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS}),
+                                  Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT,
+                                  Perm.APPROVE_ROLLOUT}),
+    Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME, Perm.VIEW_ROLLOUT, Perm.PROPOSE_ROLLOUT}),
+    Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS, Perm.VIEW_ROLLOUT}),
     Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS, Perm.VIEW_DECISIONS,
-                           Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS}),
+                           Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT}),
 }
 
 

@@ -11,6 +11,7 @@ from app.guard import require, simulated_banner
 from app.navigation import pages_for
 from app.services import get_services
 from backend.permissions import ROLE_LABELS, Perm, Role
+from backend.services.feedback import FeedbackError, period_of
 
 user = require(Perm.VIEW_HOME)
 svc = get_services()
@@ -28,6 +29,42 @@ def _health() -> dict:
 
 st.title(f"Welcome, {plain(user.display_name)}")
 st.caption(f"Signed in as {user.username} · {ROLE_LABELS.get(Role(user.role), user.role)}")
+
+SURVEY_DONE_KEY = "home_survey_done"
+SATISFACTION = {1: "1 · very dissatisfied", 2: "2", 3: "3", 4: "4", 5: "5 · very satisfied"}
+
+
+def _survey() -> None:
+    """The monthly survey for the people who decide (FeedbackService.survey_due says who and when)."""
+    period = period_of(svc.clock.now())
+    if st.session_state.get(SURVEY_DONE_KEY) == period:
+        st.success(f"Thank you: your survey answers for {period} are recorded.", icon=":material/check_circle:")
+        return
+    if not svc.feedback.survey_due(user, svc.clock.now()):
+        return
+    with st.form("home_survey"):
+        st.markdown(f"**Monthly survey ({period})**: two quick questions about working with the AI assistant.")
+        nps = st.radio("How likely are you to recommend the AI assistant to a colleague? "
+                       "(0 = not at all, 10 = extremely)", options=list(range(11)), index=None, horizontal=True)
+        sat = st.radio("How satisfied are you with it this month? (optional)", options=list(SATISFACTION),
+                       format_func=SATISFACTION.__getitem__, index=None, horizontal=True)
+        comment = st.text_area("Comment (optional)", max_chars=1000, height=80)
+        if not st.form_submit_button("Send answers"):
+            return
+    if nps is None:
+        st.error("Choose a score from 0 to 10 (or come back later).")
+        return
+    try:
+        svc.feedback.submit_survey(actor=user, period=period, nps=int(nps),
+                                   satisfaction=int(sat) if sat is not None else None, comment=comment or None)
+    except FeedbackError as exc:
+        st.error(str(exc))
+        return
+    st.session_state[SURVEY_DONE_KEY] = period
+    st.rerun()
+
+
+_survey()
 
 book = _summary()
 st.subheader("Decision book")

@@ -1,4 +1,8 @@
-"""Score an application (loan officer, risk manager): decision card, reasons and waterfall."""
+"""Score an application (loan officer, risk manager): decision card, reasons and waterfall.
+
+An application the rollout phase puts outside the AI arm (control arm, shadow mode, excluded) is
+recorded and scored silently: the page says so and shows none of the model's output.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import streamlit as st
 
 from app.components.charts import attribution_waterfall
 from app.components.decision import decision_card, reason_list
+from app.components.manual import decide_without_ai_notice
 from app.components.text import humanize
 from app.guard import open_decision, require
 from app.services import get_services
@@ -65,7 +70,7 @@ with st.form("score_form"):
                     else:
                         missing = v is None or v != v
                         cast = int if f.kind == "integer" else float
-                        num = st.number_input(label, value=None if missing else cast(v), key=key,
+                        num = st.number_input(label, value=None if missing or v is None else cast(v), key=key,
                                               step=1 if f.kind == "integer" else None,
                                               min_value=cast(f.lower) if f.lower is not None else None,
                                               max_value=cast(f.upper) if f.upper is not None else None,
@@ -79,8 +84,8 @@ if submitted:
     for k in ("sex", "age_band", "race_ethnicity", "applicant_id"):
         values[k] = base.get(k)
     try:
-        result = scoring.score(values, submitter=Submitter(user.username, user.role, user.id), engine=engine,
-                               source="console")
+        result = scoring.score(values, submitter=Submitter(user.username, user.role, user.id, user.senior),
+                               engine=engine, source="console")
     except ApplicationInvalid as exc:
         for e in exc.errors:
             st.error(f"{by_name[e.field].description if e.field in by_name else e.field}: {e.message}")
@@ -88,22 +93,29 @@ if submitted:
     except ModelUnavailable as exc:
         st.error(str(exc))
         st.stop()
-    st.session_state["score_last"] = result
+    # a result hidden from the officer is not even kept in the session: only where to decide it
+    st.session_state["score_last"] = result if result.ai_visible else {
+        "prediction_id": result.prediction_id, "arm": result.arm, "phase": result.phase}
 
-result = st.session_state.get("score_last")
-if result is not None:
-    decision_card(result)
-    if result.prediction_id and allowed(user.role, Perm.VIEW_DECISIONS) and st.button(
+last = st.session_state.get("score_last")
+if isinstance(last, dict):
+    st.info(decide_without_ai_notice(last["arm"], last["phase"]), icon=":material/visibility_off:")
+    if last["prediction_id"] and allowed(user.role, Perm.VIEW_DECISIONS) and st.button(
+            "Open the application to decide it", key="score_open_manual", type="primary"):
+        open_decision(last["prediction_id"])
+elif last is not None:
+    decision_card(last)
+    if last.prediction_id and allowed(user.role, Perm.VIEW_DECISIONS) and st.button(
             "Open the decision page (explanation, questions, decision, notice)", key="score_open", type="primary"):
-        open_decision(result.prediction_id)
+        open_decision(last.prediction_id)
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Principal reasons")
-        reason_list(result)
+        reason_list(last)
     with right:
         st.subheader("What drove the score")
-        items = [(by_name[k].description if k in by_name else k, v) for k, v in result.attributions.items()]
-        st.plotly_chart(attribution_waterfall(result.base_value, items, result.margin,
-                                              space="log-odds" if result.model_role == "primary" else "probability"))
+        items = [(by_name[k].description if k in by_name else k, v) for k, v in last.attributions.items()]
+        st.plotly_chart(attribution_waterfall(last.base_value, items, last.margin,
+                                              space="log-odds" if last.model_role == "primary" else "probability"))
         st.caption("Exact per-feature contributions against the training background; they add up from the base "
                    "value to the model's margin (mean log-odds of the ensemble's members).")

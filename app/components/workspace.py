@@ -17,16 +17,72 @@ from backend.services.override_rules import OVERRIDE_REASONS, DecisionError
 OUTCOMES = {"approve": "Approve", "deny": "Deny", "manual_review": "Manual review"}
 
 
-def explanation_panel(ws: Any, pid: str, user: Any) -> None:
+def explanation_panel(ws: Any, pid: str, user: Any, feedback: Any = None) -> None:
+    """The latest explanation, or a new one; with an LLM configured the text streams in, one
+    fact-checked sentence at a time (a failed check clears it and the template is shown)."""
     stored = ws.latest_explanation(pid, actor=user)
-    if stored is None or st.button("Regenerate", key=f"expl_regen_{pid}"):
-        with st.spinner("Writing the explanation…"):
-            stored = ws.explain(pid, actor=user)
+    regenerate = st.button("Regenerate", key=f"expl_regen_{pid}")
+    if stored is None or regenerate:
+        try:
+            stored = _stream_explanation(ws, pid, user) if ws.streams else _explain(ws, pid, user)
+        except DecisionError as exc:
+            st.info(str(exc))
+            return
+        if stored is None:
+            return
     st.markdown(plain_lines(stored.text))
     verdict = "passed the fact-check" if stored.fact_check_ok else "failed the fact-check: the template is shown"
     st.caption(f"Written by {stored.provider}{' ' + stored.model if stored.model else ''}; {verdict}.")
-    for f in stored.failures:
-        st.caption(f"Rejected claim ({f.get('kind')}): {plain(f.get('claim', ''))}")
+    if stored.failures:  # the rejected text itself never reaches the officer: only what kind of claim failed
+        kinds = sorted({str(f.get("kind", "claim")) for f in stored.failures})
+        st.caption(f"The model's answer made {len(stored.failures)} claim(s) the record does not support "
+                   f"({', '.join(plain(k) for k in kinds)}); it is kept in the audit trail for review.")
+    if feedback is not None:
+        _feedback(feedback, pid, user)
+
+
+def _explain(ws: Any, pid: str, user: Any) -> Any:
+    with st.spinner("Writing the explanation…"):
+        return ws.explain(pid, actor=user)
+
+
+def _stream_explanation(ws: Any, pid: str, user: Any) -> Any:
+    """Show checked sentences as they arrive; the final (stored) text replaces them."""
+    box = st.empty()
+    shown = ""
+    stream = ws.explain_stream(pid, actor=user)
+    with st.spinner("Writing the explanation…"):
+        for event in stream:
+            if event.kind == "text":
+                shown += event.text
+                box.markdown(plain_lines(shown) + " …")
+            elif event.kind == "reset":
+                shown = ""
+                box.caption("The model's answer failed the fact-check; showing the template explanation.")
+    box.empty()
+    return stream.stored
+
+
+def _feedback(feedback: Any, pid: str, user: Any) -> None:
+    """Helpful / not helpful, with an optional comment (stored per rating, audited)."""
+    latest = feedback.latest_rating(pid, actor=user)
+    if latest is not None:
+        st.caption(f"You rated this explanation {'helpful' if latest.helpful else 'not helpful'}.")
+    with st.form(f"expl_feedback_{pid}", clear_on_submit=True, border=False):
+        cols = st.columns([2, 5])
+        verdict = cols[0].radio("Was this explanation helpful?", ["Helpful", "Not helpful"], index=None,
+                                key=f"expl_fb_verdict_{pid}")
+        comment = cols[1].text_input("Comment (optional)", max_chars=1000, key=f"expl_fb_comment_{pid}")
+        if st.form_submit_button("Send feedback"):
+            if verdict is None:
+                st.warning("Choose helpful or not helpful first.")
+                return
+            try:
+                feedback.rate_explanation(pid, actor=user, helpful=verdict == "Helpful", comment=comment or None)
+            except ValueError as exc:
+                st.error(str(exc))
+                return
+            st.success("Thank you: your feedback was recorded.")
 
 
 def qa_panel(ws: Any, pid: str, user: Any) -> None:

@@ -120,6 +120,10 @@ class Application(Base):
     source: Mapped[str] = mapped_column(String(16), default="console")  # console | api | simulated
     arm: Mapped[str | None] = mapped_column(String(16), nullable=True)  # ai | control
     phase: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # 0003: which rollout version assigned the arm, and whether the officer may see the AI card
+    # (False in the control arm and in shadow mode: the model still scores, the officer decides blind)
+    rollout_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ai_visible: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Prediction(Base):
@@ -146,6 +150,8 @@ class Prediction(Base):
     margin: Mapped[float | None] = mapped_column(Float, nullable=True)
     member_spread: Mapped[float | None] = mapped_column(Float, nullable=True)
     fallback_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # 0003: milliseconds per component of the scoring request (validate, cache, score, db)
+    timings: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
 
 
 class Decision(Base):
@@ -236,5 +242,77 @@ class QAExchange(Base):
     counterfactuals: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
+class RolloutConfig(Base):
+    """One version of the rollout configuration. Exactly one row is ``active`` at a time.
+
+    A product lead proposes a version; a risk manager (another person) approves it, which makes it
+    active and supersedes the previous one. ``salt`` is kept across versions so an applicant's
+    position in the hash order (and so their arm when the split grows) is sticky.
+    """
+
+    __tablename__ = "rollout_configs"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    phase: Mapped[str] = mapped_column(String(32))  # shadow | pilot | scaled | full
+    ai_share: Mapped[float] = mapped_column(Float)  # share of applications in the AI arm (0 in shadow)
+    eligible_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    senior_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    eligible_officers: Mapped[list[str]] = mapped_column(JSON, default=list)  # usernames; empty = any eligible
+    loan_amount_cap: Mapped[float] = mapped_column(Float)
+    confidence_threshold: Mapped[float] = mapped_column(Float)
+    features: Mapped[dict[str, bool]] = mapped_column(JSON, default=dict)  # explanations, letters, qa
+    salt: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # proposed|active|superseded|rejected|withdrawn
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Outcome(Base):
+    """The observed outcome of an application: funded or not, and whether the loan defaulted."""
+
+    __tablename__ = "outcomes"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), unique=True)
+    funded: Mapped[bool] = mapped_column(Boolean)
+    defaulted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not funded or unknown
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ExplanationFeedback(Base):
+    """An officer's verdict on an explanation they were shown."""
+
+    __tablename__ = "explanation_feedback"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    explanation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("explanations.id"), nullable=True, index=True)
+    prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SurveyResponse(Base):
+    """A periodic satisfaction survey answer: one per user and period (e.g. ``2025-10``)."""
+
+    __tablename__ = "survey_responses"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    nps: Mapped[int] = mapped_column(Integer)  # 0-10 "how likely to recommend"
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)  # 1-5
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 Index("ix_audit_log_entity", AuditLog.entity_type, AuditLog.entity_id)
 Index("ix_decisions_app_status", Decision.application_id, Decision.status)
+Index("ix_applications_applied_arm", Application.applied_at, Application.arm)
+Index("uq_survey_user_period", SurveyResponse.user_id, SurveyResponse.period, unique=True)

@@ -39,6 +39,9 @@ class DecisionView:
     materiality: tuple[str, ...]  # why a second person is (or was) needed; empty if not
     model_reasons: tuple[str, ...]  # the prediction's principal reasons (texts)
     replayed: bool = False  # True when an idempotent retry returned the decision already recorded
+    arm: str | None = None  # ai | control | excluded
+    phase: str | None = None
+    ai_visible: bool = True  # False: model fields above are None for a viewer who may not see them
 
     @property
     def needs_approval(self) -> bool:
@@ -65,10 +68,17 @@ class CaseRow:
     is_override: bool
     decided_at: datetime | None
     state: str  # no_score | awaiting_decision | pending_approval | decided | returned
+    arm: str | None = None
+    phase: str | None = None
+    ai_visible: bool = True  # False: recommendation, risk class and PD are None for an officer
 
 
 def decision_view(d: Decision, pred: Prediction | None, app: Application, names: dict, *, cap: float,
-                  replayed: bool = False) -> DecisionView:
+                  replayed: bool = False, hide_model: bool = False) -> DecisionView:
+    """``hide_model``: the viewer decides without the AI (control arm, shadow): no model fields."""
+    visible = app.ai_visible is not False
+    if hide_model and not visible:
+        pred = None
     rec = pred.recommendation if pred else None
     risk = pred.risk_class if pred else None
     why = materiality(outcome=d.outcome, recommendation=rec or d.outcome, risk_class=risk or "",
@@ -83,10 +93,17 @@ def decision_view(d: Decision, pred: Prediction | None, app: Application, names:
         decided_by=names.get(d.decided_by), decided_at=d.decided_at, approved_by=names.get(d.approved_by),
         approved_at=d.approved_at, decision_seconds=d.decision_seconds, materiality=tuple(why),
         model_reasons=tuple(str(r.get("text", r.get("code", ""))) for r in (pred.reasons if pred else [])),
-        replayed=replayed)
+        replayed=replayed, arm=app.arm, phase=app.phase, ai_visible=visible)
 
 
-def case_row(app: Application, pred: Prediction | None, d: Decision | None, names: dict) -> CaseRow:
+def case_row(app: Application, pred: Prediction | None, d: Decision | None, names: dict, *,
+             hide_model: bool = False) -> CaseRow:
+    """``hide_model``: the viewer decides without the AI for hidden applications: no model fields."""
+    visible = app.ai_visible is not False
+    scored = pred is not None
+    pid = str(pred.id) if pred is not None else None  # kept: the list opens the decision page by it
+    if hide_model and not visible:
+        pred = None
     if d is not None and d.status == "final":
         state = DECIDED
     elif d is not None and d.status == "pending_approval":
@@ -94,11 +111,12 @@ def case_row(app: Application, pred: Prediction | None, d: Decision | None, name
     elif d is not None:
         state = RETURNED
     else:
-        state = AWAITING if pred is not None else NO_SCORE
+        state = AWAITING if scored else NO_SCORE
     return CaseRow(
         application_id=str(app.id), external_id=app.external_id, applicant_id=app.applicant_id,
         loan_amount=float(app.loan_amount), applied_at=app.applied_at, submitted_by=names.get(app.officer_id),
-        prediction_id=str(pred.id) if pred else None, recommendation=pred.recommendation if pred else None,
+        prediction_id=pid, recommendation=pred.recommendation if pred else None,
         risk_class=pred.risk_class if pred else None, pd=pred.pd if pred else None,
         decision_id=str(d.id) if d else None, outcome=d.outcome if d else None, status=d.status if d else None,
-        is_override=bool(d.is_override) if d else False, decided_at=d.decided_at if d else None, state=state)
+        is_override=bool(d.is_override) if d else False, decided_at=d.decided_at if d else None, state=state,
+        arm=app.arm, phase=app.phase, ai_visible=visible)

@@ -49,6 +49,8 @@ SAME_PERSON = "The person who made an override cannot approve or reject it; a se
 NOT_PENDING = "This decision is not awaiting approval (it is {status})."
 BAD_OUTCOME = "Outcome must be one of: " + ", ".join(OUTCOMES) + "."
 REASON_REQUIRED = "An override needs a reason code and an explanation of at least {min} characters."
+MANUAL_DENIAL_REASON = ("A denial needs its principal reason (a reason code and an explanation of at least {min} "
+                        "characters): it goes into the adverse action notice.")
 BAD_REASON_CODE = "Unknown reason code {code!r}; choose one of: " + ", ".join(OVERRIDE_REASONS) + "."
 TEXT_TOO_SHORT = "The explanation must have at least {min} characters (it has {n})."
 TEXT_TOO_LONG = "The explanation must have at most {max} characters (it has {n})."
@@ -107,6 +109,21 @@ def check_request(*, outcome: str, recommendation: str, reason_code: str | None,
     return True
 
 
+def check_manual(*, outcome: str, reason_code: str | None, reason_text: str | None) -> None:
+    """A decision made without the AI (control arm, shadow mode): a denial needs its principal reason
+    (code and text) for the adverse action notice; other outcomes may carry one."""
+    if outcome not in OUTCOMES:
+        raise DecisionError(BAD_OUTCOME)
+    if outcome == "deny" and (not reason_code or reason_text is None):
+        raise DecisionError(MANUAL_DENIAL_REASON.format(min=MIN_TEXT))
+    if reason_code is not None and reason_code not in OVERRIDE_REASONS:
+        raise DecisionError(BAD_REASON_CODE.format(code=reason_code[:40]))
+    if reason_text is not None:
+        check_text(reason_text, required=True)
+    elif reason_code is not None:
+        raise DecisionError(REASON_REQUIRED.format(min=MIN_TEXT))
+
+
 def check_key(key: str) -> None:
     if not isinstance(key, str) or not KEY_RE.match(key):
         raise DecisionError(BAD_KEY)
@@ -118,6 +135,17 @@ def elapsed_seconds(started_at: datetime | None, now: datetime) -> float | None:
     if started_at.tzinfo is None:
         raise DecisionError(BAD_STARTED_AT)
     return round(max(0.0, (now - started_at).total_seconds()), 3)
+
+
+def resolves_review(*, outcome: str, recommendation: str, risk_class: str, loan_amount: float, cap: float) -> bool:
+    """True when the officer resolves a manual-review recommendation the way the model's risk class
+    points (approve a low-risk, deny a high-risk application) and nothing about it is material: that
+    is the review the policy asked for, not an override, so it needs no reason code."""
+    if recommendation != REVIEW or outcome == REVIEW:
+        return False
+    implied = APPROVE if risk_class != HIGH_RISK else DENY
+    return outcome == implied and not materiality(outcome=outcome, recommendation=recommendation,
+                                                  risk_class=risk_class, loan_amount=loan_amount, cap=cap)
 
 
 def materiality(*, outcome: str, recommendation: str, risk_class: str, loan_amount: float,

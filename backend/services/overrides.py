@@ -16,12 +16,16 @@ The rules themselves (reasons, text bounds, materiality, messages) live in ``ove
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.config import PolicySettings
+from backend.db.bulk import AuditEntry, append_many
 from backend.db.engine import Database
 from backend.db.repo_audit import AuditRepository
 from backend.db.repo_decisions import DecisionRepository
@@ -46,10 +50,12 @@ from backend.services.override_rules import (
     DecisionError,
     DecisionNotFound,
     check_key,
+    check_manual,
     check_request,
     check_text,
     elapsed_seconds,
     materiality,
+    resolves_review,
 )
 
 __all__ = ["OVERRIDE_REASONS", "CaseRow", "DecisionError", "DecisionNotFound", "DecisionService", "DecisionView"]
@@ -74,6 +80,39 @@ def _uuid(value: str | uuid.UUID) -> uuid.UUID:
         return uuid.UUID(str(value))
     except ValueError:
         raise DecisionNotFound(NOT_FOUND) from None
+
+
+@dataclass(frozen=True)
+class BulkReview:
+    """The second person's verdict on a material override (four-eyes)."""
+
+    user_id: uuid.UUID
+    username: str
+    role: str
+    approve: bool
+    at: datetime
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkDecision:
+    """One decision for :meth:`DecisionService.record_many` (facts of the prediction included)."""
+
+    application_id: uuid.UUID
+    prediction_id: uuid.UUID
+    recommendation: str
+    risk_class: str
+    loan_amount: float
+    ai_visible: bool
+    user_id: uuid.UUID
+    username: str
+    role: str
+    outcome: str
+    decided_at: datetime
+    decision_seconds: float | None = None
+    reason_code: str | None = None
+    reason_text: str | None = None
+    reviewer: BulkReview | None = None
 
 
 class DecisionService:
@@ -116,9 +155,20 @@ class DecisionService:
                        (pid, user.id, outcome, reason_code, reason_text)
                 if not same:
                     raise DecisionError(KEY_REUSED)
-                return self._view(repo, previous, replayed=True)
-            is_override = check_request(outcome=outcome, recommendation=pred.recommendation,
-                                        reason_code=reason_code, reason_text=reason_text)
+                return self._view(repo, previous, replayed=True,
+                                  hide_model=not allowed(user.role, Perm.VIEW_ALL_DECISIONS))
+            manual = app.ai_visible is False  # control arm / shadow mode: the officer decided without the AI
+            review = not manual and reason_code is None and reason_text is None and resolves_review(
+                outcome=outcome, recommendation=pred.recommendation, risk_class=pred.risk_class,
+                loan_amount=float(app.loan_amount), cap=self.cap)
+            if manual:
+                check_manual(outcome=outcome, reason_code=reason_code, reason_text=reason_text)
+                is_override = False
+            elif review:
+                is_override = False
+            else:
+                is_override = check_request(outcome=outcome, recommendation=pred.recommendation,
+                                            reason_code=reason_code, reason_text=reason_text)
             standing = repo.open_for_application(app.id)
             if standing is not None:
                 raise DecisionError(ALREADY_DECIDED.format(status=standing.status.replace("_", " "),
@@ -130,10 +180,11 @@ class DecisionService:
             d = repo.add(Decision(
                 application_id=app.id, prediction_id=pred.id, outcome=outcome,
                 status="pending_approval" if why else "final", decided_by=user.id, decided_at=now,
-                is_override=is_override, override_reason_code=reason_code if is_override else None,
-                override_reason_text=reason_text if is_override else None, decision_seconds=seconds,
+                is_override=is_override, override_reason_code=reason_code if is_override or manual else None,
+                override_reason_text=reason_text if is_override or manual else None, decision_seconds=seconds,
                 idempotency_key=key))
-            action = "override_submitted" if why else ("decision_overridden" if is_override else "decision_accepted")
+            action = ("override_submitted" if why else "decision_overridden" if is_override
+                      else "decision_manual" if manual else "review_resolved" if review else "decision_accepted")
             AuditRepository(s).append(
                 actor=user.username, role=user.role, action=action, entity_type="decision", entity_id=str(d.id),
                 at=now, payload={"application_id": str(app.id), "prediction_id": str(pred.id),
@@ -142,8 +193,9 @@ class DecisionService:
                                  "reason_code": d.override_reason_code, "reason_text": d.override_reason_text,
                                  "materiality": why, "loan_amount": float(app.loan_amount),
                                  "loan_amount_cap": self.cap, "decision_seconds": seconds,
-                                 "idempotency_key": key})
-            return self._view(repo, d)
+                                 "idempotency_key": key, "arm": app.arm, "phase": app.phase,
+                                 "ai_visible": not manual})
+            return self._view(repo, d, hide_model=not allowed(user.role, Perm.VIEW_ALL_DECISIONS))
 
     def approve(self, decision_id: str | uuid.UUID, *, approver: DecisionActor, approve: bool,
                 note: str | None = None) -> DecisionView:
@@ -183,6 +235,85 @@ class DecisionService:
                          "decided_by": str(d.decided_by), "note": note})
             return self._view(repo, d)
 
+    def record_many(self, items: Sequence[BulkDecision]) -> int:
+        """Record many decisions (and their four-eyes reviews) in one transaction: the operations
+        simulator and batch clients. The same rules as :meth:`decide` (override reasons, manual-arm
+        denials, review resolutions, materiality → a second person who is not the first); each
+        decision and each review writes its audit row at its own time. The caller vouches for
+        ownership (it is a system path); applications already decided are skipped. Returns the
+        number of decisions written."""
+        if not items:
+            return 0
+        rows: list[dict[str, Any]] = []
+        audits: list[AuditEntry] = []
+        with self.db.transaction() as s:
+            decided: set[uuid.UUID] = set()
+            ids = [it.application_id for it in items]
+            for i in range(0, len(ids), 5000):
+                decided.update(s.execute(select(Decision.application_id).where(
+                    Decision.application_id.in_(ids[i:i + 5000]), Decision.status != "rejected")).scalars())
+            for it in items:
+                if it.application_id in decided:
+                    continue
+                manual = not it.ai_visible
+                review = not manual and it.reason_code is None and resolves_review(
+                    outcome=it.outcome, recommendation=it.recommendation, risk_class=it.risk_class,
+                    loan_amount=it.loan_amount, cap=self.cap)
+                if manual:
+                    check_manual(outcome=it.outcome, reason_code=it.reason_code, reason_text=it.reason_text)
+                    is_override = False
+                elif review:
+                    is_override = False
+                else:
+                    is_override = check_request(outcome=it.outcome, recommendation=it.recommendation,
+                                                reason_code=it.reason_code, reason_text=it.reason_text)
+                why = materiality(outcome=it.outcome, recommendation=it.recommendation, risk_class=it.risk_class,
+                                  loan_amount=it.loan_amount, cap=self.cap) if is_override else []
+                if why and it.reviewer is None:
+                    raise DecisionError(f"application {it.application_id}: a material override needs its review")
+                if why and it.reviewer is not None and it.reviewer.user_id == it.user_id:
+                    raise DecisionError(SAME_PERSON)
+                did = uuid.uuid4()
+                status = "final"
+                if why:
+                    assert it.reviewer is not None
+                    status = "final" if it.reviewer.approve else "rejected"
+                reason_kept = is_override or manual
+                if status != "rejected":
+                    decided.add(it.application_id)
+                rows.append({"id": did, "application_id": it.application_id, "prediction_id": it.prediction_id,
+                             "outcome": it.outcome, "status": status, "decided_by": it.user_id,
+                             "decided_at": it.decided_at, "is_override": is_override,
+                             "override_reason_code": it.reason_code if reason_kept else None,
+                             "override_reason_text": it.reason_text if reason_kept else None,
+                             "approved_by": it.reviewer.user_id if why and it.reviewer else None,
+                             "approved_at": it.reviewer.at if why and it.reviewer else None,
+                             "decision_seconds": it.decision_seconds, "idempotency_key": None})
+                action = ("override_submitted" if why else "decision_overridden" if is_override
+                          else "decision_manual" if manual else "review_resolved" if review else "decision_accepted")
+                audits.append(AuditEntry(
+                    actor=it.username, role=it.role, action=action, entity_type="decision", entity_id=str(did),
+                    at=it.decided_at,
+                    payload={"application_id": str(it.application_id), "prediction_id": str(it.prediction_id),
+                             "recommendation": it.recommendation, "risk_class": it.risk_class, "outcome": it.outcome,
+                             "status": "pending_approval" if why else "final", "is_override": is_override,
+                             "reason_code": it.reason_code if reason_kept else None,
+                             "reason_text": it.reason_text if reason_kept else None, "materiality": why,
+                             "loan_amount": it.loan_amount, "loan_amount_cap": self.cap,
+                             "decision_seconds": it.decision_seconds, "ai_visible": not manual}))
+                if why and it.reviewer is not None:
+                    r = it.reviewer
+                    audits.append(AuditEntry(
+                        actor=r.username, role=r.role, action="override_approved" if r.approve else "override_rejected",
+                        entity_type="decision", entity_id=str(did), at=r.at,
+                        payload={"application_id": str(it.application_id), "outcome": it.outcome, "status": status,
+                                 "decided_by": str(it.user_id), "note": r.note}))
+            for i in range(0, len(rows), 2000):
+                s.execute(insert(Decision), rows[i:i + 2000])
+            audits.sort(key=lambda a: a.at or datetime.min)
+            append_many(s, audits)
+        return len(rows)
+
     # -- reads -------------------------------------------------------------------------------------
     def review_queue(self, *, actor: DecisionActor, limit: int = 50) -> list[DecisionView]:
         """Overrides awaiting a second person, oldest first (managers only)."""
@@ -205,7 +336,7 @@ class DecisionService:
             ids = [a.id for a in apps]
             preds, decs = repo.latest_predictions(ids), repo.latest_decisions(ids)
             names = repo.usernames([a.officer_id for a in apps])
-            return [case_row(a, preds.get(a.id), decs.get(a.id), names) for a in apps]
+            return [case_row(a, preds.get(a.id), decs.get(a.id), names, hide_model=not everyone) for a in apps]
 
     def current(self, application_id: str | uuid.UUID, *, actor: DecisionActor) -> DecisionView | None:
         """The application's latest decision (any status), None if undecided; NOT_FOUND if not theirs."""
@@ -217,7 +348,8 @@ class DecisionService:
             if app is None or not self._may_see(user, app):
                 raise DecisionNotFound(NOT_FOUND)
             d = repo.latest_decisions([aid]).get(aid)
-            return self._view(repo, d) if d is not None else None
+            hide = not allowed(user.role, Perm.VIEW_ALL_DECISIONS)
+            return self._view(repo, d, hide_model=hide) if d is not None else None
 
     # -- helpers -----------------------------------------------------------------------------------
     @staticmethod
@@ -231,10 +363,11 @@ class DecisionService:
     def _may_see(user: User, app: Application) -> bool:
         return allowed(user.role, Perm.VIEW_ALL_DECISIONS) or app.officer_id == user.id
 
-    def _view(self, repo: DecisionRepository, d: Decision, *, replayed: bool = False) -> DecisionView:
+    def _view(self, repo: DecisionRepository, d: Decision, *, replayed: bool = False,
+              hide_model: bool = False) -> DecisionView:
         found = repo.prediction(d.prediction_id) if d.prediction_id else None
         pred = found[0] if found else None
         app = found[1] if found else repo.s.get(Application, d.application_id)
         assert app is not None  # foreign key
         names = repo.usernames([d.decided_by, d.approved_by, app.officer_id])
-        return decision_view(d, pred, app, names, cap=self.cap, replayed=replayed)
+        return decision_view(d, pred, app, names, cap=self.cap, replayed=replayed, hide_model=hide_model)

@@ -18,14 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from backend.db.bulk import AuditEntry, append_many
 from backend.db.engine import Database
-from backend.db.repo_audit import AuditRepository
 from backend.db.tables import Application, Prediction
-from backend.model.policy import decide
+from backend.model.policy import Policy, decide
 from backend.ports import Cache, Clock
 from backend.services.model_provider import ModelProvider, ServingModel
+from backend.services.rollout import OfficerInfo, Phase, RolloutService, assign, default_phase, with_policy
 from backend.services.validation import validate_application
 
 CACHE_TTL_SECONDS = 3600.0
@@ -62,6 +63,9 @@ class ScoreResult:
     application_id: str | None = None
     prediction_id: str | None = None
     fallback_error: str | None = None
+    arm: str | None = None  # ai | control | excluded (None: not recorded)
+    phase: str | None = None  # the rollout phase in force when the application was made
+    ai_visible: bool = True  # False: the officer decides without the model (control arm, shadow mode)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +79,16 @@ class Submitter:
     username: str
     role: str
     user_id: uuid.UUID | None = None
+    senior: bool = False
+
+
+@dataclass(frozen=True)
+class Intake:
+    """One application to score: its raw fields, who submitted it and when it was made."""
+
+    raw: Mapping[str, Any]
+    submitter: Submitter
+    applied_at: datetime | None = None
 
 
 def feature_hash(clean: Mapping[str, Any]) -> str:
@@ -83,12 +97,20 @@ def feature_hash(clean: Mapping[str, Any]) -> str:
     return hashlib.blake2b(repr(tuple(clean.items())).encode(), digest_size=20).hexdigest()
 
 
+def _policy_key(policy: Policy) -> str:
+    return ",".join(f"{v:g}" for v in (policy.score_cutoff, policy.confidence_threshold, policy.loan_amount_cap,
+                                        policy.disagreement_threshold))
+
+
 class ScoringService:
-    def __init__(self, db: Database, cache: Cache, models: ModelProvider, clock: Clock) -> None:
+    def __init__(self, db: Database, cache: Cache, models: ModelProvider, clock: Clock,
+                 rollout: RolloutService | None = None) -> None:
         self.db = db
         self.cache = cache
         self.models = models
         self.clock = clock
+        self.rollout = rollout
+        self._default_phase = default_phase(models.policy_settings)
 
     # -- pure computation ----------------------------------------------------------------------
     def validate(self, raw: Mapping[str, Any], model: ServingModel) -> dict[str, Any]:
@@ -96,9 +118,11 @@ class ScoringService:
                                     ignore_extra=PROTECTED_PASSTHROUGH + META_FIELDS)
 
     def evaluate(self, clean: Mapping[str, Any], model: ServingModel, *, engine: str = "compiled",
-                 use_cache: bool = True) -> ScoreResult:
+                 use_cache: bool = True, policy: Policy | None = None) -> ScoreResult:
         start = time.perf_counter()
-        key = f"score:{model.name}:{model.version}:{engine}:{feature_hash(clean)}" if use_cache else ""
+        policy = policy or model.policy
+        key = (f"score:{model.name}:{model.version}:{engine}:{_policy_key(policy)}:{feature_hash(clean)}"
+               if use_cache else "")
         if use_cache:
             hit = self.cache.get(key)
             if hit is not None:
@@ -108,12 +132,12 @@ class ScoringService:
                     return ScoreResult(**data)
                 except (ValueError, TypeError):
                     self.cache.delete(key)
-        result = self._compute(clean, model, engine)
+        result = self._compute(clean, model, engine, policy)
         if use_cache:  # vars(): a shallow view is enough for JSON (asdict deep-copies every nested dict)
             self.cache.set(key, json.dumps(vars(result), default=str).encode(), CACHE_TTL_SECONDS)
         return replace(result, latency_ms=(time.perf_counter() - start) * 1000)
 
-    def _compute(self, clean: Mapping[str, Any], model: ServingModel, engine: str) -> ScoreResult:
+    def _compute(self, clean: Mapping[str, Any], model: ServingModel, engine: str, policy: Policy) -> ScoreResult:
         x = model.encoder.encode_one(clean)
         role, error = "primary", None
         try:
@@ -132,7 +156,7 @@ class ScoringService:
             members = model.fallback.member_probas(X)[0]
         pd_ = float(model.calibrate(float(raw), model=role))
         outcome = decide(float(raw), loan_amount=float(clean.get("loan_amount") or 0.0), members=members.tolist(),
-                         fallback_used=role == "fallback", policy=model.policy)
+                         fallback_used=role == "fallback", policy=policy)
         attributions = dict(zip(model.columns, np.round(phi, 8).tolist(), strict=True))
         return ScoreResult(
             model_name=model.name, model_version=model.version, model_role=role, engine=engine, pd=pd_,
@@ -142,99 +166,171 @@ class ScoringService:
             margin=float(margin), member_spread=outcome.member_spread, features=dict(clean), fallback_error=error)
 
     # -- use cases ---------------------------------------------------------------------------
+    def policy_for(self, model: ServingModel, phase: Phase) -> Policy:
+        """The model's policy with the rollout phase's confidence threshold and loan-amount cap."""
+        return with_policy(phase, model.policy)
+
+    def phase_at(self, at: datetime) -> Phase:
+        return self.rollout.active(at) if self.rollout is not None else self._default_phase
+
     def score(self, raw: Mapping[str, Any], *, submitter: Submitter, model_ref: str = "champion",
               engine: str = "compiled", source: str = "console", persist: bool = True,
               applied_at: datetime | None = None) -> ScoreResult:
-        """Validate, score and (by default) record one application with its audit row."""
+        """Validate, score and (by default) record one application with its arm and its audit row."""
+        t0 = time.perf_counter()
         model = self.models.get(model_ref)
         clean = self.validate(raw, model)
-        result = self.evaluate(clean, model, engine=engine)
+        t1 = time.perf_counter()
+        phase = self.phase_at(applied_at or self.clock.now())
+        result = self.evaluate(clean, model, engine=engine, policy=self.policy_for(model, phase))
         if not persist:
             return result
-        return self._persist([raw], [result], submitter=submitter, source=source, applied_at=applied_at)[0]
+        timings = {"validate_ms": (t1 - t0) * 1000, "score_ms": result.latency_ms}
+        return self._persist([Intake(raw, submitter, applied_at)], [result], [phase], source=source,
+                             timings=[timings])[0]
 
     def score_many(self, rows: Sequence[Mapping[str, Any]], *, submitter: Submitter, model_ref: str = "champion",
                    engine: str = "compiled", source: str = "console", persist: bool = True) -> list[ScoreResult]:
         """Score a batch (vectorised when the primary serves) and record it in one transaction."""
-        model = self.models.get(model_ref)
-        cleans = [self.validate(r, model) for r in rows]
-        if engine == "compiled" and model.primary is not None:
-            results = self._batch(cleans, model)
-        else:
-            results = [self.evaluate(c, model, engine=engine, use_cache=False) for c in cleans]
-        if not persist:
-            return results
-        return self._persist(rows, results, submitter=submitter, source=source)
+        return self.score_intake([Intake(r, submitter) for r in rows], model_ref=model_ref, engine=engine,
+                                 source=source, persist=persist)
 
-    def _batch(self, cleans: list[dict[str, Any]], model: ServingModel) -> list[ScoreResult]:
+    def score_intake(self, items: Sequence[Intake], *, model_ref: str = "champion", engine: str = "compiled",
+                     source: str = "console", persist: bool = True) -> list[ScoreResult]:
+        """Score applications from several officers and dates in one transaction (the simulator and
+        batch clients use this): each is scored under the rollout phase in force when it was made."""
+        t0 = time.perf_counter()
+        model = self.models.get(model_ref)
+        cleans = [self.validate(it.raw, model) for it in items]
+        t1 = time.perf_counter()
+        now = self.clock.now()
+        phases = [self.phase_at(it.applied_at or now) for it in items]
+        results: list[ScoreResult | None] = [None] * len(items)
+        groups: dict[int, list[int]] = {}
+        for i, ph in enumerate(phases):
+            groups.setdefault(ph.version, []).append(i)
+        for idx in groups.values():
+            policy = self.policy_for(model, phases[idx[0]])
+            sub = [cleans[i] for i in idx]
+            if engine == "compiled" and model.primary is not None:
+                scored = self._batch(sub, model, policy)
+            else:
+                scored = [self.evaluate(c, model, engine=engine, use_cache=False, policy=policy) for c in sub]
+            for i, r in zip(idx, scored, strict=True):
+                results[i] = r
+        done = [r for r in results if r is not None]
+        if not persist:
+            return done
+        n = max(len(items), 1)
+        per_row = {"validate_ms": (t1 - t0) * 1000 / n, "score_ms": (time.perf_counter() - t1) * 1000 / n}
+        return self._persist(items, done, phases, source=source, timings=[per_row] * len(done))
+
+    def _batch(self, cleans: list[dict[str, Any]], model: ServingModel, policy: Policy | None = None
+               ) -> list[ScoreResult]:
         if not cleans:
             return []
+        policy = policy or model.policy
         X = model.encoder.transform_records(cleans)
         raw = model.primary.predict_proba(X)
         phi, base = model.primary.attributions(X)
         members = model.primary.member_probas(X)
         pds = model.calibrate(raw, model="primary")
+        phi_rounded = np.round(phi, 8)
+        margins = base + phi.sum(axis=1)
         out = []
         for i, clean in enumerate(cleans):
             o = decide(float(raw[i]), loan_amount=float(clean.get("loan_amount") or 0.0),
-                       members=members[i], fallback_used=False, policy=model.policy)
+                       members=members[i], fallback_used=False, policy=policy)
             out.append(ScoreResult(
                 model_name=model.name, model_version=model.version, model_role="primary", engine="compiled",
                 pd=float(pds[i]), raw_score=float(raw[i]), risk_class=o.risk_class, confidence=o.confidence,
                 recommendation=o.recommendation, policy_reasons=list(o.policy_reasons),
                 reasons=model.reasons.top(phi[i], clean),
-                attributions=dict(zip(model.columns, np.round(phi[i], 8).tolist(), strict=True)),
-                base_value=float(base[i]), margin=float(base[i] + phi[i].sum()), member_spread=o.member_spread,
+                attributions=dict(zip(model.columns, phi_rounded[i].tolist(), strict=True)),
+                base_value=float(base[i]), margin=float(margins[i]), member_spread=o.member_spread,
                 features=clean))
         return out
 
-    def _persist(self, raws: Sequence[Mapping[str, Any]], results: list[ScoreResult], *, submitter: Submitter,
-                 source: str, applied_at: datetime | None = None) -> list[ScoreResult]:
+    def _persist(self, items: Sequence[Intake], results: list[ScoreResult], phases: list[Phase], *, source: str,
+                 timings: list[dict[str, float]]) -> list[ScoreResult]:
+        """Write applications (with their arm), predictions and audit rows in one transaction.
+
+        Rows go in as multi-row INSERTs with ids made here (a batch of thousands costs a few
+        statements, not thousands of flushes). A re-submitted application id with the same
+        features is re-scored (new prediction, same application and arm); with different features
+        the whole batch is refused (:class:`ApplicationConflict`) and nothing is written.
+        """
         now = self.clock.now()
+        t_db = time.perf_counter()
         saved: list[ScoreResult] = []
         with self.db.transaction() as s:
-            audit = AuditRepository(s)
-            ids = [str(r["application_id"]) for r in raws if r.get("application_id")]
-            existing = {a.external_id: a for a in s.execute(
-                select(Application).where(Application.external_id.in_(ids))).scalars()} if ids else {}
-            for raw, res in zip(raws, results, strict=True):  # check all first: a conflict writes nothing
-                app = existing.get(str(raw.get("application_id"))) if raw.get("application_id") else None
-                if app is not None and feature_hash(app.features) != feature_hash(res.features):
-                    raise ApplicationConflict(CONFLICT.format(id=str(raw["application_id"])[:64]))
-            for raw, res in zip(raws, results, strict=True):
-                app = existing.get(str(raw.get("application_id"))) if raw.get("application_id") else None
-                rescored = app is not None
-                if app is None:
-                    protected = {k: raw[k] for k in PROTECTED_PASSTHROUGH if raw.get(k) is not None}
-                    when = applied_at or _as_datetime(raw.get("applied_at")) or now
-                    app = Application(external_id=raw.get("application_id") or None,
-                                      applicant_id=str(raw.get("applicant_id") or uuid.uuid4().hex[:12]),
-                                      features=res.features, protected=protected,
-                                      loan_amount=float(res.features.get("loan_amount") or 0.0), applied_at=when,
-                                      created_at=now, officer_id=submitter.user_id, source=source)
-                    s.add(app)
-                    s.flush()
-                    if app.external_id:
-                        existing[app.external_id] = app
-                pred = Prediction(application_id=app.id, model_name=res.model_name, model_version=res.model_version,
-                                  model_role=res.model_role, engine=res.engine, pd=res.pd, raw_score=res.raw_score,
-                                  risk_class=res.risk_class, confidence=res.confidence,
-                                  recommendation=res.recommendation, policy_reasons=res.policy_reasons,
-                                  reasons=res.reasons, attributions=res.attributions, cache_hit=res.cache_hit,
-                                  latency_ms=res.latency_ms, created_at=now, base_value=res.base_value,
-                                  margin=res.margin, member_spread=res.member_spread,
-                                  fallback_error=res.fallback_error[:300] if res.fallback_error else None)
-                s.add(pred)
-                s.flush()
-                audit.append(actor=submitter.username, role=submitter.role,
-                             action="application_rescored" if rescored else "application_scored",
-                             entity_type="prediction", entity_id=str(pred.id), at=now,
-                             payload={"application_id": str(app.id), "model_version": res.model_version,
-                                      "model_role": res.model_role, "engine": res.engine,
-                                      "pd": round(res.pd, 6), "recommendation": res.recommendation,
-                                      "reasons": [r["code"] for r in res.reasons], "feature_hash": feature_hash(res.features)})
-                saved.append(replace(res, application_id=str(app.id), prediction_id=str(pred.id)))
-        return saved
+            ids = [str(it.raw["application_id"]) for it in items if it.raw.get("application_id")]
+            existing: dict[str, dict[str, Any]] = {}
+            for chunk in range(0, len(ids), 5000):
+                for row in s.execute(select(Application.id, Application.external_id, Application.features,
+                                            Application.arm, Application.phase, Application.ai_visible)
+                                     .where(Application.external_id.in_(ids[chunk:chunk + 5000]))):
+                    existing[row.external_id] = {"id": row.id, "features": row.features, "arm": row.arm,
+                                                 "phase": row.phase, "ai_visible": row.ai_visible}
+            for it, res in zip(items, results, strict=True):  # check all first: a conflict writes nothing
+                ext = str(it.raw.get("application_id")) if it.raw.get("application_id") else None
+                if ext in existing and feature_hash(existing[ext]["features"]) != feature_hash(res.features):
+                    raise ApplicationConflict(CONFLICT.format(id=ext[:64]))
+            apps: list[dict[str, Any]] = []
+            preds: list[dict[str, Any]] = []
+            audits: list[AuditEntry] = []
+            for it, res, phase, timing in zip(items, results, phases, timings, strict=True):
+                ext = str(it.raw.get("application_id")) if it.raw.get("application_id") else None
+                known = existing.get(ext) if ext else None
+                if known is None:
+                    app_id = uuid.uuid4()
+                    applicant = str(it.raw.get("applicant_id") or uuid.uuid4().hex[:12])
+                    loan = float(res.features.get("loan_amount") or 0.0)
+                    sub = it.submitter
+                    a = assign(phase, applicant_id=applicant, loan_amount=loan,
+                               officer=OfficerInfo(sub.username, sub.role, sub.senior))
+                    arm, phase_name, visible = a.arm, a.phase, a.ai_visible
+                    apps.append({"id": app_id, "external_id": ext, "applicant_id": applicant[:64],
+                                 "features": res.features,
+                                 "protected": {k: it.raw[k] for k in PROTECTED_PASSTHROUGH if it.raw.get(k) is not None},
+                                 "loan_amount": loan, "applied_at": it.applied_at or _as_datetime(it.raw.get("applied_at"))
+                                 or now, "created_at": now, "officer_id": sub.user_id, "source": source, "arm": arm,
+                                 "phase": phase_name, "rollout_version": a.version, "ai_visible": visible})
+                    if ext:
+                        existing[ext] = {"id": app_id, "features": res.features, "arm": arm, "phase": phase_name,
+                                         "ai_visible": visible}
+                    rescored = False
+                else:
+                    app_id, arm, phase_name, visible = known["id"], known["arm"], known["phase"], known["ai_visible"]
+                    rescored = True
+                pred_id = uuid.uuid4()
+                preds.append({"id": pred_id, "application_id": app_id, "model_name": res.model_name,
+                              "model_version": res.model_version, "model_role": res.model_role, "engine": res.engine,
+                              "pd": res.pd, "raw_score": res.raw_score, "risk_class": res.risk_class,
+                              "confidence": res.confidence, "recommendation": res.recommendation,
+                              "policy_reasons": res.policy_reasons, "reasons": res.reasons,
+                              "attributions": res.attributions, "cache_hit": res.cache_hit,
+                              "latency_ms": res.latency_ms, "created_at": now, "base_value": res.base_value,
+                              "margin": res.margin, "member_spread": res.member_spread,
+                              "fallback_error": res.fallback_error[:300] if res.fallback_error else None,
+                              "timings": {k: round(v, 4) for k, v in timing.items()}})
+                audits.append(AuditEntry(
+                    actor=it.submitter.username, role=it.submitter.role,
+                    action="application_rescored" if rescored else "application_scored", entity_type="prediction",
+                    entity_id=str(pred_id), at=now,
+                    payload={"application_id": str(app_id), "model_version": res.model_version,
+                             "model_role": res.model_role, "engine": res.engine, "pd": round(res.pd, 6),
+                             "recommendation": res.recommendation, "reasons": [r["code"] for r in res.reasons],
+                             "feature_hash": feature_hash(res.features), "arm": arm, "phase": phase_name,
+                             "ai_visible": visible}))
+                saved.append(replace(res, application_id=str(app_id), prediction_id=str(pred_id), arm=arm,
+                                     phase=phase_name, ai_visible=bool(visible)))
+            if apps:
+                s.execute(insert(Application), apps)
+            s.execute(insert(Prediction), preds)
+            append_many(s, audits)
+        db_ms = (time.perf_counter() - t_db) * 1000 / max(len(saved), 1)
+        return [replace(r, extra={**r.extra, "db_ms": db_ms}) for r in saved]
 
 
 def _as_datetime(v: Any) -> datetime | None:

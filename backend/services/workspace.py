@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,7 @@ from backend.db.tables import Application, ExplanationRow, LLMUsageRow, Predicti
 from backend.permissions import Perm, allowed
 from backend.ports import Clock
 from backend.services.auth import UserInfo
-from backend.services.explain.engine import ExplanationEngine
+from backend.services.explain.engine import EngineStream, ExplanationEngine, ExplanationOutcome, StreamEvent
 from backend.services.explain.factcheck import fact_check
 from backend.services.explain.providers import LLMUsage
 from backend.services.explain.record import DecisionRecord
@@ -40,13 +41,37 @@ from backend.services.qa import DecisionQA
 from backend.services.qa_compare import MIN_COUNT, FrameComparisonStats
 from backend.services.scoring import ScoreResult, ScoringService
 
-__all__ = ["MAX_QUESTION", "QUESTION_EMPTY", "QUESTION_TOO_LONG", "DecisionError", "DecisionNotFound",
+__all__ = ["AI_HIDDEN", "AIHidden", "ExplanationStream", "ManualCase", "MAX_QUESTION", "QUESTION_EMPTY", "QUESTION_TOO_LONG", "DecisionError", "DecisionNotFound",
            "StoredAnswer", "StoredExplanation", "WorkspaceService"]
 
 MAX_QUESTION = 1000
 COMPARISON_ROWS = 5000
 QUESTION_EMPTY = "Type a question about this decision (it is empty)."
 QUESTION_TOO_LONG = "A question must have at most {max} characters (it has {n}); shorten it and ask again."
+AI_HIDDEN = ("This application is decided without the AI ({why}): the model's score is recorded for "
+             "measurement only and is not shown.")
+FEATURE_OFF = "{feature} are switched off in the current rollout phase ({phase})."
+
+
+class AIHidden(DecisionError):
+    """The application is in the control arm or shadow mode: its prediction is not for the officer."""
+
+
+@dataclass(frozen=True)
+class ManualCase:
+    """What an officer deciding without the AI may see: the application, not the model."""
+
+    application_id: str
+    prediction_id: str
+    features: dict[str, Any]
+    loan_amount: float
+    applied_at: datetime | None
+    arm: str | None
+    phase: str | None
+
+
+def hidden_reason(app: Application) -> str:
+    return "shadow mode" if app.phase == "shadow" else f"{app.arm or 'control'} arm"
 
 
 @dataclass(frozen=True)
@@ -111,6 +136,24 @@ def _answer(row: QAExchange) -> StoredAnswer:
                         refused=bool(row.refused), counterfactuals=list(row.counterfactuals or []), at=row.at)
 
 
+class ExplanationStream:
+    """Iterate for :class:`StreamEvent` (``text`` pieces already fact-checked, ``reset``, ``final``).
+
+    When iteration ends the explanation, its usage rows and its audit row are stored and
+    ``stored`` is set. Abandoned mid-way, nothing is stored (the officer saw only checked text).
+    """
+
+    def __init__(self, ws: WorkspaceService, stream: EngineStream, ctx: tuple[Any, ...]) -> None:
+        self._ws, self._stream, self._ctx = ws, stream, ctx
+        self.stored: StoredExplanation | None = None
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        yield from self._stream
+        assert self._stream.outcome is not None  # set when the engine stream is exhausted
+        pred, app, role, actor, record = self._ctx
+        self.stored = self._ws._store(pred, app, role, actor, record, self._stream.outcome)
+
+
 class WorkspaceService:
     def __init__(self, db: Database, scoring: ScoringService, engine: ExplanationEngine, clock: Clock) -> None:
         self.db = db
@@ -121,9 +164,28 @@ class WorkspaceService:
 
     # -- reads -------------------------------------------------------------------------------------
     def result(self, prediction_id: str, *, actor: UserInfo) -> ScoreResult:
-        """The stored prediction rebuilt as a :class:`ScoreResult` (never re-scored)."""
-        pred, app, _role = self._load(prediction_id, actor)
+        """The stored prediction rebuilt as a :class:`ScoreResult` (never re-scored).
+
+        Raises :class:`AIHidden` for an officer when the application is decided without the AI
+        (control arm, shadow mode); managers (VIEW_ALL_DECISIONS) see it, flagged ``ai_visible=False``.
+        """
+        pred, app, role = self._load(prediction_id, actor)
+        if app.ai_visible is False and not allowed(role, Perm.VIEW_ALL_DECISIONS):
+            raise AIHidden(AI_HIDDEN.format(why=hidden_reason(app)))
         return self._rebuild(pred, app)
+
+    def case(self, prediction_id: str, *, actor: UserInfo) -> ManualCase:
+        """The application without the model's output (for deciding in the control arm)."""
+        pred, app, _role = self._load(prediction_id, actor)
+        return ManualCase(application_id=str(app.id), prediction_id=str(pred.id), features=dict(app.features or {}),
+                          loan_amount=float(app.loan_amount), applied_at=app.applied_at, arm=app.arm, phase=app.phase)
+
+    def _require_ai(self, app: Application, feature: str, label: str) -> None:
+        if app.ai_visible is False:
+            raise AIHidden(AI_HIDDEN.format(why=hidden_reason(app)))
+        phase = self.scoring.phase_at(self.clock.now())
+        if not phase.enabled(feature):
+            raise DecisionError(FEATURE_OFF.format(feature=label, phase=phase.label))
 
     def latest_explanation(self, prediction_id: str, *, actor: UserInfo) -> StoredExplanation | None:
         pred, _app, _role = self._load(prediction_id, actor)
@@ -141,9 +203,25 @@ class WorkspaceService:
     def explain(self, prediction_id: str, *, actor: UserInfo) -> StoredExplanation:
         """Explain the decision, store what the officer is shown, its usage rows and one audit row."""
         pred, app, role = self._load(prediction_id, actor)
-        result = self._rebuild(pred, app)
-        record = DecisionRecord.from_score(result)
-        outcome = self.engine.explain(record)
+        self._require_ai(app, "explanations", "GenAI explanations")
+        record = DecisionRecord.from_score(self._rebuild(pred, app))
+        return self._store(pred, app, role, actor, record, self.engine.explain(record))
+
+    def explain_stream(self, prediction_id: str, *, actor: UserInfo) -> ExplanationStream:
+        """Like :meth:`explain`, but iterable: checked sentences as the LLM writes them (see
+        :class:`~backend.services.explain.engine.EngineStream`); ``stored`` is set at the end."""
+        pred, app, role = self._load(prediction_id, actor)
+        self._require_ai(app, "explanations", "GenAI explanations")
+        record = DecisionRecord.from_score(self._rebuild(pred, app))
+        return ExplanationStream(self, self.engine.stream(record), (pred, app, role, actor, record))
+
+    @property
+    def streams(self) -> bool:
+        """True when an LLM provider is configured (the template has nothing to stream)."""
+        return bool(self.engine.providers)
+
+    def _store(self, pred: Prediction, app: Application, role: str, actor: UserInfo, record: DecisionRecord,
+               outcome: ExplanationOutcome) -> StoredExplanation:
         exp = outcome.explanation
         shown = fact_check(exp.text, record)  # the shown text is checked too (template included)
         failures = [{"claim": f.claim, "kind": f.kind, "detail": f.detail}
@@ -171,6 +249,7 @@ class WorkspaceService:
         check_text(question, required=True, min_len=1, max_len=MAX_QUESTION, too_short=QUESTION_EMPTY,
                    too_long=QUESTION_TOO_LONG)
         pred, app, role = self._load(prediction_id, actor)
+        self._require_ai(app, "qa", "Questions about a decision")
         result = self._rebuild(pred, app)
         answer = self.qa.ask(question, result=result, comparison=self._comparison())
         now = self.clock.now()
@@ -222,7 +301,8 @@ class WorkspaceService:
             attributions={k: float(v) for k, v in (pred.attributions or {}).items()}, base_value=float(base),
             margin=float(margin), member_spread=float(spread), features=features, cache_hit=False,
             latency_ms=float(pred.latency_ms or 0.0), application_id=str(app.id), prediction_id=str(pred.id),
-            fallback_error=pred.fallback_error)
+            fallback_error=pred.fallback_error, arm=app.arm, phase=app.phase,
+            ai_visible=True if app.ai_visible is None else bool(app.ai_visible))
 
     def _recompute(self, features: dict[str, Any], pred: Prediction) -> tuple[float, float, float]:
         """Base value, margin and spread of an old row: from its model if still served, else additive."""

@@ -284,11 +284,15 @@ def _tables(db: Database) -> set[str]:
 def test_migrate_from_empty_then_down_to_0001_and_up_again(empty_db):
     db = empty_db
     db.migrate()
-    assert db.current_revision() == "0002" and {"explanations", "llm_usage", "qa_exchanges"} <= _tables(db)
+    later = {"explanations", "llm_usage", "qa_exchanges", "rollout_configs", "outcomes", "explanation_feedback",
+             "survey_responses"}
+    assert db.current_revision() == "0003" and later <= _tables(db)
+    _alembic(db, "0002", down=True)
+    assert db.current_revision() == "0002" and not {"rollout_configs", "outcomes"} & _tables(db)
     _alembic(db, "0001", down=True)
-    assert db.current_revision() == "0001" and not {"explanations", "llm_usage", "qa_exchanges"} & _tables(db)
+    assert db.current_revision() == "0001" and not later & _tables(db)
     db.migrate()
-    assert db.current_revision() == "0002"
+    assert db.current_revision() == "0003"
 
 
 def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, model_registry, clock):
@@ -298,7 +302,8 @@ def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, mo
     shutil.copytree(model_registry, tmp_path / "models")
     settings = load_settings(data_dir=tmp_path, auth={"bcrypt_rounds": 4}, model={"registry_dir": tmp_path / "models"})
     svc = build_services(settings, db=db, clock=clock)
-    scored = svc.scoring.score(_apps(1, 5)[0], submitter=Submitter("olivia", "loan_officer"), persist=False)
+    model = svc.models.get("champion")  # scored without the database: the schema is still 0001
+    scored = svc.scoring.evaluate(svc.scoring.validate(_apps(1, 5)[0], model), model, use_cache=False)
     app_id, pred_id = uuid.uuid4(), uuid.uuid4()
     now = datetime(2026, 1, 1, tzinfo=UTC)
     meta = sa.MetaData()  # the two tables as 0001 created them (no base_value/margin columns yet)
@@ -323,7 +328,7 @@ def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, mo
             policy_reasons=scored.policy_reasons, reasons=scored.reasons, attributions=scored.attributions,
             cache_hit=False, latency_ms=1.5, created_at=now))
     db.migrate()
-    assert db.current_revision() == "0002"
+    assert db.current_revision() == "0003"
     db.migrate()  # idempotent
     assert {"explanations", "llm_usage", "qa_exchanges"} <= _tables(db)
     system = UserInfo(uuid.UUID(int=0), "cli:test", "test", "risk_manager")
