@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
-DEMO_ROWS ?= 5000
+DEMO_ROWS ?= 400
+SIM_VOLUME ?= 20000
 PYTEST_ARGS ?=
 
 .PHONY: install install-dev demo run test test-fast lint bench chromium clean help
 
 help:
-	@echo "make run     - install, prepare the demo (users, model, simulated book) and start the console"
+	@echo "make run     - install, prepare the demo (users, model, six months of simulated operations) and start the console"
 	@echo "make test    - install test needs (incl. Chromium when missing) and run the whole suite"
 	@echo "make lint    - ruff and mypy"
 	@echo "make bench   - benchmarks (print ratios against their baselines)"
@@ -33,6 +34,8 @@ install: $(VENV)/.install.stamp
 install-dev: $(VENV)/.dev.stamp
 
 demo: install
+	$(BIN)/creditrisk demo --rows 0
+	$(BIN)/creditrisk seed-demo --volume $(SIM_VOLUME)
 	$(BIN)/creditrisk demo --rows $(DEMO_ROWS)
 
 run: demo

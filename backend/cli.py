@@ -235,6 +235,7 @@ def _register_subcommands() -> None:
     from backend import cli_outcomes
 
     cli_outcomes.register(app)
+    cli_data.register_seed_demo(app)
     try:
         from backend import cli_models
     except ImportError:  # the scoring engine is optional until it is installed

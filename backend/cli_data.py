@@ -64,3 +64,59 @@ def register(app: typer.Typer) -> None:
         out.print(model_msg)
         added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print)
         out.print(f"simulated applications: {added:,} added")
+
+
+def register_seed_demo(app: typer.Typer) -> None:
+    from backend.cli import fail, out, services
+
+    @app.command("seed-demo")
+    def seed_demo(
+        volume: Annotated[int, typer.Option(min=10, max=2_000_000, help="Applications per month")] = 20_000,
+        months: Annotated[int, typer.Option(min=1, max=24, help="Months of history")] = 6,
+        seed: Annotated[int, typer.Option(help="Random seed (same seed, same history)")] = 11,
+        start: Annotated[str, typer.Option(help="First month (YYYY-MM-DD)")] = "2025-08-01",
+        incident: Annotated[bool, typer.Option(help="The month-2 data-quality incident and model rollback")] = True,
+        retrain: Annotated[bool, typer.Option(help="Train the incident's retrained model (needs ~20 s)")] = True,
+        as_of: Annotated[str | None, typer.Option(help="Outcomes observed as of (default: end of history)")] = None,
+    ) -> None:
+        """Replay months of simulated operations through the real services (idempotent, resumable).
+
+        Rollout phases (shadow, pilot 10%, scaled 50%), applications scored and assigned to arms,
+        officers' decisions and overrides with four-eyes reviews, explanations with their LLM usage,
+        feedback, monthly surveys, a data-quality incident with a model rollback, and loan outcomes.
+        Everything is stored with source "simulated" and labelled so in the console.
+        """
+        from tqdm import tqdm
+
+        from backend.services.demo import DemoService
+        from backend.services.operations_sim import OperationsSimulator, SimConfig
+
+        try:
+            start_at = datetime.fromisoformat(start).replace(tzinfo=UTC)
+            as_of_at = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else None
+        except ValueError:
+            fail(f"--start and --as-of take dates like 2025-08-01 (got {start!r}, {as_of!r})")
+        svc = services(migrate=True)
+        demo = DemoService(svc)
+        demo.ensure_users()
+        out.print(demo.ensure_model(train_rows=40_000, seed=7, echo=out.print))
+        cfg = SimConfig(volume=volume, months=months, seed=seed, start=start_at, incident=incident, retrain=retrain,
+                        as_of=as_of_at)
+        bar = tqdm(total=0, desc="simulating operations", unit="day")
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.total = total
+            bar.n = done
+            bar.set_postfix_str(label)
+            bar.refresh()
+
+        report = OperationsSimulator(svc, cfg, echo=out.print, progress=progress).run()
+        bar.close()
+        out.print(f"simulated history ({start_at:%Y-%m} + {months} months, seed {seed}): "
+                  f"{report.applications:,} applications, {report.decisions:,} decisions, "
+                  f"{report.explanations:,} explanations ({report.usage_rows:,} LLM usage rows), "
+                  f"{report.feedback:,} ratings, {report.surveys:,} survey answers, {report.outcomes:,} outcomes "
+                  f"in {report.seconds:.1f}s" + (f"; {report.skipped_days} days already present" if report.skipped_days
+                                                 else ""))
+        for note in report.notes:
+            out.print(f"  {note}")

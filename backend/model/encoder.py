@@ -407,7 +407,15 @@ def _encode_numeric(col: str, kind: str, values: pd.Series | list[Any]) -> np.nd
                     raise ValueError(MSG_NOT_BINARY.format(column=col, value=values[bad].tolist()[0]))
             return arr
         values = values.tolist()
+    if all(type(v) in _PLAIN_NUMBERS for v in values):  # validated rows: a vectorized conversion
+        arr = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        arr[~np.isfinite(arr)] = np.nan
+        if kind != "binary" or bool(np.isin(arr[~np.isnan(arr)], (0.0, 1.0)).all()):
+            return arr
     return np.array([_scalar_numeric(col, kind, v) for v in values], dtype=np.float64)
+
+
+_PLAIN_NUMBERS = frozenset({int, float, type(None)})
 
 
 def _scalar_numeric(col: str, kind: str, v: Any) -> float:

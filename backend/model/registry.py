@@ -110,10 +110,11 @@ class Registry:
     def _save_aliases(self, doc: dict[str, Any]) -> None:
         write_atomic(self.path / ALIASES, json_bytes(doc))
 
-    def _event(self, doc: dict[str, Any], action: str, version: str, **extra: Any) -> None:
+    def _event(self, doc: dict[str, Any], action: str, version: str, at: datetime | None = None,
+               **extra: Any) -> None:
         doc["events"].append(
             {
-                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "at": (at or datetime.now(UTC)).isoformat(timespec="seconds"),
                 "action": action,
                 "version": version,
                 **extra,
@@ -296,7 +297,8 @@ class Registry:
         return version
 
     # ------------------------------------------------ promote / rollback
-    def promote(self, ref: str, *, gates_required: bool = True, gates: Any = None) -> dict[str, Any]:
+    def promote(self, ref: str, *, gates_required: bool = True, gates: Any = None,
+                at: datetime | None = None) -> dict[str, Any]:
         """Make ``ref`` the champion. Refused (``PromotionRefused``) when a gate failed, with the
         champion/challenger gate re-run if the champion changed since registration."""
         from backend.training.gates import GateConfig, GateResult, all_passed, failures
@@ -338,6 +340,7 @@ class Registry:
                 "promote",
                 version,
                 previous=current,
+                at=at,
                 forced=not all_passed(results),
                 gates=[r.to_dict() for r in results],
             )
@@ -349,7 +352,7 @@ class Registry:
             "gates": [r.to_dict() for r in results],
         }
 
-    def rollback(self) -> str:
+    def rollback(self, *, at: datetime | None = None) -> str:
         """Champion -> the previous champion (the current one is retired); returns the new champion."""
         with self._locked():
             doc = self.aliases()
@@ -366,7 +369,7 @@ class Registry:
                 doc["status"][current] = "retired"
             doc["champion"] = target
             doc["status"][target] = "champion"
-            self._event(doc, "rollback", target, previous=current)
+            self._event(doc, "rollback", target, at=at, previous=current)
             self._save_aliases(doc)
         return target
 

@@ -6,9 +6,11 @@ audit row, and promotion/rollback purge cached scores of the versions that stopp
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from backend.container import Services
+from backend.db.repo_audit import AuditRepository
 from backend.services.users import Actor
 
 
@@ -19,9 +21,11 @@ class ModelAdmin:
     def registry(self) -> Any:
         return self.svc.models.registry()
 
-    def _audit(self, actor: Actor, action: str, version: str, payload: dict[str, Any]) -> None:
-        self.svc.audit.record(actor=actor.username, role=actor.role, action=action, entity_type="model",
-                              entity_id=version, payload=payload)
+    def _audit(self, actor: Actor, action: str, version: str, payload: dict[str, Any],
+               at: datetime | None = None) -> None:
+        with self.svc.db.transaction() as s:
+            AuditRepository(s).append(actor=actor.username, role=actor.role, action=action, entity_type="model",
+                                      entity_id=version, payload=payload, at=at)
 
     def registered(self, report: dict[str, Any], actor: Actor) -> None:
         gates = report.get("gates", [])
@@ -29,21 +33,25 @@ class ModelAdmin:
                     {"gates_passed": all(g.get("passed") for g in gates) if gates else None,
                      "data_sha256": (report.get("data") or {}).get("sha256")})
 
-    def promote(self, ref: str, actor: Actor, *, force: bool = False) -> dict[str, Any]:
-        result = self.registry().promote(ref, gates_required=not force)
+    def promote(self, ref: str, actor: Actor, *, force: bool = False, at: datetime | None = None,
+                note: str | None = None) -> dict[str, Any]:
+        """``at``/``note``: the operations simulator replays promotions at their historical time."""
+        result = self.registry().promote(ref, gates_required=not force, at=at)
         if result.get("changed"):
             self._after_switch(result.get("previous"))
             self._audit(actor, "model_promoted", result["version"],
                         {"previous": result.get("previous"), "forced": force,
-                         "gates": [{"name": g.get("name"), "passed": g.get("passed")} for g in result.get("gates", [])]})
+                         "gates": [{"name": g.get("name"), "passed": g.get("passed")} for g in result.get("gates", [])],
+                         **({"note": note} if note else {})}, at=at)
         return result
 
-    def rollback(self, actor: Actor) -> str:
+    def rollback(self, actor: Actor, *, at: datetime | None = None, note: str | None = None) -> str:
         reg = self.registry()
         previous = reg.aliases().get("champion")
-        target = reg.rollback()
+        target = reg.rollback(at=at)
         self._after_switch(previous)
-        self._audit(actor, "model_rolled_back", target, {"previous": previous})
+        self._audit(actor, "model_rolled_back", target, {"previous": previous, **({"note": note} if note else {})},
+                    at=at)
         return str(target)
 
     def _after_switch(self, old_version: str | None) -> None:

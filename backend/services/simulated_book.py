@@ -36,7 +36,8 @@ def load_simulated_book(svc: Services, *, rows: int, seed: int, echo: Callable[.
     todo = df[~df["application_id"].isin(existing)]
     if todo.empty:
         return 0
-    body = todo.drop(columns=["default", "pd_true"]).astype(object)
+    # today's queue: applied now, under the rollout phase in force now (the history is `seed-demo`'s)
+    body = todo.drop(columns=["default", "pd_true", "applied_at"]).astype(object)
     records = body.where(body.notna(), None).to_dict("records")  # NaN means "not provided"
     bar = tqdm(total=len(records), desc="scoring simulated applications", unit="app", disable=not progress)
     added = 0

@@ -45,9 +45,11 @@ class UserService:
         self.clock = clock or SystemClock()
 
     def add(self, username: str, *, role: str, display_name: str = "", password: str | None = None,
-            senior: bool = False, actor: Actor | None = None, exist_ok: bool = False) -> tuple[UserInfo, str | None]:
+            senior: bool = False, actor: Actor | None = None, exist_ok: bool = False,
+            rounds: int | None = None) -> tuple[UserInfo, str | None]:
         """Create a user. Returns the user and the generated password (None if one was given,
-        or if the user already existed and ``exist_ok``)."""
+        or if the user already existed and ``exist_ok``). ``rounds``: bcrypt cost for an account
+        whose random password is never told to anyone (simulated people); default from settings."""
         name = normalize_username(username)
         if not USERNAME_RE.match(name):
             raise UserError(BAD_USERNAME)
@@ -69,7 +71,7 @@ class UserService:
                     return UserInfo.of(existing), None
                 raise UserError(USER_EXISTS.format(username=name))
             user = users.add(User(username=name, display_name=display_name or name, role=role,
-                                  senior=senior, password_hash=hash_password(password, self.cfg.bcrypt_rounds)))
+                                  senior=senior, password_hash=hash_password(password, rounds or self.cfg.bcrypt_rounds)))
             AuditRepository(s).append(actor=actor.username, role=actor.role, action="user_created",
                                       entity_type="user", entity_id=str(user.id),
                                       payload={"username": name, "role": role, "senior": senior})
