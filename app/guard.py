@@ -34,6 +34,20 @@ def simulated_banner(count: int | None = None) -> None:
                "not from real applicants.")
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _simulated_count() -> int:
+    from app.services import get_services
+
+    return get_services().book.simulated_count()
+
+
+def label_simulated() -> None:
+    """The simulated-data banner on any page that shows book data, when the book holds simulated rows."""
+    n = _simulated_count()
+    if n:
+        simulated_banner(n)
+
+
 OPEN_DECISION_KEY = "open_prediction_id"
 
 

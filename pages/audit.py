@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from app.guard import require
+from app.guard import label_simulated, require
 from app.services import get_services
 from backend.container import Services
 from backend.db.repo_audit import AuditFilter
@@ -42,6 +42,7 @@ def _record_export(export: AuditExport, who: UserInfo) -> None:
 
 
 st.title("Audit trail")
+label_simulated()
 st.caption("Append-only and hash-chained: each row stores the SHA-256 of its payload and of the previous row. "
            "The database refuses UPDATE and DELETE on this table. Times are UTC.")
 

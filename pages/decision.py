@@ -20,7 +20,7 @@ from app.components.manual import (
 )
 from app.components.text import plain
 from app.components.workspace import OUTCOMES, explanation_panel, letter_panel, override_form, qa_panel
-from app.guard import OPEN_DECISION_KEY, require
+from app.guard import OPEN_DECISION_KEY, label_simulated, require
 from app.services import get_services
 from backend.permissions import Perm, allowed
 from backend.services.override_rules import DecisionError, DecisionNotFound
@@ -32,6 +32,7 @@ from backend.training.features import FEATURES_BY_NAME
 user = require(Perm.VIEW_DECISIONS)
 svc = get_services()
 st.title("Decision")
+label_simulated()
 
 pid: str = st.session_state.get(OPEN_DECISION_KEY) or ""
 if not pid:

@@ -10,13 +10,14 @@ import pandas as pd
 import streamlit as st
 
 from app.components.manual import arm_label
-from app.guard import open_decision, require
+from app.guard import label_simulated, open_decision, require
 from app.services import get_services
 from backend.permissions import Perm, allowed
 
 user = require(Perm.VIEW_DECISIONS)
 svc = get_services()
 st.title("Applications")
+label_simulated()
 
 STATES = {"awaiting_decision": "Awaiting decision", "pending_approval": "Awaiting manager approval",
           "decided": "Decided", "returned": "Returned by a manager", "no_score": "Not scored"}

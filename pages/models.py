@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app.components.charts import calibration_curves
-from app.guard import require
+from app.guard import label_simulated, require
 from app.services import get_services
 from backend.permissions import Perm
 
@@ -15,6 +15,7 @@ svc = get_services()
 registry = svc.models.registry()
 
 st.title("Model registry")
+label_simulated()
 rows = registry.list()
 if not rows:
     st.info("No model is registered yet. Train one with `creditrisk train` (the demo does this on `make run`).")

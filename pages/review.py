@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components.text import plain
-from app.guard import open_decision, require
+from app.guard import label_simulated, open_decision, require
 from app.services import get_services
 from backend.permissions import Perm
 from backend.services.override_rules import DecisionError
@@ -13,6 +13,7 @@ from backend.services.override_rules import DecisionError
 user = require(Perm.APPROVE_OVERRIDES)
 svc = get_services()
 st.title("Review queue")
+label_simulated()
 st.caption("Overrides that approve a high-risk applicant, approve against a deny recommendation or exceed the "
            "loan-amount cap need a second person with a manager role, never the officer who made them.")
 if flash := st.session_state.pop("review_flash", None):

@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from app.components.text import plain
-from app.guard import require
+from app.guard import label_simulated, require
 from app.services import get_services
 from backend.permissions import ROLE_LABELS, Perm, Role, allowed
 from backend.services.rollout import FEATURE_LABELS, FEATURES, PHASE_LABELS, PHASES, Phase, RolloutError
@@ -19,6 +19,7 @@ user = require(Perm.VIEW_ROLLOUT)
 svc = get_services()
 rollout = svc.rollout
 st.title("Rollout phases")
+label_simulated()
 if flash := st.session_state.pop("rollout_flash", None):
     st.success(flash)
 DECIDING_ROLES = [Role.LOAN_OFFICER.value, Role.RISK_MANAGER.value]

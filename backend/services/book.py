@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
 from backend.db.engine import Database
 from backend.db.repo_book import BookRepository
+from backend.db.tables import Application
 
 
 class BookService:
@@ -18,3 +21,9 @@ class BookService:
             out = repo.totals()
             out["monthly"] = repo.monthly()
         return out
+
+    def simulated_count(self) -> int:
+        """How many applications in the book are simulated (pages label themselves when any are)."""
+        with self.db.read() as s:
+            return int(s.execute(select(func.count()).select_from(Application)
+                                 .where(Application.source == "simulated")).scalar_one())

@@ -3,8 +3,13 @@
 * Chromium is Debian's (``shutil.which("chromium")``), never a Playwright download; missing, the
   tests skip locally and fail under ``CI=true`` (the root conftest's ``require``).
 * One console server per session: ``python -m streamlit run app/main.py`` on a free loopback port,
-  against a fresh data directory with one user per role created before it starts. Killed by PID
-  at the end; its log is printed when a test fails.
+  against a fresh data directory with one user per role (and the extra accounts of
+  ``EXTRA_ACCOUNTS``, e.g. a second loan officer) created before it starts. Killed by PID at the
+  end; its log is printed when a test fails.
+* ``console_server_factory(env={...})`` starts more consoles the same way with extra environment
+  variables (e.g. an LLM provider pointing at a loopback fake); each gets its own data directory and
+  a copy of the one model trained per session. Stop one early with ``server.stop()``; whatever is
+  still running is killed at the end of the session.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,11 @@ PASSWORD = "correct horse battery staple"
 # Realistic names make the screenshots worth looking at (and catch layout problems with long ones).
 DISPLAY_NAMES = {"loan_officer": "Olivia Okafor", "risk_manager": "Rita Chen", "product_lead": "Priya Patel",
                  "ml_engineer": "Marcus Lee", "admin": "Ada Adeyemi"}
+#: More accounts besides one per role: key -> (username, role, display name). ``server.users[key]``
+#: and ``server.login(page, key)`` work with these keys as with role names.
+EXTRA_ACCOUNTS: dict[str, tuple[str, str, str]] = {
+    "second_officer": ("loanofficer2", "loan_officer", "Omar Haddad"),
+}
 
 APP_IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 SKELETON = "[data-testid='stSkeleton']"
@@ -94,8 +104,8 @@ class ConsoleServer:
     data_dir: Path
     log_path: Path
     proc: subprocess.Popen[bytes]
-    users: dict[str, str] = field(default_factory=dict)  # role -> username
-    display_names: dict[str, str] = field(default_factory=dict)  # role -> display name
+    users: dict[str, str] = field(default_factory=dict)  # role (or EXTRA_ACCOUNTS key) -> username
+    display_names: dict[str, str] = field(default_factory=dict)  # role (or EXTRA_ACCOUNTS key) -> display name
     password: str = PASSWORD
     cookie_name: str = "creditrisk_auth"
 
@@ -115,16 +125,24 @@ class ConsoleServer:
     def login(self, page: Any, role: str) -> None:
         login(page, self.url, self.users[role], self.password)
 
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.data_dir / "models"
+
     logout = staticmethod(lambda page: logout(page))
     wait = staticmethod(lambda page: wait_for_rerun(page))
     screenshot = staticmethod(lambda page, name: full_page_screenshot(page, name))
     shows_login_form = staticmethod(lambda page: shows_login_form(page))
 
 
-def _console_env(data_dir: Path) -> dict[str, str]:
+def _console_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITRISK_")}
     env.update(CREDITRISK_DATA_DIR=str(data_dir), CREDITRISK_AUTH__BCRYPT_ROUNDS="4",
                CREDITRISK_MODEL__REGISTRY_DIR=str(data_dir / "models"), PYTHONUNBUFFERED="1")
+    env.update(extra or {})
     return env
 
 
@@ -165,47 +183,80 @@ def _train_small_champion(registry_dir: Path) -> None:
     Registry(registry_dir).promote(report["version"], gates_required=False)  # too small to pass the gates
 
 
-@pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterator[ConsoleServer]:
-    data_dir = tmp_path_factory.mktemp("console")
-    env = _console_env(data_dir)
+class ConsoleServerFactory:
+    """``factory(env=None, name="console")`` prepares a data directory and starts one console."""
 
-    # users first, with the same settings the server will read
-    from backend.container import build_services
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: list[ConsoleServer] = []
+        self._registry: Path | None = None
 
-    saved = {k: os.environ.get(k) for k in env if k.startswith("CREDITRISK_")}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("CREDITRISK_")})
-    try:
-        settings = load_settings()
-        svc = build_services(settings, migrate=True)
-        users = {}
-        for role in ROLES:
-            svc.users.add(username_for(role), role=role, password=PASSWORD,
-                          display_name=DISPLAY_NAMES.get(role, role))
-            users[role] = username_for(role)
-        svc.close()
-        _train_small_champion(data_dir / "models")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    def trained_registry(self) -> Path:
+        if self._registry is None:
+            registry = self.tmp_path_factory.mktemp("registry") / "models"
+            _train_small_champion(registry)
+            self._registry = registry
+        return self._registry
 
-    port = _free_port()
-    log_path = data_dir / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless=true",
-           "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none"]
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    server = ConsoleServer(f"http://127.0.0.1:{port}", data_dir, log_path, proc, users,
-                           {r: DISPLAY_NAMES.get(r, r) for r in ROLES}, cookie_name=settings.auth.cookie_name)
-    try:
+    def __call__(self, env: Mapping[str, str] | None = None, *, name: str = "console") -> ConsoleServer:
+        data_dir = self.tmp_path_factory.mktemp(name)
+        env = _console_env(data_dir, env)
+
+        # users first, with the same settings the server will read
+        from backend.container import build_services
+
+        saved = {k: os.environ.get(k) for k in env if k.startswith("CREDITRISK_")}
+        os.environ.update({k: v for k, v in env.items() if k.startswith("CREDITRISK_")})
+        try:
+            settings = load_settings()
+            svc = build_services(settings, migrate=True)
+            users, display = {}, {}
+            accounts = [(role, username_for(role), role, DISPLAY_NAMES.get(role, role)) for role in ROLES]
+            accounts += [(key, *account) for key, account in EXTRA_ACCOUNTS.items()]
+            for key, username, role, display_name in accounts:
+                svc.users.add(username, role=role, password=PASSWORD, display_name=display_name)
+                users[key], display[key] = username, display_name
+            svc.close()
+            shutil.copytree(self.trained_registry(), data_dir / "models")
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+        port = _free_port()
+        log_path = data_dir / "streamlit.log"
+        cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless=true",
+               "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+               "--server.fileWatcherType=none"]
+        with open(log_path, "wb") as log_file:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        server = ConsoleServer(f"http://127.0.0.1:{port}", data_dir, log_path, proc, users, display,
+                               cookie_name=settings.auth.cookie_name)
+        self.started.append(server)
         _wait_healthy(server.url, proc, server.log)
-        yield server
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def console_server_factory(tmp_path_factory: pytest.TempPathFactory,
+                           chromium_path: str) -> Iterator[ConsoleServerFactory]:
+    factory = ConsoleServerFactory(tmp_path_factory)
+    try:
+        yield factory
     finally:
-        _stop(proc)
+        factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def console_server(console_server_factory: ConsoleServerFactory) -> ConsoleServer:
+    """The shared console on the embedded defaults (template explainer)."""
+    return console_server_factory()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -217,15 +268,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(autouse=True)
 def _server_log_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
-    if "console_server" not in request.fixturenames:
+    if "console_server_factory" not in request.fixturenames:
         yield
         return
-    server: ConsoleServer = request.getfixturevalue("console_server")
-    start = server.log_size()
+    if "console_server" in request.fixturenames:
+        request.getfixturevalue("console_server")
+    factory: ConsoleServerFactory = request.getfixturevalue("console_server_factory")
+    starts = {id(s): s.log_size() for s in factory.started}
     yield
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
-        print(f"\n----- streamlit server log ({server.log_path}) during this test -----\n{server.log(start)}")
+        for server in factory.started:
+            print(f"\n----- streamlit server log ({server.log_path}) during this test -----\n"
+                  f"{server.log(starts.get(id(server), 0))}")
 
 
 # -- page helpers -------------------------------------------------------------------------------

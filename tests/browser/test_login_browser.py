@@ -21,7 +21,8 @@ NAV_LINK = "[data-testid='stSidebarNav'] a"
 
 
 def _h1(page) -> list[str]:  # noqa: ANN001
-    return [t.strip() for t in page.locator("h1").all_inner_texts()]
+    """Page titles, once each: right after a rerun Streamlit can still show the previous run's copy."""
+    return list(dict.fromkeys(t.strip() for t in page.locator("h1").all_inner_texts()))
 
 
 def _assert_no_errors(page, where: str) -> None:  # noqa: ANN001
