@@ -154,6 +154,10 @@ class OperationsSimulator:
 
     # -- entry point ------------------------------------------------------------------------------
     def run(self) -> SimReport:
+        with self.svc.db.bulk_load():
+            return self._run()
+
+    def _run(self) -> SimReport:
         t0 = time.perf_counter()
         rep = SimReport()
         cfg = self.cfg

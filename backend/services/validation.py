@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from backend.training.features import FEATURES_BY_NAME, PROTECTED
 
 REQUIRED = frozenset({"loan_amount"})
@@ -108,3 +110,72 @@ def _check(col: str, kind: str, value: Any, model_categories: Sequence[str] | No
     if hi is not None and x > hi:
         return MSG_MAX.format(hi=hi), None
     return None, int(x) if kind == "integer" else x
+
+
+_NONE = type(None)
+
+
+def validate_many(raws: Sequence[Mapping[str, Any]], *, columns: Sequence[str], kinds: Mapping[str, str],
+                  categories: Mapping[str, Sequence[str]] | None = None,
+                  ignore_extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """:func:`validate_application` for a batch, column by column with numpy.
+
+    The result is identical, value for value and type for type. Any row that is not plainly
+    valid (an unknown key, a wrong type, a value out of bounds, a blank string, a bool, ...) sends
+    the whole batch through the row-by-row path, which raises the same errors as one at a time.
+    """
+    n = len(raws)
+    slow = [validate_application(r, columns=columns, kinds=kinds, categories=categories,
+                                 ignore_extra=ignore_extra) for r in raws] if n < 32 else None
+    if slow is not None:
+        return slow
+    allowed = set(columns) | set(ignore_extra)
+    cats = categories or {}
+    out_cols: dict[str, list[Any]] = {}
+    ok = all(allowed.issuperset(r) for r in raws)
+    for col in columns if ok else ():
+        values = [r.get(col) for r in raws]
+        kind = kinds.get(col, "numeric")
+        feat = FEATURES_BY_NAME.get(col)
+        if kind == "categorical":
+            choices = set((feat.categories if feat and feat.categories else None) or cats.get(col) or ())
+            if not choices or not all((type(v) is str and v in choices) or v is None for v in values):
+                ok = False
+                break
+            if col in REQUIRED and any(v is None for v in values):
+                ok = False
+                break
+            out_cols[col] = values
+            continue
+        if not all(type(v) in (int, float, _NONE) for v in values):
+            ok = False
+            break
+        if col in REQUIRED and any(v is None for v in values):
+            ok = False
+            break
+        arr = np.array([0.0 if v is None else v for v in values], dtype=np.float64)
+        if not np.isfinite(arr).all():
+            ok = False
+            break
+        lo = feat.lower if feat else None
+        hi = feat.upper if feat else None
+        if (lo is not None and (arr < lo).any()) or (hi is not None and (arr > hi).any()):
+            ok = False
+            break
+        if kind == "binary":
+            if not np.isin(arr, (0.0, 1.0)).all():
+                ok = False
+                break
+            out_cols[col] = [None if v is None else int(v) for v in values]
+        elif kind == "integer":
+            if not (arr == np.floor(arr)).all():
+                ok = False
+                break
+            out_cols[col] = [None if v is None else int(v) for v in values]
+        else:
+            out_cols[col] = [None if v is None else float(v) for v in values]
+    if not ok:
+        return [validate_application(r, columns=columns, kinds=kinds, categories=categories,
+                                     ignore_extra=ignore_extra) for r in raws]
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*(out_cols[c] for c in names), strict=True)]
