@@ -21,10 +21,13 @@ label_simulated()
 
 STATES = {"awaiting_decision": "Awaiting decision", "pending_approval": "Awaiting manager approval",
           "decided": "Decided", "returned": "Returned by a manager", "no_score": "Not scored"}
-rows = svc.decisions.decisions_for(user, limit=500)
+LIMIT = 500
+rows = svc.decisions.decisions_for(user, limit=LIMIT)
 if not rows:
     st.info("No applications yet. Score one on *Score an application*.")
     st.stop()
+if len(rows) == LIMIT:
+    st.caption(f"Showing the newest {LIMIT} applications; older ones are not listed here.")
 state = st.segmented_control("Show", ["all", *STATES], default="all", format_func=lambda s: "All" if s == "all" else STATES[s],
                              key="decisions_state")
 shown = [r for r in rows if state in (None, "all") or r.state == state]

@@ -88,6 +88,8 @@ OVERRIDE_TEXTS = {
 APPROVE_REASONS = ("verified_income_higher", "compensating_factors", "customer_relationship", "documentation_error")
 DENY_REASONS = ("fraud_suspected", "documentation_error")
 EXPLAIN_MODEL, FALLBACK_MODEL = ("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5")
+RISKY_PD, SAFE_PD = 0.06, 0.04  # ground-truth default probabilities officers can sense from documents
+OVERRIDE_WEIGHT_ON_RISKY, OVERRIDE_WEIGHT_ON_SAFE = 3.0, 2.0
 HUMAN_NOISE, HUMAN_LENIENCY = 0.08, 0.04  # officers' own judgement (in standard deviations of the score)
 
 
@@ -103,7 +105,7 @@ class SimConfig:
     timeout_rate: float = 0.02  # primary LLM calls that time out (→ the fallback provider)
     factcheck_failure_rate: float = 0.008  # LLM answers the fact-check rejects (→ the template)
     funded_share: float = 0.88  # approved applicants who take the loan
-    as_of: datetime | None = None  # outcomes observed as of (default: the end of the simulation)
+    as_of: datetime | None = None  # outcomes observed as of (default: nine months after the last application)
     retrain: bool = True  # the incident's retrained model, promoted and rolled back
     retrain_rows: int = 8_000
 
@@ -113,6 +115,12 @@ class SimConfig:
 
     def month(self, k: int) -> datetime:
         return (pd.Timestamp(self.start) + pd.DateOffset(months=k)).to_pydatetime()
+
+    @property
+    def outcomes_as_of(self) -> datetime:
+        """When the outcome feed was last read: by default nine months after the history ends, so the
+        first vintages are 15 months old and the last 9 (the newest defaults are still to come)."""
+        return self.as_of or (pd.Timestamp(self.end) + pd.DateOffset(months=9)).to_pydatetime()
 
     @property
     def incident_window(self) -> tuple[datetime, datetime]:
@@ -166,6 +174,7 @@ class OperationsSimulator:
         timeline = self._models(users, rep)
         df = self._cohorts()
         draws = _Draws(cfg.seed, len(df))
+        self._pd_true = df["pd_true"].to_numpy()
         self.judgement = self._judgement(timeline[0][1], draws)
         officers = [users[u] for u, _, _ in SIM_OFFICERS]
         senior = np.array([s for _, _, s in SIM_OFFICERS])
@@ -366,7 +375,11 @@ class OperationsSimulator:
                 if over is None:
                     decisions.append(BulkDecision(**base, outcome=outcome, decided_at=decided, decision_seconds=seconds))
                     continue
-            if draws.override[i] >= self.cfg.override_rate and rec != "manual_review":
+            # overrides are informed: officers who read the file disagree more often where the model
+            # is wrong (an approval of a truly risky applicant, a denial of a truly safe one)
+            informed = (OVERRIDE_WEIGHT_ON_RISKY if self._pd_true[i] > RISKY_PD else 0.7) if rec == "approve" else \
+                (OVERRIDE_WEIGHT_ON_SAFE if self._pd_true[i] < SAFE_PD else 0.4)
+            if draws.override[i] >= self.cfg.override_rate * informed and rec != "manual_review":
                 decisions.append(BulkDecision(**base, outcome=rec, decided_at=decided, decision_seconds=seconds))
                 continue
             # an override: towards approval (material: a manager decides) or towards denial
@@ -502,7 +515,7 @@ class OperationsSimulator:
 
     def _outcomes(self, df: pd.DataFrame, draws: _Draws, users: dict[str, UserInfo], rep: SimReport) -> None:
         """Approved loans are funded; defaults by the ground truth, observed months later."""
-        as_of = self.cfg.as_of or self.cfg.end
+        as_of = self.cfg.outcomes_as_of
         with self.svc.db.read() as s:
             final = pd.DataFrame(s.execute(
                 select(Application.external_id, Decision.outcome, Decision.decided_at)
@@ -527,8 +540,7 @@ class OperationsSimulator:
                             "funded": funded[keep.to_numpy()],
                             "default_flag": np.where(funded, observed_default, None)[keep.to_numpy()],
                             "observation_date": pd.to_datetime(obs[keep.to_numpy()], utc=True)})
-        self.clock.at = max(as_of_ts.to_pydatetime(), datetime.now(UTC)) if self.cfg.as_of is None else \
-            as_of_ts.to_pydatetime() + timedelta(days=1)
+        self.clock.at = as_of_ts.to_pydatetime() + timedelta(days=1)
         report = self.svc.outcomes.import_frame(out, actor="simulator", role="system", source_name="seed-demo")
         rep.outcomes += report.accepted
         if report.rejected:

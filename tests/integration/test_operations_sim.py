@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from sqlalchemy import func, select
 
 from backend.config import load_settings
@@ -30,7 +29,7 @@ from backend.db.tables import (
     Prediction,
     SurveyResponse,
 )
-from backend.services.operations_sim import OperationsSimulator, SimConfig
+from backend.services.operations_sim import OperationsSimulator, SimConfig, _generate
 
 VOLUME = 900  # per month: small enough for CI, large enough for the story's rates
 
@@ -62,14 +61,18 @@ def _frame(db: Database) -> pd.DataFrame:
     return df
 
 
-@pytest.fixture
-def history(tmp_path: Path, db: Database, model_registry: Path) -> tuple[Services, pd.DataFrame, object]:
+def test_simulated_history(tmp_path: Path, db: Database, model_registry: Path):
+    """One simulation per backend (they take a while), then every check on its records."""
     svc = _services(tmp_path, db, model_registry)
     report = OperationsSimulator(svc, SimConfig(volume=VOLUME, retrain=False), progress=None).run()
-    return svc, _frame(db), report
+    history = (svc, _frame(db), report)
+    _history_tells_the_seed_story(history)
+    _september_incident_is_visible_in_the_data(history)
+    _records_behind_the_dashboards(history, db)
+    _idempotent_and_same_seed_same_history(history, tmp_path, model_registry)
 
 
-def test_history_tells_the_seed_story(history):
+def _history_tells_the_seed_story(history):
     svc, df, report = history
     assert report.applications == len(df) > 5 * VOLUME
     # phases and their dates, from the rollout versions (proposed and approved by two people)
@@ -96,13 +99,19 @@ def test_history_tells_the_seed_story(history):
     ai = df[df["ai_visible"] & (df["recommendation"] != "manual_review")]
     manual = df[~df["ai_visible"]]
     assert ai["hours"].median() * 3600 < 120 and manual["hours"].median() / 24 > 2
-    # funded loans default less in the AI arm than in the control arm (ground truth, observed later)
-    funded = df[df["funded"].eq(True)]
-    rate = funded.groupby(funded["ai_visible"])["defaulted"].apply(lambda s: s.eq(True).mean())
-    assert rate[True] < rate[False], rate
+    # funded AI-arm loans are less risky than control-arm ones. At this size the realized defaults are a
+    # handful, so the check uses the generator's ground-truth default probability of the same rows
+    # (the full default run's realized rates are in the README).
+    cfg = SimConfig(volume=VOLUME, retrain=False)
+    truth = _generate(VOLUME * cfg.months, seed=cfg.seed, start=cfg.start, end=cfg.end,
+                      incident=cfg.incident_window).set_index("application_id")["pd_true"]
+    funded = df[df["funded"].eq(True) & df["arm"].isin(["ai", "control"])]
+    risk = truth.reindex(funded["external_id"]).to_numpy()
+    by_arm = pd.Series(risk).groupby(funded["arm"].to_numpy()).mean()
+    assert by_arm["ai"] < by_arm["control"], by_arm
 
 
-def test_september_incident_is_visible_in_the_data(history):
+def _september_incident_is_visible_in_the_data(history):
     _svc, df, _report = history
     income = df["features"].map(lambda f: f.get("annual_income"))
     inquiries = df["features"].map(lambda f: f.get("num_inquiries_6m"))
@@ -116,7 +125,7 @@ def test_september_incident_is_visible_in_the_data(history):
     assert agree["2025-09"] < agree["2025-08"]  # officers (true documents) part from the model
 
 
-def test_records_behind_the_dashboards(history, db):
+def _records_behind_the_dashboards(history, db):
     svc, df, report = history
     with db.read() as s:
         def n(table, *where):
@@ -141,7 +150,7 @@ def test_records_behind_the_dashboards(history, db):
     assert observed.iloc[-1] < observed.iloc[0]
 
 
-def test_idempotent_and_same_seed_same_history(history, tmp_path, model_registry):
+def _idempotent_and_same_seed_same_history(history, tmp_path, model_registry):
     svc, df, _report = history
     again = OperationsSimulator(svc, SimConfig(volume=VOLUME, retrain=False), progress=None).run()
     assert again.applications == 0 and again.decisions == 0 and again.skipped_days > 150
