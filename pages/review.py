@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components.text import plain
+from app.components.workspace import OUTCOMES
 from app.guard import label_simulated, open_decision, require
 from app.services import get_services
 from backend.permissions import Perm
@@ -24,8 +25,8 @@ if not queue:
     st.info("Nothing is waiting for approval.")
 for d in queue:
     with st.container(border=True):
-        st.markdown(f"**{plain(d.outcome)}** requested by {plain(d.decided_by or '')} against a "
-                    f"**{plain(d.recommendation or '')}** recommendation · ${d.loan_amount:,.0f} · "
+        st.markdown(f"**{plain(OUTCOMES.get(d.outcome, d.outcome))}** requested by {plain(d.decided_by or '')} "
+                    f"against a **{plain(OUTCOMES.get(d.recommendation or '', d.recommendation or ''))}** recommendation · ${d.loan_amount:,.0f} · "
                     f"PD {d.pd or 0:.1%} · {d.decided_at:%Y-%m-%d %H:%M} UTC")
         st.caption("Why a second person: " + "; ".join(d.materiality))
         st.markdown(f"Reason: {plain(d.reason_label or '')}")

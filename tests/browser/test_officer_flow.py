@@ -283,7 +283,7 @@ def test_officer_flow_override_approval_and_notice(page: Page, console_server: A
     _nav(page, server, "Review queue", "review")
     approve = page.get_by_role("button", name="Approve", exact=True)
     item = page.locator("[data-testid='stVerticalBlock']").filter(has_text=OVERRIDE_TEXT).filter(has=approve).last
-    expect(item).to_contain_text("requested by loanofficer against a deny recommendation")
+    expect(item).to_contain_text("requested by loanofficer against a Deny recommendation")
     expect(item).to_contain_text(MAT_HIGH_RISK)
     expect(item).to_contain_text(OVERRIDE_REASONS[OVERRIDE_CODE])
     server.screenshot(page, "flow_07_review_queue.png")
