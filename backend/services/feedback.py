@@ -35,7 +35,14 @@ from backend.db.tables import ExplanationFeedback, SurveyResponse, User
 from backend.permissions import Perm, allowed
 from backend.ports import Clock
 from backend.services.auth import UserInfo
-from backend.services.override_rules import NOT_FOUND, DecisionError, DecisionNotFound, check_text
+from backend.services.override_rules import (
+    NOT_FOUND,
+    DecisionError,
+    DecisionNotFound,
+    check_text,
+    may_see,
+    parse_id,
+)
 
 __all__ = ["FeedbackError", "FeedbackItem", "FeedbackService", "FeedbackView", "Helpfulness", "NPSSummary",
            "SurveyItem", "SurveyView"]
@@ -343,15 +350,11 @@ class FeedbackService:
     def _visible(self, s: Session, prediction_id: str | uuid.UUID, actor: UserInfo) -> tuple[User, uuid.UUID, uuid.UUID]:
         """The user, prediction and application ids, or DecisionNotFound (the workspace's access rule)."""
         user = self._user(s, actor)
-        try:
-            pid = prediction_id if isinstance(prediction_id, uuid.UUID) else uuid.UUID(str(prediction_id))
-        except (ValueError, TypeError, AttributeError):
-            raise DecisionNotFound(NOT_FOUND) from None
-        found = ExplainRepository(s).load_prediction(pid)
+        found = ExplainRepository(s).load_prediction(parse_id(prediction_id))
         if found is None:
             raise DecisionNotFound(NOT_FOUND)
         pred, app = found
-        if not (allowed(user.role, Perm.VIEW_ALL_DECISIONS) or (app.officer_id is not None and app.officer_id == user.id)):
+        if not may_see(user.role, user.id, app.officer_id):
             raise DecisionNotFound(NOT_FOUND)
         return user, pred.id, app.id
 

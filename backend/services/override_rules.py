@@ -15,9 +15,12 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from backend.model.policy import APPROVE, DENY, HIGH_RISK, REVIEW
+from backend.permissions import Perm, allowed
 
 OUTCOMES = (APPROVE, DENY, REVIEW)
 MANAGER_ROLES = ("risk_manager", "admin")  # documentation; the check itself is Perm.APPROVE_OVERRIDES
@@ -122,6 +125,66 @@ def check_manual(*, outcome: str, reason_code: str | None, reason_text: str | No
         check_text(reason_text, required=True)
     elif reason_code is not None:
         raise DecisionError(REASON_REQUIRED.format(min=MIN_TEXT))
+
+
+@dataclass(frozen=True)
+class Classified:
+    """What a decision request is, by the rules above (see :func:`classify`)."""
+
+    is_override: bool
+    manual: bool  # decided without the AI (control arm, shadow mode)
+    review: bool  # a review recommendation resolved the way the risk class points
+    materiality: tuple[str, ...]  # why a second person is needed (overrides only)
+
+    @property
+    def keeps_reason(self) -> bool:
+        """The human's reason is stored (and goes into an adverse action notice)."""
+        return self.is_override or self.manual
+
+    @property
+    def action(self) -> str:
+        """The audit action of the decision."""
+        if self.materiality:
+            return "override_submitted"
+        if self.is_override:
+            return "decision_overridden"
+        return "decision_manual" if self.manual else "review_resolved" if self.review else "decision_accepted"
+
+
+def classify(*, outcome: str, recommendation: str, risk_class: str, loan_amount: float, cap: float,
+             ai_visible: bool, reason_code: str | None, reason_text: str | None) -> Classified:
+    """Validate a decision request and classify it: manual (the officer did not see the AI), a review
+    resolution, an acceptance or an override with its materiality. Raises :class:`DecisionError`."""
+    manual = not ai_visible
+    review = not manual and reason_code is None and reason_text is None and resolves_review(
+        outcome=outcome, recommendation=recommendation, risk_class=risk_class, loan_amount=loan_amount, cap=cap)
+    if manual:
+        check_manual(outcome=outcome, reason_code=reason_code, reason_text=reason_text)
+        is_override = False
+    elif review:
+        is_override = False
+    else:
+        is_override = check_request(outcome=outcome, recommendation=recommendation, reason_code=reason_code,
+                                    reason_text=reason_text)
+    why = materiality(outcome=outcome, recommendation=recommendation, risk_class=risk_class,
+                      loan_amount=loan_amount, cap=cap) if is_override else []
+    return Classified(is_override, manual, review, tuple(why))
+
+
+def parse_id(value: str | uuid.UUID) -> uuid.UUID:
+    """A UUID from a caller, or :class:`DecisionNotFound` (a malformed id is just a missing one)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise DecisionNotFound(NOT_FOUND) from None
+
+
+def may_see(role: str, user_id: uuid.UUID | None, officer_id: uuid.UUID | None) -> bool:
+    """The access rule for one application: every one for VIEW_ALL_DECISIONS roles, else only the
+    officer's own (not-yours and missing look the same to the caller)."""
+    return allowed(role, Perm.VIEW_ALL_DECISIONS) or (officer_id is not None and officer_id == user_id)
 
 
 def check_key(key: str) -> None:

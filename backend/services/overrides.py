@@ -50,12 +50,11 @@ from backend.services.override_rules import (
     DecisionError,
     DecisionNotFound,
     check_key,
-    check_manual,
-    check_request,
     check_text,
+    classify,
     elapsed_seconds,
-    materiality,
-    resolves_review,
+    may_see,
+    parse_id,
 )
 
 __all__ = ["OVERRIDE_REASONS", "CaseRow", "DecisionError", "DecisionNotFound", "DecisionService", "DecisionView"]
@@ -71,15 +70,6 @@ class DecisionActor(Protocol):
     def username(self) -> str: ...
     @property
     def role(self) -> str: ...
-
-
-def _uuid(value: str | uuid.UUID) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise DecisionNotFound(NOT_FOUND) from None
 
 
 @dataclass(frozen=True)
@@ -127,7 +117,7 @@ class DecisionService:
                started_at: datetime | None = None) -> DecisionView:
         """Accept (``outcome`` == recommendation) or override one scored application."""
         check_key(idempotency_key)
-        pid = _uuid(prediction_id)
+        pid = parse_id(prediction_id)
         args = (pid, actor, outcome, reason_code, reason_text, idempotency_key, started_at)
         try:
             return self._decide(*args)
@@ -144,7 +134,7 @@ class DecisionService:
             repo = DecisionRepository(s)
             user = self._user(repo, actor, Perm.DECIDE, NOT_ALLOWED)
             found = repo.prediction(pid)
-            if found is None or not self._may_see(user, found[1]):
+            if found is None or not may_see(user.role, user.id, found[1].officer_id):
                 raise DecisionNotFound(NOT_FOUND)
             pred, app = found
             repo.lock_application(app.id)
@@ -157,44 +147,32 @@ class DecisionService:
                     raise DecisionError(KEY_REUSED)
                 return self._view(repo, previous, replayed=True,
                                   hide_model=not allowed(user.role, Perm.VIEW_ALL_DECISIONS))
-            manual = app.ai_visible is False  # control arm / shadow mode: the officer decided without the AI
-            review = not manual and reason_code is None and reason_text is None and resolves_review(
-                outcome=outcome, recommendation=pred.recommendation, risk_class=pred.risk_class,
-                loan_amount=float(app.loan_amount), cap=self.cap)
-            if manual:
-                check_manual(outcome=outcome, reason_code=reason_code, reason_text=reason_text)
-                is_override = False
-            elif review:
-                is_override = False
-            else:
-                is_override = check_request(outcome=outcome, recommendation=pred.recommendation,
-                                            reason_code=reason_code, reason_text=reason_text)
+            c = classify(outcome=outcome, recommendation=pred.recommendation, risk_class=pred.risk_class,
+                         loan_amount=float(app.loan_amount), cap=self.cap, ai_visible=app.ai_visible is not False,
+                         reason_code=reason_code, reason_text=reason_text)
             standing = repo.open_for_application(app.id)
             if standing is not None:
                 raise DecisionError(ALREADY_DECIDED.format(status=standing.status.replace("_", " "),
                                                            outcome=standing.outcome))
             if repo.has_newer_prediction(pred):
                 raise DecisionError(STALE_PREDICTION)
-            why = materiality(outcome=outcome, recommendation=pred.recommendation, risk_class=pred.risk_class,
-                              loan_amount=float(app.loan_amount), cap=self.cap) if is_override else []
+            why = list(c.materiality)
             d = repo.add(Decision(
                 application_id=app.id, prediction_id=pred.id, outcome=outcome,
                 status="pending_approval" if why else "final", decided_by=user.id, decided_at=now,
-                is_override=is_override, override_reason_code=reason_code if is_override or manual else None,
-                override_reason_text=reason_text if is_override or manual else None, decision_seconds=seconds,
+                is_override=c.is_override, override_reason_code=reason_code if c.keeps_reason else None,
+                override_reason_text=reason_text if c.keeps_reason else None, decision_seconds=seconds,
                 idempotency_key=key))
-            action = ("override_submitted" if why else "decision_overridden" if is_override
-                      else "decision_manual" if manual else "review_resolved" if review else "decision_accepted")
             AuditRepository(s).append(
-                actor=user.username, role=user.role, action=action, entity_type="decision", entity_id=str(d.id),
+                actor=user.username, role=user.role, action=c.action, entity_type="decision", entity_id=str(d.id),
                 at=now, payload={"application_id": str(app.id), "prediction_id": str(pred.id),
                                  "recommendation": pred.recommendation, "risk_class": pred.risk_class,
-                                 "outcome": outcome, "status": d.status, "is_override": is_override,
+                                 "outcome": outcome, "status": d.status, "is_override": c.is_override,
                                  "reason_code": d.override_reason_code, "reason_text": d.override_reason_text,
                                  "materiality": why, "loan_amount": float(app.loan_amount),
                                  "loan_amount_cap": self.cap, "decision_seconds": seconds,
                                  "idempotency_key": key, "arm": app.arm, "phase": app.phase,
-                                 "ai_visible": not manual})
+                                 "ai_visible": not c.manual})
             return self._view(repo, d, hide_model=not allowed(user.role, Perm.VIEW_ALL_DECISIONS))
 
     def approve(self, decision_id: str | uuid.UUID, *, approver: DecisionActor, approve: bool,
@@ -205,7 +183,7 @@ class DecisionService:
         back to manual review and may be decided again. The note is kept in the audit row. Repeating
         the same verdict by the same manager (a double click) returns the decision unchanged.
         """
-        did = _uuid(decision_id)
+        did = parse_id(decision_id)
         note = note or None
         if note is not None:
             check_text(note, required=not approve, max_len=MAX_NOTE, too_long=NOTE_TOO_LONG,
@@ -255,20 +233,10 @@ class DecisionService:
             for it in items:
                 if it.application_id in decided:
                     continue
-                manual = not it.ai_visible
-                review = not manual and it.reason_code is None and resolves_review(
-                    outcome=it.outcome, recommendation=it.recommendation, risk_class=it.risk_class,
-                    loan_amount=it.loan_amount, cap=self.cap)
-                if manual:
-                    check_manual(outcome=it.outcome, reason_code=it.reason_code, reason_text=it.reason_text)
-                    is_override = False
-                elif review:
-                    is_override = False
-                else:
-                    is_override = check_request(outcome=it.outcome, recommendation=it.recommendation,
-                                                reason_code=it.reason_code, reason_text=it.reason_text)
-                why = materiality(outcome=it.outcome, recommendation=it.recommendation, risk_class=it.risk_class,
-                                  loan_amount=it.loan_amount, cap=self.cap) if is_override else []
+                c = classify(outcome=it.outcome, recommendation=it.recommendation, risk_class=it.risk_class,
+                             loan_amount=it.loan_amount, cap=self.cap, ai_visible=it.ai_visible,
+                             reason_code=it.reason_code, reason_text=it.reason_text)
+                why = list(c.materiality)
                 if why and it.reviewer is None:
                     raise DecisionError(f"application {it.application_id}: a material override needs its review")
                 if why and it.reviewer is not None and it.reviewer.user_id == it.user_id:
@@ -278,29 +246,27 @@ class DecisionService:
                 if why:
                     assert it.reviewer is not None
                     status = "final" if it.reviewer.approve else "rejected"
-                reason_kept = is_override or manual
+                reason_kept = c.keeps_reason
                 if status != "rejected":
                     decided.add(it.application_id)
                 rows.append({"id": did, "application_id": it.application_id, "prediction_id": it.prediction_id,
                              "outcome": it.outcome, "status": status, "decided_by": it.user_id,
-                             "decided_at": it.decided_at, "is_override": is_override,
+                             "decided_at": it.decided_at, "is_override": c.is_override,
                              "override_reason_code": it.reason_code if reason_kept else None,
                              "override_reason_text": it.reason_text if reason_kept else None,
                              "approved_by": it.reviewer.user_id if why and it.reviewer else None,
                              "approved_at": it.reviewer.at if why and it.reviewer else None,
                              "decision_seconds": it.decision_seconds, "idempotency_key": None})
-                action = ("override_submitted" if why else "decision_overridden" if is_override
-                          else "decision_manual" if manual else "review_resolved" if review else "decision_accepted")
                 audits.append(AuditEntry(
-                    actor=it.username, role=it.role, action=action, entity_type="decision", entity_id=str(did),
+                    actor=it.username, role=it.role, action=c.action, entity_type="decision", entity_id=str(did),
                     at=it.decided_at,
                     payload={"application_id": str(it.application_id), "prediction_id": str(it.prediction_id),
                              "recommendation": it.recommendation, "risk_class": it.risk_class, "outcome": it.outcome,
-                             "status": "pending_approval" if why else "final", "is_override": is_override,
+                             "status": "pending_approval" if why else "final", "is_override": c.is_override,
                              "reason_code": it.reason_code if reason_kept else None,
                              "reason_text": it.reason_text if reason_kept else None, "materiality": why,
                              "loan_amount": it.loan_amount, "loan_amount_cap": self.cap,
-                             "decision_seconds": it.decision_seconds, "ai_visible": not manual}))
+                             "decision_seconds": it.decision_seconds, "ai_visible": not c.manual}))
                 if why and it.reviewer is not None:
                     r = it.reviewer
                     audits.append(AuditEntry(
@@ -340,12 +306,12 @@ class DecisionService:
 
     def current(self, application_id: str | uuid.UUID, *, actor: DecisionActor) -> DecisionView | None:
         """The application's latest decision (any status), None if undecided; NOT_FOUND if not theirs."""
-        aid = _uuid(application_id)
+        aid = parse_id(application_id)
         with self.db.read() as s:
             repo = DecisionRepository(s)
             user = self._user(repo, actor, None, NOT_ALLOWED)
             app = s.get(Application, aid)
-            if app is None or not self._may_see(user, app):
+            if app is None or not may_see(user.role, user.id, app.officer_id):
                 raise DecisionNotFound(NOT_FOUND)
             d = repo.latest_decisions([aid]).get(aid)
             hide = not allowed(user.role, Perm.VIEW_ALL_DECISIONS)
@@ -358,10 +324,6 @@ class DecisionService:
         if user is None or user.disabled or (perm is not None and not allowed(user.role, perm)):
             raise DecisionError(refused)
         return user
-
-    @staticmethod
-    def _may_see(user: User, app: Application) -> bool:
-        return allowed(user.role, Perm.VIEW_ALL_DECISIONS) or app.officer_id == user.id
 
     def _view(self, repo: DecisionRepository, d: Decision, *, replayed: bool = False,
               hide_model: bool = False) -> DecisionView:

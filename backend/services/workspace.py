@@ -36,7 +36,14 @@ from backend.services.explain.engine import EngineStream, ExplanationEngine, Exp
 from backend.services.explain.factcheck import fact_check
 from backend.services.explain.providers import LLMUsage
 from backend.services.explain.record import DecisionRecord
-from backend.services.override_rules import NOT_FOUND, DecisionError, DecisionNotFound, check_text
+from backend.services.override_rules import (
+    NOT_FOUND,
+    DecisionError,
+    DecisionNotFound,
+    check_text,
+    may_see,
+    parse_id,
+)
 from backend.services.qa import DecisionQA
 from backend.services.qa_compare import MIN_COUNT, FrameComparisonStats
 from backend.services.scoring import ScoreResult, ScoringService
@@ -114,15 +121,6 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-def _pid(value: str | uuid.UUID) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise DecisionNotFound(NOT_FOUND) from None
 
 
 def _explanation(row: ExplanationRow) -> StoredExplanation:
@@ -270,7 +268,7 @@ class WorkspaceService:
     # -- helpers -----------------------------------------------------------------------------------
     def _load(self, prediction_id: str | uuid.UUID, actor: UserInfo) -> tuple[Prediction, Application, str]:
         """The prediction, its application and the actor's effective role, or DecisionNotFound."""
-        pid = _pid(prediction_id)
+        pid = parse_id(prediction_id)
         with self.db.read() as s:
             repo = ExplainRepository(s)
             role = actor.role
@@ -283,8 +281,7 @@ class WorkspaceService:
             if found is None:
                 raise DecisionNotFound(NOT_FOUND)
             pred, app = found
-            if not (allowed(role, Perm.VIEW_ALL_DECISIONS) or (app.officer_id is not None
-                                                                and app.officer_id == actor.id)):
+            if not may_see(role, actor.id, app.officer_id):
                 raise DecisionNotFound(NOT_FOUND)
             return pred, app, role
 
