@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 
 from backend.config import load_settings
@@ -187,3 +188,16 @@ def test_incident_retrain_is_promoted_then_rolled_back(tmp_path, sqlite_database
         actions = dict(s.execute(select(AuditLog.action, AuditLog.at).where(
             AuditLog.action.in_(["model_promoted", "model_rolled_back"]))).all())
     assert f"{actions['model_rolled_back']:%Y-%m}" == "2025-09"
+
+
+@pytest.mark.parametrize("args", [["--start", "August"], ["--as-of", "2026-13-40"], ["--volume", "0"]])
+def test_seed_demo_refuses_bad_options_before_writing_anything(tmp_path, monkeypatch, args):
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+
+    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(app, ["seed-demo", *args])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "creditrisk.db").exists()  # refused before the database was touched
