@@ -19,6 +19,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.config_analytics import AnalyticsSettings, CostSettings
+from backend.config_monitoring import MonitoringSettings
+
 ENV_PREFIX = "CREDITRISK_"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "some_key", "dev", "test", "password"})
 MIN_SECRET_LENGTH = 32
@@ -201,6 +204,9 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     letters: LetterSettings = LetterSettings()
     audit: AuditSettings = AuditSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    costs: CostSettings = CostSettings()
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

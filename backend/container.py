@@ -7,6 +7,8 @@ the CLI. Tests pass overrides (``clock=``, ``cache=``, ``db=``) instead of patch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from backend.adapters.cache_factory import build_cache
 from backend.clock import SystemClock
@@ -27,6 +29,15 @@ from backend.services.rollout import RolloutService
 from backend.services.scoring import ScoringService
 from backend.services.users import UserService
 from backend.services.workspace import WorkspaceService
+
+if TYPE_CHECKING:  # monitoring and analytics services are built on first use (pages that need them)
+    from backend.services.alerts import AlertService
+    from backend.services.costs import CostService
+    from backend.services.drift import DriftService
+    from backend.services.experiments import ExperimentService
+    from backend.services.fairness import FairnessService
+    from backend.services.latency import LatencyService
+    from backend.services.performance import PerformanceService
 
 
 @dataclass
@@ -50,6 +61,51 @@ class Services:
 
     def close(self) -> None:
         self.db.dispose()
+
+    # ------------------------------------------------ monitoring and analytics (lazy)
+    @cached_property
+    def drift(self) -> DriftService:
+        from backend.services.drift import DriftService
+
+        return DriftService(self.db, self.models, self.clock, self.settings.monitoring)
+
+    @cached_property
+    def performance(self) -> PerformanceService:
+        from backend.services.performance import PerformanceService
+
+        return PerformanceService(self.db, self.clock, self.settings.monitoring)
+
+    @cached_property
+    def fairness(self) -> FairnessService:
+        from backend.services.fairness import FairnessService
+
+        return FairnessService(self.db, self.clock, self.settings.monitoring)
+
+    @cached_property
+    def latency(self) -> LatencyService:
+        from backend.services.latency import LatencyService
+
+        return LatencyService(self.db, self.clock)
+
+    @cached_property
+    def costs(self) -> CostService:
+        from backend.services.costs import CostService
+
+        return CostService(self.db, self.clock, self.settings.costs, self.settings.llm.prices)
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        from backend.services.experiments import ExperimentService
+
+        return ExperimentService(self.db, self.clock, self.settings.analytics, self.settings.monitoring)
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        from backend.adapters.notify_factory import build_notifier
+        from backend.services.alerts import AlertService
+
+        return AlertService(self.db, self.clock, self.settings.monitoring, build_notifier(self.settings.monitoring),
+                            services=self)
 
 
 def build_services(settings: Settings | None = None, *, db: Database | None = None, cache: Cache | None = None,

@@ -36,6 +36,15 @@ class Perm(StrEnum):
     VIEW_ROLLOUT = "view_rollout"  # the rollout page: phases, history, pending proposals
     PROPOSE_ROLLOUT = "propose_rollout"  # the first person of a phase change (product lead)
     APPROVE_ROLLOUT = "approve_rollout"  # the second person (risk manager), never the proposer
+    VIEW_MONITORING = "view_monitoring"  # drift, realized performance, alerts
+    VIEW_FAIRNESS = "view_fairness"  # the fairness dashboard and its exported report
+    ACK_ALERTS = "ack_alerts"  # acknowledge / resolve alerts
+    MANAGE_MODELS = "manage_models"  # retrain, start and advance a canary (first person)
+    APPROVE_CANARY = "approve_canary"  # the second person of each canary step (risk manager)
+    ROLLBACK_MODELS = "rollback_models"  # roll back to an earlier version in one action
+    VIEW_ANALYTICS = "view_analytics"  # phase comparison (AI vs control), power calculator, phase report
+    VIEW_LATENCY = "view_latency"  # latency per component
+    VIEW_COSTS = "view_costs"  # cost per component, per request, what-if scenarios
 
 
 POLICY: dict[Role, frozenset[Perm]] = {
@@ -43,11 +52,16 @@ POLICY: dict[Role, frozenset[Perm]] = {
     Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT, Perm.DECIDE,
                                   Perm.VIEW_DECISIONS,
                                   Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT,
-                                  Perm.APPROVE_ROLLOUT}),
-    Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME, Perm.VIEW_ROLLOUT, Perm.PROPOSE_ROLLOUT}),
-    Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS, Perm.VIEW_ROLLOUT}),
+                                  Perm.APPROVE_ROLLOUT, Perm.VIEW_MONITORING, Perm.VIEW_FAIRNESS, Perm.ACK_ALERTS,
+                                  Perm.APPROVE_CANARY, Perm.ROLLBACK_MODELS, Perm.VIEW_ANALYTICS}),
+    Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME, Perm.VIEW_ROLLOUT, Perm.PROPOSE_ROLLOUT, Perm.VIEW_ANALYTICS,
+                                  Perm.VIEW_LATENCY, Perm.VIEW_COSTS}),
+    Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS, Perm.VIEW_ROLLOUT, Perm.VIEW_MONITORING,
+                                 Perm.ACK_ALERTS, Perm.MANAGE_MODELS, Perm.ROLLBACK_MODELS, Perm.VIEW_LATENCY,
+                                 Perm.VIEW_COSTS}),
     Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS, Perm.VIEW_DECISIONS,
-                           Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT}),
+                           Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT, Perm.VIEW_LATENCY,
+                           Perm.VIEW_COSTS}),
 }
 
 

@@ -135,3 +135,80 @@ def scoring_services(tmp_path: Path, db: Database, clock: FixedClock, model_regi
     shutil.copytree(model_registry, root)
     s = load_settings(data_dir=tmp_path, auth={"bcrypt_rounds": 4}, model={"registry_dir": root})
     return build_services(s, db=db, clock=clock)
+
+
+# --------------------------------------------------------------------------- simulated history
+SIM_VOLUME = 600  # applications per month: small enough for CI, enough for group-level monitoring figures
+
+
+@pytest.fixture(scope="session")
+def sim_template(tmp_path_factory: pytest.TempPathFactory, model_registry: Path,
+                 pg_template: tuple[sa.Engine, str] | None) -> Iterator[dict[str, object]]:
+    """Six months of simulated operations (``seed-demo`` with a small volume, incident included, no
+    retrain), made once per session per backend on first use and copied by :func:`sim_services`."""
+    template: dict[str, object] = {"root": tmp_path_factory.mktemp("sim"), "registry": model_registry,
+                                   "pg": pg_template, "made": {}}
+    yield template
+    made: dict[str, object] = template["made"]  # type: ignore[assignment]
+    if "postgresql" in made and pg_template is not None:
+        _drop(pg_template[0], made["postgresql"][0])  # type: ignore[index]
+
+
+def _make_sim(template: dict[str, object], backend: str) -> object:
+    import shutil
+
+    from backend.services.operations_sim import OperationsSimulator, SimConfig
+
+    made: dict[str, object] = template["made"]  # type: ignore[assignment]
+    if backend in made:
+        return made[backend]
+    root: Path = template["root"] / backend  # type: ignore[operator]
+    root.mkdir()
+    shutil.copytree(template["registry"], root / "models")  # type: ignore[arg-type]
+    if backend == "sqlite":
+        db = Database(make_engine(f"sqlite:///{root / 'sim.db'}"))
+        db.migrate()
+        ref: object = root / "sim.db"
+    else:
+        require(template["pg"] is not None, f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+        admin, tmpl = template["pg"]  # type: ignore[misc]
+        name = f"crt_sim_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{tmpl}"'))
+        db = Database(make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"))
+        ref = name
+    s = load_settings(data_dir=root, auth={"bcrypt_rounds": 4}, model={"registry_dir": root / "models"})
+    svc = build_services(s, db=db)
+    OperationsSimulator(svc, SimConfig(volume=SIM_VOLUME, retrain=False), progress=None).run()
+    db.dispose()
+    made[backend] = (ref, root / "models")
+    return made[backend]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sim_services(request: pytest.FixtureRequest, sim_template: dict[str, object], tmp_path: Path) -> Iterator[Services]:
+    """A private copy of the simulated history (database and model registry), per backend.
+
+    The clock is fixed at 2026-02-15 (two weeks after the history's last application); outcomes are
+    observed as of 2026-10-31 as in ``seed-demo``.
+    """
+    import shutil
+
+    ref, registry = _make_sim(sim_template, request.param)  # type: ignore[misc]
+    shutil.copytree(registry, tmp_path / "models")
+    name = None
+    if request.param == "sqlite":
+        shutil.copy(ref, tmp_path / "sim.db")
+        db = Database(make_engine(f"sqlite:///{tmp_path / 'sim.db'}"))
+    else:
+        admin, _ = sim_template["pg"]  # type: ignore[misc]
+        name = f"crt_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{ref}"'))
+        db = Database(make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"))
+    s = load_settings(data_dir=tmp_path, auth={"bcrypt_rounds": 4}, model={"registry_dir": tmp_path / "models"})
+    svc = build_services(s, db=db, clock=FixedClock(datetime(2026, 2, 15, 9, 0, tzinfo=UTC)))
+    yield svc
+    db.dispose()
+    if name is not None:
+        _drop(sim_template["pg"][0], name)  # type: ignore[index]

@@ -312,7 +312,55 @@ class SurveyResponse(Base):
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class MonitorSnapshot(Base):
+    """A stored monitoring summary (drift, performance, fairness, ...) for one period.
+
+    Monitoring pages read these rows only; ``creditrisk monitor run`` (and the services'
+    ``refresh``) compute them from the book in chunks. ``value`` is the headline figure the alert
+    rules read (drift: max PSI; performance: accuracy; fairness: lowest disparate-impact ratio).
+    """
+
+    __tablename__ = "monitor_snapshots"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    kind: Mapped[str] = mapped_column(String(32))  # drift | performance | fairness | ...
+    granularity: Mapped[str] = mapped_column(String(16))  # week | month | phase | window
+    period: Mapped[str] = mapped_column(String(32))  # 2025-W36 | 2025-09 | pilot | 2025-09-01..2025-09-30
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    n: Mapped[int] = mapped_column(Integer, default=0)  # rows the summary was computed from
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AlertRow(Base):
+    """An alert raised by a monitoring rule; open -> acknowledged -> resolved (never deleted)."""
+
+    __tablename__ = "alerts"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    metric: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
+    action: Mapped[str] = mapped_column(String(32))  # notify | retrain | halt_deployments
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | acknowledged | resolved
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a user, or "monitor" when cleared
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
 Index("ix_audit_log_entity", AuditLog.entity_type, AuditLog.entity_id)
 Index("ix_decisions_app_status", Decision.application_id, Decision.status)
 Index("ix_applications_applied_arm", Application.applied_at, Application.arm)
 Index("uq_survey_user_period", SurveyResponse.user_id, SurveyResponse.period, unique=True)
+Index("uq_monitor_snapshot", MonitorSnapshot.kind, MonitorSnapshot.granularity, MonitorSnapshot.period,
+      MonitorSnapshot.model_version, unique=True)
