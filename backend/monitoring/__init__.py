@@ -1,0 +1,1 @@
+"""Pure monitoring statistics (no I/O): PSI, fairness metrics, performance metrics."""
