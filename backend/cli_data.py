@@ -78,6 +78,8 @@ def register_seed_demo(app: typer.Typer) -> None:
         incident: Annotated[bool, typer.Option(help="The month-2 data-quality incident and model rollback")] = True,
         retrain: Annotated[bool, typer.Option(help="Train the incident's retrained model (needs ~20 s)")] = True,
         as_of: Annotated[str | None, typer.Option(help="Outcomes observed as of (default: end of history)")] = None,
+        monitoring: Annotated[bool, typer.Option(help="Run the monitors weekly through the history (drift, "
+                                                      "performance, fairness, alerts)")] = True,
     ) -> None:
         """Replay months of simulated operations through the real services (idempotent, resumable).
 
@@ -101,7 +103,7 @@ def register_seed_demo(app: typer.Typer) -> None:
         demo.ensure_users()
         out.print(demo.ensure_model(train_rows=40_000, seed=7, echo=out.print))
         cfg = SimConfig(volume=volume, months=months, seed=seed, start=start_at, incident=incident, retrain=retrain,
-                        as_of=as_of_at)
+                        as_of=as_of_at, monitoring=monitoring)
         bar = tqdm(total=0, desc="simulating operations", unit="day")
 
         def progress(done: int, total: int, label: str) -> None:

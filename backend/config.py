@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.config_analytics import AnalyticsSettings, CostSettings
+from backend.config_api import ApiSettings
 from backend.config_monitoring import MonitoringSettings
 
 ENV_PREFIX = "CREDITRISK_"
@@ -207,6 +208,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     costs: CostSettings = CostSettings()
+    api: ApiSettings = ApiSettings()
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

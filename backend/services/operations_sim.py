@@ -108,6 +108,7 @@ class SimConfig:
     as_of: datetime | None = None  # outcomes observed as of (default: nine months after the last application)
     retrain: bool = True  # the incident's retrained model, promoted and rolled back
     retrain_rows: int = 8_000
+    monitoring: bool = False  # run the monitors every Monday 06:00 of the history, and once after the outcomes
 
     @property
     def end(self) -> datetime:
@@ -138,6 +139,7 @@ class SimReport:
     surveys: int = 0
     outcomes: int = 0
     skipped_days: int = 0
+    monitor_runs: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -192,13 +194,25 @@ class OperationsSimulator:
             written = self._day(day, lo, draws, officer_idx, officers, users, timeline, rep, explanations)
             if not written:
                 rep.skipped_days += 1
+            elif cfg.monitoring and (d + 1 == n_days or days.iloc[hi].weekday() == 0):
+                self._monitor(days.iloc[lo].to_pydatetime() + timedelta(days=1, hours=6), rep)
             if self.progress:
                 self.progress(d + 1, n_days, f"{day['applied_at'].iloc[0]:%Y-%m-%d}")
         self._feedback(explanations, draws, users, rep)
         self._surveys(users, rep)
         self._outcomes(df, draws, users, rep)
+        if cfg.monitoring:
+            self._monitor(cfg.outcomes_as_of + timedelta(days=1, hours=6), rep)
         rep.seconds = time.perf_counter() - t0
         return rep
+
+    def _monitor(self, at: datetime, rep: SimReport) -> None:
+        """What ``creditrisk monitor run`` scheduled by cron would have done at ``at``: refresh the
+        drift, performance and fairness summaries from what was known then and evaluate the alert
+        rules (alerts open and resolve at their historical times)."""
+        self.clock.at = at
+        self.svc.alerts.evaluate(at=at, refresh=True, actor="monitor")
+        rep.monitor_runs += 1
 
     # -- set-up -----------------------------------------------------------------------------------
     def _users(self) -> dict[str, UserInfo]:
