@@ -1,96 +1,100 @@
-"""Model registry (ML engineer, risk manager): versions, held-out metrics, calibration, fairness, gates."""
+"""Model registry (ML engineer, risk manager, admin): versions with held-out metrics, gates and lineage;
+champion vs challenger on the same held-out rows; canary promotion with four-eyes; rollback to any
+earlier champion; retraining on the book; the events timeline; one version's full held-out report."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from app.components.charts import calibration_curves
+from app.components import registry_views as rv
 from app.guard import label_simulated, require
 from app.services import get_services
 from backend.permissions import Perm
+from backend.services.model_admin import ModelAdmin
+from backend.training.retrain import RetrainError, retrain_from_book
 
 user = require(Perm.VIEW_MODELS)
 svc = get_services()
-registry = svc.models.registry()
+admin = ModelAdmin(svc)
+registry = admin.registry()
 
 st.title("Model registry")
 label_simulated()
-rows = registry.list()
+if message := st.session_state.pop(rv.FLASH, None):
+    st.success(message)
+key = rv.stamp(registry)
+rows = rv.versions(registry, key)
 if not rows:
     st.info("No model is registered yet. Train one with `creditrisk train` (the demo does this on `make run`).")
     st.stop()
 
-table = pd.DataFrame([{
-    "version": r["version"], "status": r.get("status"), "aliases": ", ".join(r.get("aliases", [])),
-    "AUC": (r.get("metrics") or {}).get("auc"), "KS": (r.get("metrics") or {}).get("ks"),
-    "gates": "pass" if r.get("gates_passed") else "fail", "artifacts intact": r.get("intact"),
-    "created (UTC)": str(r.get("created_at", ""))[:19]} for r in reversed(rows)])
-st.dataframe(table, hide_index=True, column_config={"AUC": st.column_config.NumberColumn(format="%.3f"),
-                                                    "KS": st.column_config.NumberColumn(format="%.3f")})
+halts = admin.halts()
+rv.halted_banner(halts)
+aliases = registry.aliases()
+champion, canary = aliases.get("champion"), aliases.get("canary")
+events = rv.timeline(admin, key)
+registered_by = {e["version"]: e["by"] for e in events if e["action"] == "register" and e["by"]}
+
+c = st.columns(4)
+c[0].metric("Champion", (champion or "none")[-13:], help=champion)
+c[1].metric("Challenger", (aliases.get("challenger") or "none")[-13:], help=aliases.get("challenger"))
+c[2].metric("Canary", f"{canary['share']}%" if canary else "none", help=canary["version"] if canary else None)
+c[3].metric("Deployments", "halted" if halts else "open")
+
+st.subheader("Versions")
+st.dataframe(rv.versions_frame(rows, registered_by), hide_index=True, key="models_versions",
+             column_config={"AUC": rv.F3, "KS": rv.F3, "balanced acc.": rv.F3})
+st.caption("Metrics on each version's own held-out split. Lineage: the data it was trained from (source, rows, "
+           "window, SHA-256), the champion in force when it was registered, and who registered it.")
 if not all(r.get("intact") for r in rows):
     st.error("At least one version failed its SHA-256 check; it will not be served.")
 
-versions = [r["version"] for r in reversed(rows)]
-champion = registry.aliases().get("champion")
-version = st.selectbox("Version", versions, index=versions.index(champion) if champion in versions else 0,
-                       key="models_version")
-report = registry.report(version)
-ev, m = report["evaluation"], report["metrics"]
-ds = ev["dataset"]
-st.caption(f"Trained on {ds['rows']:,} rows ({ds['source']}, positive rate {ds['positive_rate']:.2%}); "
-           f"data SHA-256 {ds['sha256'][:16]}…; code {report.get('code_version')}; created {report['created_at']}. "
-           "All metrics below are measured on the held-out test split, never on training rows.")
+tab_cmp, tab_canary, tab_rollback, tab_retrain, tab_events, tab_detail = st.tabs(
+    ["Champion vs challenger", "Canary", "Rollback", "Retrain", "Events", "Version details"])
 
-folds = ev.get("params", {}).get("cv_folds", "k")
-c = st.columns(3)
-c[0].metric("AUC", f"{m['auc']:.3f}", help="Held-out test split")
-c[1].metric("Gini", f"{m['gini']:.3f}")
-c[2].metric("KS", f"{m['ks']:.3f}")
-c = st.columns(3)
-c[0].metric("Balanced accuracy", f"{m['balanced_accuracy']:.3f}", help="At the policy cutoff")
-c[1].metric("CV AUC", f"{m['cv_auc_mean']:.3f} ± {m['cv_auc_std']:.3f}", help=f"{folds}-fold on the training part")
-c[2].metric("Logistic baseline AUC", f"{m['baseline_auc']:.3f}", help="Plain logistic regression, same split")
+others = [r["version"] for r in reversed(rows) if r["version"] != champion]
+with tab_cmp:
+    if not champion or not others:
+        st.caption("A comparison needs a champion and at least one other version.")
+    else:
+        preferred = (canary or {}).get("version") or aliases.get("challenger") or others[0]
+        challenger = st.selectbox("Challenger", others, index=others.index(preferred) if preferred in others else 0,
+                                  key="models_cmp_version")
+        cmp = rv.comparison(admin, challenger, champion, str(registry.path))
+        st.markdown(f"Both models scored on the **same {cmp['rows']:,} held-out rows** of {challenger} "
+                    f"({cmp['defaults']:,} defaults): the rows its champion/challenger gate used.")
+        errors = [m["error"] for m in cmp["models"].values() if "error" in m]
+        if errors:
+            st.warning("Cannot score on these rows: " + "; ".join(errors))
+        st.dataframe(rv.comparison_frame(cmp), hide_index=True, key="models_cmp_table")
+        st.plotly_chart(rv.comparison_chart(cmp), key="models_cmp_chart")
+        st.caption("Gates against the current champion: " + "; ".join(
+            f"{g['name']} {'pass' if g['passed'] else 'FAIL'}" for g in rv.gates(registry, challenger, champion, key)))
 
-st.subheader("Gates")
-gates = pd.DataFrame(report["gates"])
-if not gates.empty:
-    gates["passed"] = gates["passed"].map({True: "pass", False: "FAIL"})
-    st.dataframe(gates[[c for c in ("name", "passed", "value", "threshold", "detail") if c in gates]], hide_index=True)
-st.caption("Disparate impact below 0.80 is an internal screening threshold (the four-fifths rule), not a legal finding.")
+with tab_canary:
+    rv.canary_panel(admin, user, canary, sorted(others, key=lambda v: v != aliases.get("challenger")),
+                    halted=bool(halts))
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Calibration")
-    cal = ev["calibration"]["primary"]
-    st.plotly_chart(calibration_curves({"raw ensemble score": cal["curve_before"], "calibrated PD": cal["curve_after"]}))
-    st.caption(f"{cal['method'].capitalize()} calibration fitted on {cal['fitted_on']}. Brier score "
-               f"{cal['brier_before']:.4f} → {cal['brier_after']:.4f}; expected calibration error "
-               f"{cal['curve_before']['ece']:.3f} → {cal['curve_after']['ece']:.3f}.")
-with right:
-    st.subheader("Confusion matrix at the policy cutoff")
-    cm = ev["test"]["primary"]["confusion"]
-    st.dataframe(pd.DataFrame({"predicted high risk": [cm["tp"], cm["fp"]], "predicted low risk": [cm["fn"], cm["tn"]]},
-                              index=["defaulted", "repaid"]))
-    st.caption(f"Cutoff {cm['cutoff']} on the ensemble score: approval rate {cm['approval_rate']:.1%}, "
-               f"default rate among approved {cm['default_rate_approved']:.2%}.")
-    fid = ev.get("fidelity", {})
-    if fid:
-        st.caption(f"Compiled scorer vs scikit-learn on {fid['rows']:,} held-out rows: max |Δp| "
-                   f"{fid['max_abs_diff']['primary']:.1e} (primary), {fid['max_abs_diff']['fallback']:.1e} (fallback).")
+with tab_rollback:
+    st.caption("Rollback makes an earlier champion serve again at once: no gates (it already served), allowed while "
+               "deployments are halted, any canary is aborted and cached scores of the replaced champion are purged.")
+    rv.rollback_panel(admin, user, admin.rollback_targets())
 
-st.subheader("Fairness on the held-out split")
-st.caption("Approval rate: share scored low risk. TPR: share of applicants who defaulted that the model flagged high "
-           "risk. FPR: share of applicants who repaid that the model flagged high risk (good applicants turned away). "
-           "Disparate impact: lowest group approval rate / highest, among groups of at least 30 applicants.")
-for attr, f in ev["test"]["primary"].get("fairness", {}).items():
-    groups = pd.DataFrame(f.get("groups", {})).T.reset_index(names="group")
-    pct = st.column_config.NumberColumn(format="percent")
-    di, ci = f.get("disparate_impact"), f.get("disparate_impact_ci") or [None, None]
-    st.markdown(f"**{attr.replace('_', ' ')}**: disparate impact {di:.3f} (95% bootstrap CI {ci[0]:.3f}–{ci[1]:.3f}); "
-                f"least approved {f.get('least_approved_group')}, most approved {f.get('most_approved_group')}; "
-                f"TPR gap {f.get('tpr_gap', 0):.3f}, FPR gap {f.get('fpr_gap', 0):.3f}")
-    st.dataframe(groups, hide_index=True, column_config={
-        "n": st.column_config.NumberColumn("applicants", format="%d"), "approval_rate": pct,
-        "tpr": st.column_config.NumberColumn("TPR", format="percent"),
-        "fpr": st.column_config.NumberColumn("FPR", format="percent")})
+with tab_retrain:
+    rv.retrain_panel(svc, user, retrain_from_book, RetrainError)
+
+with tab_events:
+    if events:
+        st.plotly_chart(rv.timeline_chart(events), key="models_events_chart")
+        st.dataframe([{"when (UTC)": e["at"].strftime("%Y-%m-%d %H:%M"), "event": rv.ACTION_LABELS.get(e["action"],
+                       e["action"]), "version": e["version"], "by": e["by"] or "—", "previous": e["previous"] or "",
+                       "share %": e["share"], "note": e["note"] or ""} for e in events],
+                     hide_index=True, key="models_events")
+    else:
+        st.caption("No events yet.")
+
+with tab_detail:
+    versions = [r["version"] for r in reversed(rows)]
+    version = st.selectbox("Version", versions, index=versions.index(champion) if champion in versions else 0,
+                           key="models_version")
+    rv.version_details(registry.report(version))

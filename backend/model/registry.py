@@ -13,10 +13,10 @@ A version folder is written once (into a temporary folder, then renamed) and nev
 - ``checksums.json``: SHA-256 of every other file, verified before anything is parsed.
 
 Lifecycle state (status candidate/champion/retired, the ``champion``/``challenger`` aliases,
-the champion history used by ``rollback`` and an event log) lives in ``aliases.json``, rewritten
-atomically (temporary file + ``os.replace``) under a file lock, so verified version folders never
-change. The manifest's ``status`` is the status at registration; ``load`` and ``list`` report the
-live one.
+the champion history used by ``rollback``, the running canary (:mod:`backend.model.canary`) and an
+event log) lives in ``aliases.json``, rewritten atomically (temporary file + ``os.replace``) under
+a file lock, so verified version folders never change. The manifest's ``status`` is the status at
+registration; ``load`` and ``list`` report the live one.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ MSG_UNKNOWN_VERSION = "no model version {ref!r} under {path} (known: {known})"
 MSG_NO_ALIAS = "no {alias} model under {path}"
 MSG_GATES_FAILED = "cannot promote {version}: gate(s) failed: {failures}"
 MSG_NO_PREVIOUS = "no previous champion to roll back to under {path}"
+MSG_NOT_FORMER = ("cannot roll back to {version}: it never served as champion (earlier champions: {known}); "
+                  "a version that never served goes through the canary instead")
+MSG_ALREADY = "{version} is already the champion"
 
 
 class PromotionRefused(RegistryError):
@@ -95,7 +98,7 @@ class Registry:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def aliases(self) -> dict[str, Any]:
-        """``champion``, ``challenger``, ``champion_history``, ``status`` and ``events``."""
+        """``champion``, ``challenger``, ``champion_history``, ``status``, ``canary`` and ``events``."""
         try:
             doc = json.loads((self.path / ALIASES).read_text())
         except FileNotFoundError:
@@ -105,6 +108,7 @@ class Registry:
         doc.setdefault("champion_history", [])
         doc.setdefault("status", {})
         doc.setdefault("events", [])
+        doc.setdefault("canary", None)
         return doc
 
     def _save_aliases(self, doc: dict[str, Any]) -> None:
@@ -112,14 +116,8 @@ class Registry:
 
     def _event(self, doc: dict[str, Any], action: str, version: str, at: datetime | None = None,
                **extra: Any) -> None:
-        doc["events"].append(
-            {
-                "at": (at or datetime.now(UTC)).isoformat(timespec="seconds"),
-                "action": action,
-                "version": version,
-                **extra,
-            }
-        )
+        doc["events"].append({"at": (at or datetime.now(UTC)).isoformat(timespec="seconds"), "action": action,
+                              "version": version, **extra})
 
     # ---------------------------------------------------------- versions
     def versions(self) -> list[str]:
@@ -138,9 +136,7 @@ class Registry:
         if ref == "latest" and known:
             return known[-1]
         if ref not in known:
-            raise RegistryError(
-                MSG_UNKNOWN_VERSION.format(ref=ref, path=self.path, known=", ".join(known[-10:]) or "none")
-            )
+            raise RegistryError(MSG_UNKNOWN_VERSION.format(ref=ref, path=self.path, known=", ".join(known[-10:]) or "none"))
         return ref
 
     def status(self, version: str) -> str:
@@ -178,29 +174,23 @@ class Registry:
         the other one or report "not ready"; a bad manifest always raises.
         """
         version = self.resolve(ref)
-        return load_version(
-            self.path / version, self.name, version, status=self.status(version), allow_partial=allow_partial
-        )
+        return load_version(self.path / version, self.name, version, status=self.status(version),
+                            allow_partial=allow_partial)
 
     def list(self) -> list[dict[str, Any]]:
         """One summary per version, oldest first, with live status and aliases."""
         doc = self.aliases()
         rows = []
         for version in self.versions():
-            row: dict[str, Any] = {
-                "version": version,
-                "status": doc["status"].get(version, "candidate"),
-                "aliases": [a for a in ("champion", "challenger") if doc[a] == version],
-            }
+            row: dict[str, Any] = {"version": version, "status": doc["status"].get(version, "candidate"),
+                                   "aliases": [a for a in ("champion", "challenger") if doc[a] == version]
+                                   + (["canary"] if (doc["canary"] or {}).get("version") == version else [])}
             try:
                 m = self.manifest(version)
-                row.update(
-                    created_at=m["created_at"],
-                    metrics=m["metrics"],
-                    gates_passed=m["gates_passed"],
-                    data_sha256=m["data"]["sha256"],
-                    intact=not self.verify(version),
-                )
+                row.update(created_at=m["created_at"], metrics=m["metrics"], gates_passed=m["gates_passed"],
+                           gates=m["gates"], data=m["data"], data_sha256=m["data"]["sha256"],
+                           lineage=m.get("lineage", {}), gates_context=m.get("gates_context", {}),
+                           intact=not self.verify(version))
             except (ArtifactIntegrityError, KeyError, ValueError) as exc:
                 row.update(intact=False, error=str(exc))
             rows.append(row)
@@ -224,8 +214,11 @@ class Registry:
             evaluation, holdout, target, champion=champion, champion_version=version, config=config
         )
 
-    def register(self, result: Any, *, gates: Any = None) -> str:
-        """Write a trained ``TrainResult`` as a new candidate version (also the ``challenger``)."""
+    def register(self, result: Any, *, gates: Any = None, lineage: Mapping[str, Any] | None = None) -> str:
+        """Write a trained ``TrainResult`` as a new candidate version (also the ``challenger``).
+
+        ``lineage``: where the training data came from (window, rows, who asked), stored in the
+        manifest with the champion in force at registration (``parent_champion``)."""
         import joblib
 
         from backend.training.gates import GateConfig, all_passed
@@ -238,36 +231,21 @@ class Registry:
         gate_results, context = self._gates(evaluation, result.holdout, target, config)
         calib, cutoff = result.calibration, result.params["cutoff"]
         manifest = {
-            "name": self.name,
-            "version": version,
-            "created_at": now.isoformat(timespec="seconds"),
-            "code_version": code_version(),
-            "status": "candidate",
-            "features": [
-                {"name": c, "kind": result.encoder_spec["kinds"][c]} for c in result.encoder_spec["columns"]
-            ],
-            "target": target,
-            "positive": result.dataset.positive,
-            "protected": list(result.dataset.protected.columns),
-            "encoder": result.encoder_spec,
-            "calibration": calib,
-            "policy": {
-                "cutoff": cutoff,
-                "cutoff_applies_to": "raw primary score",
-                "pd_cutoff": apply_calibration(calib["primary"], cutoff),
-            },
-            "models": {
-                "primary": {"kind": result.compiled_primary.kind, "file": PRIMARY},
-                "fallback": {"kind": result.compiled_fallback.kind, "file": FALLBACK},
-            },
+            "name": self.name, "version": version, "created_at": now.isoformat(timespec="seconds"),
+            "code_version": code_version(), "status": "candidate",
+            "features": [{"name": c, "kind": result.encoder_spec["kinds"][c]} for c in result.encoder_spec["columns"]],
+            "target": target, "positive": result.dataset.positive, "protected": list(result.dataset.protected.columns),
+            "encoder": result.encoder_spec, "calibration": calib,
+            "policy": {"cutoff": cutoff, "cutoff_applies_to": "raw primary score",
+                       "pd_cutoff": apply_calibration(calib["primary"], cutoff)},
+            "models": {"primary": {"kind": result.compiled_primary.kind, "file": PRIMARY},
+                       "fallback": {"kind": result.compiled_fallback.kind, "file": FALLBACK}},
             "training": result.params,
             "data": {k: v for k, v in result.report["dataset"].items() if k != "features"},
-            "metrics": result.report["summary"],
-            "evaluation": result.report,
-            "gates_config": config.to_dict(),
-            "gates": [g.to_dict() for g in gate_results],
-            "gates_passed": all_passed(gate_results),
-            "gates_context": context,
+            "metrics": result.report["summary"], "evaluation": result.report,
+            "gates_config": config.to_dict(), "gates": [g.to_dict() for g in gate_results],
+            "gates_passed": all_passed(gate_results), "gates_context": context,
+            "lineage": {**dict(lineage or {}), "parent_champion": context.get("champion_version")},
             "files": [*ARTIFACTS],
         }
         self.path.mkdir(parents=True, exist_ok=True)
@@ -292,84 +270,123 @@ class Registry:
             doc = self.aliases()
             doc["status"][version] = "candidate"
             doc["challenger"] = version
-            self._event(doc, "register", version, gates_passed=manifest["gates_passed"])
+            self._event(doc, "register", version, gates_passed=manifest["gates_passed"],
+                        **({"by": lineage["created_by"]} if lineage and lineage.get("created_by") else {}))
             self._save_aliases(doc)
         return version
 
     # ------------------------------------------------ promote / rollback
-    def promote(self, ref: str, *, gates_required: bool = True, gates: Any = None,
-                at: datetime | None = None) -> dict[str, Any]:
-        """Make ``ref`` the champion. Refused (``PromotionRefused``) when a gate failed, with the
-        champion/challenger gate re-run if the champion changed since registration."""
-        from backend.training.gates import GateConfig, GateResult, all_passed, failures
+    def holdout(self, version: str) -> pd.DataFrame:
+        """The verified held-out rows of ``version`` (features, protected attributes, target)."""
+        version = self.resolve(version)
+        data = read_verified(self.path / version, HOLDOUT, self._checksums(version), self.name, version)
+        return pd.read_parquet(io.BytesIO(data))
 
-        version = self.resolve(ref)
-        manifest = self.manifest(version)  # verified
+    def _intact(self, version: str) -> None:
         errors = self.verify(version)
         if errors:
             file = next(iter(errors))
             raise ArtifactIntegrityError(errors[file], file)
-        with self._locked():
-            doc = self.aliases()
-            current = doc["champion"]
-            if current == version:
-                return {"version": version, "changed": False, "gates": manifest["gates"]}
-            results = [GateResult.from_dict(g) for g in manifest["gates"]]
-            if current != manifest["gates_context"].get("champion_version"):
-                config = gates or GateConfig.from_dict(manifest.get("gates_config"))
-                data = read_verified(
-                    self.path / version, HOLDOUT, self._checksums(version), self.name, version
-                )
-                holdout = pd.read_parquet(io.BytesIO(data))
-                results, _ = self._gates(
-                    manifest["evaluation"]["test"]["primary"], holdout, manifest["target"], config
-                )
-            if gates_required and not all_passed(results):
-                raise PromotionRefused(
-                    MSG_GATES_FAILED.format(version=version, failures="; ".join(failures(results)))
-                )
-            if current:
-                doc["champion_history"].append(current)
-                doc["status"][current] = "retired"
-            doc["champion"] = version
-            doc["status"][version] = "champion"
-            if doc["challenger"] == version:
-                doc["challenger"] = None
-            self._event(
-                doc,
-                "promote",
-                version,
-                previous=current,
-                at=at,
-                forced=not all_passed(results),
-                gates=[r.to_dict() for r in results],
-            )
-            self._save_aliases(doc)
-        return {
-            "version": version,
-            "changed": True,
-            "previous": current,
-            "gates": [r.to_dict() for r in results],
-        }
 
-    def rollback(self, *, at: datetime | None = None) -> str:
-        """Champion -> the previous champion (the current one is retired); returns the new champion."""
+    def gates_now(self, version: str, champion: str | None, gates: Any = None) -> builtins.list[Any]:
+        """The gate results of ``version`` against ``champion``: as registered, with the
+        champion/challenger gate re-run on its holdout if the champion changed since."""
+        from backend.training.gates import GateConfig, GateResult
+
+        manifest = self.manifest(version)
+        if champion == manifest["gates_context"].get("champion_version"):
+            return [GateResult.from_dict(g) for g in manifest["gates"]]
+        config = gates or GateConfig.from_dict(manifest.get("gates_config"))
+        results, _ = self._gates(manifest["evaluation"]["test"]["primary"], self.holdout(version),
+                                 manifest["target"], config)
+        return results
+
+    def promote(self, ref: str, *, gates_required: bool = True, gates: Any = None,
+                at: datetime | None = None, by: str | None = None) -> dict[str, Any]:
+        """Make ``ref`` the champion. Refused (``PromotionRefused``) when a gate failed, with the
+        champion/challenger gate re-run if the champion changed since registration. A running
+        canary ends: completed when ``ref`` is its version, aborted otherwise."""
+        version = self.resolve(ref)
+        self.manifest(version)  # verified
+        self._intact(version)
         with self._locked():
             doc = self.aliases()
-            if not doc["champion_history"]:
-                raise RegistryError(MSG_NO_PREVIOUS.format(path=self.path))
-            target = doc["champion_history"][-1]
-            errors = self.verify(target)
-            if errors:
-                file = next(iter(errors))
-                raise ArtifactIntegrityError(errors[file], file)
-            doc["champion_history"].pop()
+            result = self.promote_in(doc, version, gates_required=gates_required, gates=gates, at=at, by=by)
+            if result["changed"]:
+                self._save_aliases(doc)
+        return result
+
+    def promote_in(self, doc: dict[str, Any], version: str, *, gates_required: bool = True, gates: Any = None,
+                   at: datetime | None = None, by: str | None = None) -> dict[str, Any]:
+        """:meth:`promote` on an aliases document already read under the lock (the caller saves)."""
+        from backend.model.canary import end_canary
+        from backend.training.gates import all_passed, failures
+
+        current = doc["champion"]
+        if current == version:
+            return {"version": version, "changed": False, "gates": self.manifest(version)["gates"]}
+        results = self.gates_now(version, current, gates)
+        if gates_required and not all_passed(results):
+            raise PromotionRefused(MSG_GATES_FAILED.format(version=version, failures="; ".join(failures(results))))
+        end_canary(self, doc, completed=(doc["canary"] or {}).get("version") == version, at=at, by=by,
+                   reason=f"{version} promoted")
+        if current:
+            doc["champion_history"].append(current)
+            doc["status"][current] = "retired"
+        doc["champion"] = version
+        doc["status"][version] = "champion"
+        if doc["challenger"] == version:
+            doc["challenger"] = None
+        self._event(doc, "promote", version, previous=current, at=at, forced=not all_passed(results),
+                    gates=[r.to_dict() for r in results], **({"by": by} if by else {}))
+        return {"version": version, "changed": True, "previous": current, "gates": [r.to_dict() for r in results]}
+
+    def former_champions(self, doc: Mapping[str, Any] | None = None) -> builtins.list[str]:
+        """Versions that served as champion before (newest first), the current champion excluded."""
+        doc = doc if doc is not None else self.aliases()
+        served = [*doc["champion_history"]]
+        for e in doc["events"]:
+            if e.get("action") in ("promote", "rollback"):
+                served += [e.get("previous"), e.get("version")]
+        known = set(self.versions())
+        out: builtins.list[str] = []
+        for v in reversed(served):
+            if v and v != doc["champion"] and v not in out and v in known:
+                out.append(v)
+        return out
+
+    def rollback(self, *, to: str | None = None, at: datetime | None = None, by: str | None = None) -> str:
+        """Champion -> ``to`` (any version that served as champion before; default the previous
+        champion). The current champion is retired and a running canary aborted; returns the new
+        champion. No gates: rollback returns to a version that already served."""
+        from backend.model.canary import end_canary
+
+        with self._locked():
+            doc = self.aliases()
+            history = doc["champion_history"]
+            if to is None:
+                if not history:
+                    raise RegistryError(MSG_NO_PREVIOUS.format(path=self.path))
+                target = history[-1]
+            else:
+                target = self.resolve(to)
+                if target == doc["champion"]:
+                    raise RegistryError(MSG_ALREADY.format(version=target))
+                if target not in self.former_champions(doc):
+                    raise RegistryError(MSG_NOT_FORMER.format(
+                        version=target, known=", ".join(self.former_champions(doc)) or "none"))
+            self._intact(target)
             current = doc["champion"]
+            if target in history:  # back to an earlier state: later champions leave the history
+                del history[len(history) - 1 - history[::-1].index(target):]
+            elif current:
+                history.append(current)
             if current:
                 doc["status"][current] = "retired"
             doc["champion"] = target
             doc["status"][target] = "champion"
-            self._event(doc, "rollback", target, at=at, previous=current)
+            end_canary(self, doc, completed=False, at=at, by=by, reason=f"rollback to {target}")
+            self._event(doc, "rollback", target, at=at, previous=current, **({"by": by} if by else {}))
             self._save_aliases(doc)
         return target
 
@@ -377,15 +394,7 @@ class Registry:
         """The JSON report of a version (what ``creditrisk train --json`` prints)."""
         version = self.resolve(ref)
         m = self.manifest(version)
-        return {
-            "name": self.name,
-            "version": version,
-            "status": self.status(version),
-            "path": str(self.path / version),
-            "created_at": m["created_at"],
-            "code_version": m["code_version"],
-            "metrics": m["metrics"],
-            "gates": m["gates"],
-            "gates_passed": m["gates_passed"],
-            "evaluation": m["evaluation"],
-        }
+        return {"name": self.name, "version": version, "status": self.status(version),
+                "path": str(self.path / version), "created_at": m["created_at"], "code_version": m["code_version"],
+                "metrics": m["metrics"], "gates": m["gates"], "gates_passed": m["gates_passed"],
+                "data": m.get("data", {}), "lineage": m.get("lineage", {}), "evaluation": m["evaluation"]}

@@ -1,60 +1,237 @@
-"""Model lifecycle actions with their audit rows: register (train), promote, rollback.
+"""Model lifecycle actions with their audit rows: register (train), promote, rollback, canary.
 
-The registry files are the source of truth for artifacts and aliases; every change also writes an
-audit row, and promotion/rollback purge cached scores of the versions that stopped serving.
+The registry files are the source of truth for artifacts, aliases and the canary state; every
+change also writes an audit row, and every switch purges cached scores of the versions that
+stopped serving. Who may act:
+
+- promote: ``MANAGE_MODELS``; canary proposal (start, next step): ``MANAGE_MODELS``; canary
+  approval or rejection: ``APPROVE_CANARY``, never the proposer (four-eyes by username); both
+  canary sides must be named, active users (their role is read from the users table);
+- rollback: ``ROLLBACK_MODELS``; abort a canary: any of those three permissions.
+
+While deployments are halted (:mod:`backend.services.halts`) no promotion, canary start, step or
+approval is possible; rollback, abort and rejection stay possible (they reduce risk).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 from backend.container import Services
 from backend.db.repo_audit import AuditRepository
+from backend.db.repo_users import UserRepository
+from backend.model import canary
+from backend.model.artifacts import RegistryError
+from backend.permissions import Perm, allowed
+from backend.services.auth import normalize_username
+from backend.services.halts import DeploymentsHalted, active_halts, ensure_not_halted
 from backend.services.users import Actor
+
+MSG_NOT_A_USER = "{username!r} is not an active user: a named person must {what}"
+MSG_ROLE = "a {role} may not {what}"
+AUDIT_ACTIONS = {"model_registered": "register", "model_promoted": "promote", "model_rolled_back": "rollback",
+                 "canary_proposed": "canary_propose", "canary_approved": "canary_approve",
+                 "canary_rejected": "canary_reject", "canary_aborted": "canary_abort"}
+
+
+class ModelActionRefused(RegistryError):
+    """The actor may not do this (role, disabled or unknown user); nothing was changed."""
+
+
+REFUSALS: tuple[type[Exception], ...] = (RegistryError, DeploymentsHalted)  # what callers show as a message
 
 
 class ModelAdmin:
     def __init__(self, services: Services) -> None:
         self.svc = services
+        self.last_rollback_seconds: float | None = None
 
     def registry(self) -> Any:
         return self.svc.models.registry()
 
+    # -- helpers -----------------------------------------------------------------------------------
     def _audit(self, actor: Actor, action: str, version: str, payload: dict[str, Any],
-               at: datetime | None = None) -> None:
+               at: datetime | None = None, extra: list[tuple[str, str, dict[str, Any]]] | None = None) -> None:
+        """One audit row (plus ``extra`` rows: action, version, payload) in one transaction."""
         with self.svc.db.transaction() as s:
-            AuditRepository(s).append(actor=actor.username, role=actor.role, action=action, entity_type="model",
-                                      entity_id=version, payload=payload, at=at)
+            repo = AuditRepository(s)
+            for act, ver, body in [(action, version, payload), *(extra or [])]:
+                repo.append(actor=actor.username, role=actor.role, action=act, entity_type="model",
+                            entity_id=ver, payload=body, at=at)
 
+    def _role(self, actor: Actor, perms: tuple[Perm, ...], what: str, *, named: bool = False) -> str:
+        """The actor's role (from the users table when they are a user) if it has one of ``perms``.
+
+        ``named``: the actor must be an active console user (both sides of four-eyes are people).
+        Operators outside the users table (``cli:<login>``, the simulator) act with their stated role.
+        """
+        with self.svc.db.read() as s:
+            user = UserRepository(s).by_username(normalize_username(actor.username))
+            found = (user.role, bool(user.disabled)) if user is not None else None
+        if found is not None and found[1] or found is None and named:
+            raise ModelActionRefused(MSG_NOT_A_USER.format(username=actor.username, what=what))
+        role = found[0] if found is not None else actor.role
+        if not any(allowed(role, p) for p in perms):
+            raise ModelActionRefused(MSG_ROLE.format(role=str(role).replace("_", " "), what=what))
+        return role
+
+    def _after_switch(self, *old_versions: str | None) -> None:
+        self.svc.models.invalidate()
+        router = getattr(self.svc.scoring, "canary", None)
+        if router is not None:
+            router.invalidate()
+        for old in {v for v in old_versions if v}:
+            self.svc.cache.delete_prefix(f"score:{self.svc.settings.model.name}:{old}:")
+
+    # -- register / promote / rollback ---------------------------------------------------------
     def registered(self, report: dict[str, Any], actor: Actor) -> None:
         gates = report.get("gates", [])
+        lineage = report.get("lineage") or {}
         self._audit(actor, "model_registered", str(report.get("version")),
                     {"gates_passed": all(g.get("passed") for g in gates) if gates else None,
-                     "data_sha256": (report.get("data") or {}).get("sha256")})
+                     "data_sha256": (report.get("data") or {}).get("sha256"),
+                     **{k: lineage[k] for k in ("source", "window", "rows", "defaults", "parent_champion")
+                        if k in lineage}})
 
     def promote(self, ref: str, actor: Actor, *, force: bool = False, at: datetime | None = None,
                 note: str | None = None) -> dict[str, Any]:
         """``at``/``note``: the operations simulator replays promotions at their historical time."""
-        result = self.registry().promote(ref, gates_required=not force, at=at)
+        self._role(actor, (Perm.MANAGE_MODELS,), "promote a model")
+        ensure_not_halted(self.svc.db)
+        running = (self.registry().aliases().get("canary") or {}).get("version")
+        result = self.registry().promote(ref, gates_required=not force, at=at, by=actor.username)
         if result.get("changed"):
-            self._after_switch(result.get("previous"))
+            self._after_switch(result.get("previous"), running if running != result["version"] else None)
             self._audit(actor, "model_promoted", result["version"],
                         {"previous": result.get("previous"), "forced": force,
                          "gates": [{"name": g.get("name"), "passed": g.get("passed")} for g in result.get("gates", [])],
-                         **({"note": note} if note else {})}, at=at)
+                         **({"canary_ended": running} if running else {}), **({"note": note} if note else {})}, at=at)
         return result
 
-    def rollback(self, actor: Actor, *, at: datetime | None = None, note: str | None = None) -> str:
+    def rollback(self, actor: Actor, *, to: str | None = None, at: datetime | None = None,
+                 note: str | None = None) -> str:
+        """Back to ``to`` (any earlier champion; None: the previous one) in one action: aliases,
+        canary aborted, caches of the versions that stopped serving purged, the restored champion
+        loaded and verified, audit row. The time it took is in the audit row and
+        :attr:`last_rollback_seconds`. Allowed while deployments are halted."""
+        t0 = time.perf_counter()
+        self._role(actor, (Perm.ROLLBACK_MODELS,), "roll back a model")
         reg = self.registry()
-        previous = reg.aliases().get("champion")
-        target = reg.rollback(at=at)
-        self._after_switch(previous)
-        self._audit(actor, "model_rolled_back", target, {"previous": previous, **({"note": note} if note else {})},
-                    at=at)
+        doc = reg.aliases()
+        previous, running = doc.get("champion"), (doc.get("canary") or {}).get("version")
+        target = reg.rollback(to=to, at=at, by=actor.username)
+        self._after_switch(previous, running)
+        warm = None
+        try:
+            self.svc.models.get("champion")  # verified and loaded now: the next application is served at once
+        except Exception as exc:  # noqa: BLE001 - the switch happened; say what failed instead of hiding it
+            warm = f"{type(exc).__name__}: {exc}"[:300]
+        self.last_rollback_seconds = time.perf_counter() - t0
+        self._audit(actor, "model_rolled_back", target,
+                    {"previous": previous, "requested": to or "previous champion",
+                     "seconds": round(self.last_rollback_seconds, 3), **({"canary_aborted": running} if running else {}),
+                     **({"load_error": warm} if warm else {}), **({"note": note} if note else {})}, at=at)
         return str(target)
 
-    def _after_switch(self, old_version: str | None) -> None:
-        self.svc.models.invalidate()
-        if old_version:
-            self.svc.cache.delete_prefix(f"score:{self.svc.settings.model.name}:{old_version}:")
+    def rollback_targets(self) -> list[str]:
+        """Versions a rollback may return to (earlier champions, newest first)."""
+        return list(self.registry().former_champions())
+
+    # -- canary --------------------------------------------------------------------------------
+    def canary_state(self) -> dict[str, Any] | None:
+        return self.registry().aliases().get("canary")
+
+    def canary_steps(self) -> list[int]:
+        return list(self.svc.settings.monitoring.canary_steps)
+
+    def canary_propose(self, actor: Actor, *, version: str | None = None, note: str = "") -> dict[str, Any]:
+        """Start a canary (``version`` or the challenger, gates checked) or propose its next step."""
+        self._role(actor, (Perm.MANAGE_MODELS,), "propose a canary step", named=True)
+        ensure_not_halted(self.svc.db)
+        state = canary.propose(self.registry(), by=actor.username, steps=self.canary_steps(), version=version,
+                               note=note)
+        self._audit(actor, "canary_proposed", state["version"],
+                    {"share": state["pending"]["share"], "current_share": state["share"],
+                     "champion": state["champion"], **({"note": note} if note else {})})
+        return state
+
+    def canary_review(self, actor: Actor, *, approve: bool, note: str = "") -> dict[str, Any]:
+        """Approve (the share changes; 100 % promotes) or reject (nothing changes) the pending step."""
+        self._role(actor, (Perm.APPROVE_CANARY,), "approve or reject a canary step", named=True)
+        if approve:
+            ensure_not_halted(self.svc.db)
+        reg = self.registry()
+        before = reg.aliases()
+        state = before.get("canary") or {}
+        out = canary.review(reg, by=actor.username, approve=approve, note=note)
+        version = str(state.get("version"))
+        body = {"share": out["share"], "proposed_by": (state.get("pending") or {}).get("proposed_by"),
+                **({"note": note} if note else {})}
+        promoted = out["promoted"]
+        extra: list[tuple[str, str, dict[str, Any]]] = []
+        if promoted and promoted.get("changed"):
+            self._after_switch(promoted.get("previous"))
+            extra.append(("model_promoted", version, {"previous": promoted.get("previous"), "forced": False,
+                                                      "via": "canary", "gates": [
+                                                          {"name": g.get("name"), "passed": g.get("passed")}
+                                                          for g in promoted.get("gates", [])]}))
+        else:
+            self._after_switch()
+        self._audit(actor, "canary_approved" if approve else "canary_rejected", version, body, extra=extra)
+        return out
+
+    def canary_abort(self, actor: Actor, *, note: str = "") -> dict[str, Any]:
+        """Every application back to the champion (allowed while deployments are halted)."""
+        self._role(actor, (Perm.MANAGE_MODELS, Perm.APPROVE_CANARY, Perm.ROLLBACK_MODELS), "abort a canary")
+        state = canary.abort(self.registry(), by=actor.username, note=note)
+        self._after_switch(state["version"])
+        self._audit(actor, "canary_aborted", state["version"], {"share": state["share"],
+                                                                **({"note": note} if note else {})})
+        return state
+
+    # -- views ----------------------------------------------------------------------------------
+    def halts(self) -> list[Any]:
+        return active_halts(self.svc.db)
+
+    def timeline(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Registry events, newest first, with who acted and their note from the audit rows (events
+        written before the registry recorded ``by`` are matched to their audit row)."""
+        audit = [r for r in self.svc.audit.recent(limit, entity_type="model") if r["action"] in AUDIT_ACTIONS]
+        out = []
+        for e in self.registry().aliases().get("events", [])[-limit:]:
+            at = datetime.fromisoformat(e["at"])
+            match = next((r for r in audit if AUDIT_ACTIONS[r["action"]] == e["action"]
+                          and r["entity_id"] == e["version"] and abs((r["at"] - at).total_seconds()) < 300), None)
+            out.append({"at": at, "action": e["action"], "version": e["version"],
+                        "by": e.get("by") or (match["actor"] if match else None),
+                        "share": e.get("share"), "previous": e.get("previous"),
+                        "note": (match or {}).get("payload", {}).get("note") or e.get("reason")})
+        return sorted(out, key=lambda r: r["at"], reverse=True)
+
+    def compare(self, challenger: str, champion: str | None = None) -> dict[str, Any]:
+        """Challenger and champion on the SAME rows: the challenger's held-out split (the rows its
+        champion/challenger gate used), each at its own policy cutoff and calibration."""
+        from backend.training.evaluate import model_metrics
+
+        reg = self.registry()
+        challenger = reg.resolve(challenger)
+        champion = champion or reg.aliases().get("champion")
+        holdout = reg.holdout(challenger)
+        y = holdout[reg.manifest(challenger)["target"]].to_numpy()
+        out: dict[str, Any] = {"holdout_of": challenger, "rows": len(y), "defaults": int(y.sum()), "models": {}}
+        for role, version in (("challenger", challenger), ("champion", champion)):
+            if not version:
+                continue
+            try:
+                model = reg.load(version)
+                raw = model.predict_raw(holdout)
+            except (ValueError, KeyError, RegistryError) as exc:
+                out["models"][role] = {"version": version, "error": str(exc)[:300]}
+                continue
+            m = model_metrics(y, raw, model.calibrate(raw), cutoff=float(model.manifest["policy"]["cutoff"]))
+            out["models"][role] = {"version": version, "auc": m["auc"], "ks": m["ks"],
+                                   "balanced_accuracy": m["balanced_accuracy"], "brier": m["brier"],
+                                   "ece": m["calibration"]["ece"], "calibration": m["calibration"]}
+        return out

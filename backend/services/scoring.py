@@ -4,6 +4,10 @@ validate → cache lookup (feature hash + model version + engine) → score (com
 ``reference`` = scikit-learn) → attributions → reasons → policy → persist the application, the
 prediction and one audit row in a single transaction. When the primary model fails, the fallback
 forest scores and the result says so (and the policy sends it to manual review).
+
+Canary: while a canary runs (:mod:`backend.model.canary`), a request for the ``champion`` is
+routed per application: a keyed hash bucket below the canary share is scored by the canary
+version, the rest by the champion; the prediction records the version that scored it.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from sqlalchemy import insert, select
 from backend.db.bulk import AuditEntry, append_many
 from backend.db.engine import Database
 from backend.db.tables import Application, Prediction
+from backend.model.canary import CanaryRouter
 from backend.model.policy import Policy, decide
 from backend.ports import Cache, Clock
-from backend.services.model_provider import ModelProvider, ServingModel
+from backend.services.model_provider import ModelProvider, ModelUnavailable, ServingModel
 from backend.services.rollout import OfficerInfo, Phase, RolloutService, assign, default_phase, with_policy
 from backend.services.validation import validate_application, validate_many
 
@@ -110,6 +115,7 @@ class ScoringService:
         self.models = models
         self.clock = clock
         self.rollout = rollout
+        self.canary = CanaryRouter(models)
         self._default_phase = default_phase(models.policy_settings)
 
     # -- pure computation ----------------------------------------------------------------------
@@ -178,12 +184,42 @@ class ScoringService:
     def phase_at(self, at: datetime) -> Phase:
         return self.rollout.active(at) if self.rollout is not None else self._default_phase
 
+    def _canary_model(self, raw: Mapping[str, Any], model_ref: str) -> ServingModel | None:
+        """The canary version's model when this application falls in its share (``champion`` only)."""
+        if model_ref != "champion":
+            return None
+        version = self.canary.pick(raw, self.canary.current())
+        if version is None:
+            return None
+        try:
+            return self.models.get(version)
+        except ModelUnavailable:  # a canary that cannot be served never blocks scoring: the champion serves
+            return None
+
+    def _route_many(self, raws: Sequence[Mapping[str, Any]], model_ref: str, model: ServingModel,
+                    cleans: list[dict[str, Any]]) -> list[ServingModel]:
+        """The model serving each application (the champion, or the canary for its share)."""
+        served = [model] * len(raws)
+        route = self.canary.current() if model_ref == "champion" else None
+        picked = [i for i, raw in enumerate(raws) if self.canary.pick(raw, route)] if route else []
+        if not picked:
+            return served
+        canary = self._canary_model(raws[picked[0]], model_ref)
+        if canary is None:
+            return served
+        if (canary.columns, canary.kinds, canary.categories) != (model.columns, model.kinds, model.categories):
+            for i, clean in zip(picked, self.validate_many([raws[i] for i in picked], canary), strict=True):
+                cleans[i] = clean
+        for i in picked:
+            served[i] = canary
+        return served
+
     def score(self, raw: Mapping[str, Any], *, submitter: Submitter, model_ref: str = "champion",
               engine: str = "compiled", source: str = "console", persist: bool = True,
               applied_at: datetime | None = None) -> ScoreResult:
         """Validate, score and (by default) record one application with its arm and its audit row."""
         t0 = time.perf_counter()
-        model = self.models.get(model_ref)
+        model = self._canary_model(raw, model_ref) or self.models.get(model_ref)
         clean = self.validate(raw, model)
         t1 = time.perf_counter()
         phase = self.phase_at(applied_at or self.clock.now())
@@ -210,17 +246,19 @@ class ScoringService:
         t1 = time.perf_counter()
         now = self.clock.now()
         phases = [self.phase_at(it.applied_at or now) for it in items]
+        served = self._route_many([it.raw for it in items], model_ref, model, cleans)
         results: list[ScoreResult | None] = [None] * len(items)
-        groups: dict[int, list[int]] = {}
+        groups: dict[tuple[str, int], list[int]] = {}
         for i, ph in enumerate(phases):
-            groups.setdefault(ph.version, []).append(i)
+            groups.setdefault((served[i].version, ph.version), []).append(i)
         for idx in groups.values():
-            policy = self.policy_for(model, phases[idx[0]])
+            m = served[idx[0]]
+            policy = self.policy_for(m, phases[idx[0]])
             sub = [cleans[i] for i in idx]
-            if engine == "compiled" and model.primary is not None:
-                scored = self._batch(sub, model, policy)
+            if engine == "compiled" and m.primary is not None:
+                scored = self._batch(sub, m, policy)
             else:
-                scored = [self.evaluate(c, model, engine=engine, use_cache=False, policy=policy) for c in sub]
+                scored = [self.evaluate(c, m, engine=engine, use_cache=False, policy=policy) for c in sub]
             for i, r in zip(idx, scored, strict=True):
                 results[i] = r
         done = [r for r in results if r is not None]
