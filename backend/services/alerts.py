@@ -59,7 +59,7 @@ log = logging.getLogger("creditrisk.alerts")
 MONITOR = "monitor"
 STATUSES = ("open", "acknowledged", "resolved")
 UNRESOLVED = ("open", "acknowledged")
-REFRESHED = ("drift", "performance", "fairness")
+REFRESHED = ("drift", "performance", "fairness", "experiments")
 MAX_NOTE = 2000
 MIN_NOTE = 5
 _LOCK_ID = 7_734_002  # PostgreSQL advisory lock: "the alert lifecycle"
@@ -176,17 +176,19 @@ class AlertService:
         self.services = services
 
     # -- evaluation ----------------------------------------------------------------------------------
-    def evaluate(self, *, at: datetime | None = None, refresh: bool = True, actor: str = MONITOR) -> EvaluationReport:
-        """Refresh the monitoring summaries (unless ``refresh=False``), judge every rule as of ``at``
-        (default now) and open, update or resolve alerts. ``actor`` other than ``monitor`` must be
-        a user holding ``Perm.ACK_ALERTS`` (the console's "Run checks now")."""
+    def evaluate(self, *, at: datetime | None = None, refresh: bool | tuple[str, ...] = True,
+                 actor: str = MONITOR) -> EvaluationReport:
+        """Refresh the monitoring summaries (unless ``refresh=False``; a tuple names which of
+        :data:`REFRESHED`), judge every rule as of ``at`` (default now) and open, update or resolve
+        alerts. ``actor`` other than ``monitor`` must be a user holding ``Perm.ACK_ALERTS`` (the
+        console's "Run checks now")."""
         if at is not None and at.tzinfo is None:
             raise AlertError(MSG_NAIVE_AT)
         at = at or self.clock.now()
         role = "system" if actor == MONITOR else self._role(actor)
         report = EvaluationReport(at, [])
         if refresh:
-            self._refresh(at, report)
+            self._refresh(at, report, REFRESHED if refresh is True else tuple(refresh))
         report.readings = self._readings(at, report.errors)
         for reading in report.readings:
             self._apply(reading, at, actor, role, report)
@@ -199,8 +201,8 @@ class AlertService:
             raise AlertError(MSG_NAIVE_AT)
         return self._readings(at or self.clock.now(), [])
 
-    def _refresh(self, at: datetime, report: EvaluationReport) -> None:
-        for name in REFRESHED:
+    def _refresh(self, at: datetime, report: EvaluationReport, names: tuple[str, ...]) -> None:
+        for name in names:
             try:
                 svc = getattr(self.services, name)
                 if name == "drift":

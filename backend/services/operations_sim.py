@@ -145,6 +145,7 @@ class SimReport:
 
 
 Progress = Callable[[int, int, str], None]
+WEEKLY_REFRESH = ("drift", "fairness")
 
 
 class OperationsSimulator:
@@ -195,23 +196,24 @@ class OperationsSimulator:
             if not written:
                 rep.skipped_days += 1
             elif cfg.monitoring and (d + 1 == n_days or days.iloc[hi].weekday() == 0):
-                self._monitor(days.iloc[lo].to_pydatetime() + timedelta(days=1, hours=6), rep)
+                self._monitor(days.iloc[lo].to_pydatetime() + timedelta(days=1, hours=6), rep, WEEKLY_REFRESH)
             if self.progress:
                 self.progress(d + 1, n_days, f"{day['applied_at'].iloc[0]:%Y-%m-%d}")
         self._feedback(explanations, draws, users, rep)
         self._surveys(users, rep)
         self._outcomes(df, draws, users, rep)
         if cfg.monitoring:
-            self._monitor(cfg.outcomes_as_of + timedelta(days=1, hours=6), rep)
+            self._monitor(cfg.outcomes_as_of + timedelta(days=1, hours=6), rep, True)
         rep.seconds = time.perf_counter() - t0
         return rep
 
-    def _monitor(self, at: datetime, rep: SimReport) -> None:
+    def _monitor(self, at: datetime, rep: SimReport, refresh: bool | tuple[str, ...]) -> None:
         """What ``creditrisk monitor run`` scheduled by cron would have done at ``at``: refresh the
-        drift, performance and fairness summaries from what was known then and evaluate the alert
-        rules (alerts open and resolve at their historical times)."""
+        summaries from what was known then and evaluate the alert rules (alerts open and resolve at
+        their historical times). Weekly runs refresh drift and fairness only: no vintage matures
+        inside the history, and the phase counts are recounted once, after the outcomes."""
         self.clock.at = at
-        self.svc.alerts.evaluate(at=at, refresh=True, actor="monitor")
+        self.svc.alerts.evaluate(at=at, refresh=refresh, actor="monitor")
         rep.monitor_runs += 1
 
     # -- set-up -----------------------------------------------------------------------------------
