@@ -1,0 +1,130 @@
+"""Plotly figures for the fairness page (pure: tables from ``backend.services.fairness_report`` in,
+figures out) and two small page blocks. Groups not judged (too small, or the answer not provided)
+are drawn dotted/grey and say why."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from backend.csvsafe import safe_csv_text
+from backend.db.repo_snapshots import Snapshot
+from backend.monitoring.fairness_metrics import STAGE_LABELS, STAGES, attribute_label
+from backend.services.fairness import BLIND_NOTE, REFERENCE_NOTE, THRESHOLD_LABEL
+from backend.services.fairness_report import interval, ratio
+
+STAGE_ORDER = [STAGE_LABELS[s] for s in STAGES]
+SMALL_COLOR = "#9aa5b1"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+LAYOUT = dict(margin=dict(l=60, r=20, t=50, b=90), legend=dict(orientation="h", y=-0.28, x=0),
+              xaxis=dict(automargin=True), yaxis=dict(automargin=True))
+
+
+def _threshold(fig: go.Figure, threshold: float) -> None:
+    fig.add_hline(y=threshold, line_dash="dash", line_color="#c62828",
+                  annotation_text=f"{threshold:.2f}: {THRESHOLD_LABEL}", annotation_position="bottom left",
+                  annotation_font_size=11)
+
+
+def stage_lines(rates: pd.DataFrame, threshold: float, *, title: str = "") -> go.Figure:
+    """DI ratio per stage, one line per group: where along the pipeline a disparity enters."""
+    fig = go.Figure()
+    for i, (group, g) in enumerate(rates.groupby("group", sort=True)):
+        g = g.set_index("stage").reindex(STAGE_ORDER)
+        why = next((x for x in g["note"] if isinstance(x, str) and x), "")
+        small = bool(why)
+        fig.add_scatter(x=STAGE_ORDER, y=g["DI ratio"], mode="lines+markers",
+                        name=f"{group} ({why.split(':')[0]})" if small else str(group),
+                        line=dict(dash="dot", color=SMALL_COLOR) if small else dict(color=PALETTE[i % len(PALETTE)]),
+                        customdata=g[["applications", "DI CI low", "DI CI high"]].to_numpy(),
+                        hovertemplate="%{x}<br>DI %{y:.3f} [%{customdata[1]:.3f}, %{customdata[2]:.3f}]"
+                                      "<br>n=%{customdata[0]:,}<extra>" + str(group) + "</extra>")
+    _threshold(fig, threshold)
+    fig.update_layout(height=440, title=title or "Disparate-impact ratio by stage (vs the most favoured group)", **LAYOUT)
+    fig.update_yaxes(title="DI ratio")
+    return fig
+
+
+def selection_bars(rates: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Selection rate per group at one stage, with bootstrap CI error bars and group sizes."""
+    r = rates.sort_values("group")
+    small = r["note"] != ""
+    fig = go.Figure(go.Bar(
+        x=r["group"], y=r["selection rate"], marker_color=["#9aa5b1" if s else "#1f5f8b" for s in small],
+        error_y=dict(type="data", symmetric=False, array=(r["rate CI high"] - r["selection rate"]).clip(lower=0),
+                     arrayminus=(r["selection rate"] - r["rate CI low"]).clip(lower=0)),
+        text=[f"n={n:,}" + (f" · {w}" if w else "") for n, w in zip(r["applications"], r["note"], strict=True)],
+        textposition="inside", insidetextanchor="start", hovertemplate="%{x}: %{y:.1%}<br>%{text}<extra></extra>"))
+    fig.update_layout(height=380, title=title or "Selection rate by group (95% bootstrap CI)", **LAYOUT)
+    fig.update_yaxes(title="Selection rate", tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def error_bars(errors: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """TPR and FPR per group at one stage (funded loans with a recorded outcome)."""
+    fig = go.Figure()
+    for col, color in (("TPR", "#2e7d32"), ("FPR", "#c62828")):
+        fig.add_bar(x=errors["group"], y=errors[col], name=col, marker_color=color,
+                    hovertemplate="%{x}: %{y:.1%}<extra>" + col + "</extra>")
+    fig.update_layout(height=340, barmode="group", title=title or "TPR and FPR by group", **LAYOUT)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def rate_bars(df: pd.DataFrame, value: str, *, title: str, n_col: str) -> go.Figure:
+    """One rate per group (default rate, override rate), group sizes as text."""
+    small = df["note"] != ""
+    fig = go.Figure(go.Bar(x=df["group"], y=df[value], marker_color=["#9aa5b1" if s else "#6a4c93" for s in small],
+                           text=[f"n={n:,}" + (f" · {w}" if w else "") for n, w in zip(df[n_col], df["note"],
+                                                                                        strict=True)],
+                           textposition="inside", insidetextanchor="start",
+                           hovertemplate="%{x}: %{y:.2%}<br>%{text}<extra></extra>"))
+    fig.update_layout(height=320, title=title, **LAYOUT)
+    fig.update_yaxes(tickformat=".1%", rangemode="tozero")
+    return fig
+
+
+def period_lines(periods: pd.DataFrame, threshold: float, *, title: str) -> go.Figure:
+    """Lowest DI per stage, one line per period (phase or month)."""
+    fig = go.Figure()
+    for i, (period, g) in enumerate(periods.groupby("period", sort=False)):
+        g = g.set_index("stage label").reindex(STAGE_ORDER)
+        fig.add_scatter(x=STAGE_ORDER, y=g["lowest DI"], mode="lines+markers", name=str(period),
+                        line=dict(color=PALETTE[i % len(PALETTE)]),
+                        customdata=g[["group", "reference"]].fillna("").to_numpy(),
+                        hovertemplate="%{x}<br>lowest DI %{y:.3f}: %{customdata[0]} vs %{customdata[1]}"
+                                      "<extra>" + str(period) + "</extra>")
+    _threshold(fig, threshold)
+    fig.update_layout(height=420, title=title, **LAYOUT)
+    fig.update_yaxes(title="Lowest DI ratio")
+    return fig
+
+
+# -- small page blocks ----------------------------------------------------------------------------------------
+def headline(snap: Snapshot, threshold: float) -> None:
+    """The period's lowest DI at the final decision, the threshold, the data window and the definitions."""
+    p = snap.payload
+    low, pop = p.get("min_di"), p.get("population", {})
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Lowest DI, final decision", ratio(low["value"]) if low else "—",
+              help="Across sex, age band and race/ethnicity, judged groups only.")
+    m2.metric("Group vs reference", f"{low['group']} vs {low['reference']}" if low else "—",
+              help=attribute_label(low["attribute"]) if low else None)
+    m3.metric("Screening threshold", f"{threshold:.2f}", help=THRESHOLD_LABEL)
+    m4.metric("Decided applications", f"{pop.get('decided', 0):,}", help=f"undecided: {pop.get('undecided') or 0:,}")
+    st.caption(f"Data window: applications made {snap.window_start:%Y-%m-%d %H:%M} to {snap.window_end:%Y-%m-%d %H:%M}"
+               f" UTC; computed {snap.computed_at:%Y-%m-%d %H:%M} UTC. Threshold {threshold:.2f}: {THRESHOLD_LABEL}. "
+               f"Bootstrap CIs: {p.get('bootstrap_samples')} resamples within each group.")
+    if low and low["value"] < threshold:
+        st.warning(f"{attribute_label(low['attribute'])}: {low['group']} is at {ratio(low['value'])} of the selection "
+                   f"rate of {low['reference']} at the final decision (95% CI {interval(low['ci_lo'], low['ci_hi'])}),"
+                   f" below the {THRESHOLD_LABEL}. The alert rule halts deployments while the latest month is below it.")
+    st.caption(REFERENCE_NOTE.format(min_group=p.get("min_group")) + " " + BLIND_NOTE)
+
+
+def csv_button(df: pd.DataFrame, name: str) -> None:
+    """A CSV download of a table (cells a spreadsheet could execute are neutralised)."""
+    st.download_button("Download CSV", safe_csv_text(df.to_dict("records"), list(df.columns)), file_name=name,
+                       mime="text/csv", key=f"fairness_csv_{name}", on_click="ignore")
