@@ -237,6 +237,7 @@ def _register_subcommands() -> None:
     cli_outcomes.register(app)
     cli_data.register_seed_demo(app)
     __import__("backend.cli_monitor", fromlist=["register"]).register(app)
+    __import__("backend.cli_api", fromlist=["register"]).register(app)
     try:
         from backend import cli_models
     except ImportError:  # the scoring engine is optional until it is installed

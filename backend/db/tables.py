@@ -364,3 +364,40 @@ Index("ix_applications_applied_arm", Application.applied_at, Application.arm)
 Index("uq_survey_user_period", SurveyResponse.user_id, SurveyResponse.period, unique=True)
 Index("uq_monitor_snapshot", MonitorSnapshot.kind, MonitorSnapshot.granularity, MonitorSnapshot.period,
       MonitorSnapshot.model_version, unique=True)
+
+
+class ApiClient(Base):
+    """A machine client of the scoring API (OAuth 2.0 client credentials). Only the secret's hash is
+    stored; revoking keeps the row (and its audit trail) and refuses its tokens at once."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to an API write sent with an ``Idempotency-Key`` (per caller and key).
+
+    ``response`` is NULL while the first request is being handled; a retry with the same key and
+    the same request gets the stored answer, a different request with the key gets 409."""
+
+    __tablename__ = "api_idempotency"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    principal: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+Index("uq_api_idempotency_key", IdempotencyRecord.principal, IdempotencyRecord.key, unique=True)

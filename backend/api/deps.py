@@ -1,0 +1,182 @@
+"""What a request needs: the API context (built once by the lifespan) and the caller's identity.
+
+:func:`authorize` (used as ``Security(authorize, scopes=[...])``) reads the bearer token, verifies
+it (:class:`~backend.services.tokens.TokenService`), checks that the person or client still exists
+and is active (cached ``principal_cache_seconds``), counts the request against the caller's rate
+limit, then requires the operation's scope *and* the permission it maps to for the caller's
+current role (:func:`backend.permissions.allowed`). 401 for a missing or bad token, 429 over the
+limit, 403 for a scope or role refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import OAuth2, SecurityScopes
+
+from backend.api.clients import ApiClientService
+from backend.api.idempotency import IdempotencyStore
+from backend.api.problems import Problem
+from backend.api.ratelimit import RateLimiter, Verdict, build_limiter
+from backend.config import Settings
+from backend.container import Services
+from backend.db.repo_users import UserRepository
+from backend.permissions import allowed
+from backend.services.auth import UserInfo
+from backend.services.scoring import Submitter
+from backend.services.tokens import (
+    CLIENT_SCOPES,
+    SCOPES,
+    TokenInvalid,
+    TokenService,
+    load_key_ring,
+    scopes_for_role,
+)
+
+log = logging.getLogger("creditrisk.api")
+TOKEN_URL = "/oauth/token"  # noqa: S105 - a path
+REALM = 'Bearer realm="creditrisk"'
+UNAUTHENTICATED = "Send an access token: 'Authorization: Bearer <token>' (get one from POST /oauth/token)."
+INVALID_TOKEN = "The access token is invalid or has expired; get a new one from POST /oauth/token."  # noqa: S105
+INSUFFICIENT_SCOPE = "This operation needs the scope {scope!r}, which this token does not grant."
+RATE_LIMITED = "Too many requests: at most {limit} per minute; retry after {seconds} s."
+
+oauth2 = OAuth2(
+    flows=OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={s: s for s in SCOPES}),
+                     clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_URL,
+                                                                  scopes={s: s for s in CLIENT_SCOPES})),
+    scheme_name="OAuth2", auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    kind: str  # user | client
+    id: uuid.UUID
+    username: str
+    role: str
+    scopes: frozenset[str]
+    senior: bool = False
+
+    def actor(self) -> UserInfo:
+        return UserInfo(self.id, self.username, self.username, self.role, self.senior)
+
+    def submitter(self) -> Submitter:
+        return Submitter(self.username[:64], self.role, self.id if self.kind == "user" else None, self.senior)
+
+
+@dataclass(frozen=True)
+class _Standing:  # what the database says about a subject (cached briefly)
+    id: uuid.UUID
+    username: str
+    role: str
+    senior: bool
+    scopes: frozenset[str]
+
+
+class ApiContext:
+    """Everything the routes share; built by the app's lifespan, closed with it."""
+
+    def __init__(self, services: Services, settings: Settings, limiter: RateLimiter | None = None) -> None:
+        self.services = services
+        self.settings = settings
+        self.tokens = TokenService(load_key_ring(settings), settings.api, services.clock.now)
+        self.limiter = limiter or build_limiter(settings.api.rate_limit_url,
+                                                socket_timeout=settings.api.rate_limit_socket_timeout,
+                                                failure_cooldown=settings.api.rate_limit_failure_cooldown)
+        self.clients = ApiClientService(services.db, services.clock, rounds=settings.auth.bcrypt_rounds)
+        self.idempotency = IdempotencyStore(services.db, services.clock, ttl_hours=settings.api.idempotency_ttl_hours)
+        self._cache: dict[str, tuple[float, _Standing | None]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.limiter.close()
+
+    def standing(self, sub: str) -> _Standing | None:
+        ttl = self.settings.api.principal_cache_seconds
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(sub)
+        if hit is not None and now - hit[0] < ttl:
+            return hit[1]
+        found = self._lookup(sub)
+        if ttl > 0:
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[sub] = (now, found)
+        return found
+
+    def _lookup(self, sub: str) -> _Standing | None:
+        kind, _, ref = sub.partition(":")
+        if kind == "user":
+            try:
+                uid = uuid.UUID(ref)
+            except ValueError:
+                return None
+            with self.services.db.read() as s:
+                user = UserRepository(s).get(uid)
+                if user is None or user.disabled:
+                    return None
+                return _Standing(user.id, user.username, user.role, bool(user.senior),
+                                 frozenset(scopes_for_role(user.role)))
+        if kind == "client":
+            client = self.clients.get(ref)
+            if client is None or not client.active:
+                return None
+            scopes = frozenset(client.scopes) & frozenset(CLIENT_SCOPES) & frozenset(scopes_for_role(client.role))
+            return _Standing(client.id, f"client:{client.name}", client.role, False, scopes)
+        return None
+
+    def limit(self, key: str, limit: int) -> None:
+        verdict: Verdict = self.limiter.hit(key, limit)
+        if not verdict.allowed:
+            raise Problem(429, "rate-limited", "Too many requests",
+                          RATE_LIMITED.format(limit=verdict.limit, seconds=verdict.retry_after),
+                          headers={"Retry-After": str(verdict.retry_after)})
+
+
+def get_ctx(request: Request) -> ApiContext:
+    ctx: Any = getattr(request.app.state, "api", None)
+    if ctx is None:  # pragma: no cover - only when the lifespan did not run
+        raise RuntimeError("the API context is missing: run the app with its lifespan")
+    return ctx  # type: ignore[no-any-return]
+
+
+def _unauthorized(detail: str, error: str | None = None) -> Problem:
+    challenge = REALM + (f', error="{error}"' if error else "")
+    return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def authorize(request: Request, security_scopes: SecurityScopes,
+              authorization: str | None = Depends(oauth2)) -> Principal:
+    ctx = get_ctx(request)
+    if not authorization:
+        raise _unauthorized(UNAUTHENTICATED)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized(INVALID_TOKEN, "invalid_token")
+    try:
+        claims = ctx.tokens.verify(token.strip())
+    except TokenInvalid as exc:
+        request.scope.setdefault("state", {})["token_refused"] = exc.reason
+        raise _unauthorized(INVALID_TOKEN, "invalid_token") from None
+    standing = ctx.standing(claims.sub)
+    if standing is None:
+        raise _unauthorized(INVALID_TOKEN, "invalid_token")
+    request.scope.setdefault("state", {})["principal"] = claims.sub
+    ctx.limit(f"sub:{claims.sub}", ctx.settings.api.rate_limit_per_minute)
+    principal = Principal(claims.sub, claims.kind, standing.id, standing.username, standing.role,
+                          claims.scopes & standing.scopes, standing.senior)
+    for scope in security_scopes.scopes:
+        if scope not in principal.scopes or not allowed(principal.role, SCOPES[scope]):
+            raise Problem(403, "insufficient-scope", "Forbidden", INSUFFICIENT_SCOPE.format(scope=scope),
+                          headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'})
+    return principal

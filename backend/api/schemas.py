@@ -1,0 +1,217 @@
+"""Request and response bodies of the scoring API.
+
+The application schema is generated from the feature catalogue (:mod:`backend.training.features`):
+one optional field per feature with its JSON type and inclusive bounds (categories as enums),
+``loan_amount`` required (:data:`backend.services.validation.REQUIRED`), extra fields forbidden,
+numbers strict (no numeric strings, no booleans, finite only). The scoring service then runs the
+model's own validation (:mod:`backend.services.validation`) on what passed: the API schema
+documents and pre-checks, the service decides.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from backend.services.override_rules import MAX_TEXT, OUTCOMES, OVERRIDE_REASONS
+from backend.services.validation import REQUIRED
+from backend.training.features import FEATURES, PROTECTED_CATEGORIES, Feature
+
+ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
+
+
+def _json_int(value: Any) -> Any:
+    """JSON numbers only (``36`` or ``36.0``), never ``"36"`` or ``true``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _field(f: Feature) -> tuple[Any, Any]:
+    bounds: dict[str, Any] = {k: v for k, v in (("ge", f.lower), ("le", f.upper)) if v is not None}
+    if f.kind == "categorical":
+        kind: Any = Literal[tuple(f.categories or ())]  # type: ignore[valid-type]
+    elif f.kind in ("integer", "binary"):
+        kind = Annotated[int, Field(**bounds), BeforeValidator(_json_int)]  # this order: bounds in the schema
+    else:
+        kind = Annotated[float, Strict(), Field(allow_inf_nan=False, **bounds)]
+    desc = f.description + (f" ({f.unit})" if f.unit else "")
+    if f.name in REQUIRED:
+        return kind, Field(..., description=desc)
+    return kind | None, Field(None, description=desc)
+
+
+@lru_cache(maxsize=1)
+def application_model() -> type[BaseModel]:
+    """The ``Application`` body (built on first use, from the catalogue)."""
+    fields: dict[str, Any] = {
+        "application_id": (Annotated[str, Field(pattern=ID_PATTERN)] | None,
+                           Field(None, description="Your id for the application (a retry with the same id and "
+                                               "features re-scores it; different features are refused)")),
+        "applicant_id": (Annotated[str, Field(pattern=ID_PATTERN)] | None,
+                         Field(None, description="Your id for the applicant (assigns the rollout arm)")),
+    }
+    for name, choices in PROTECTED_CATEGORIES.items():
+        fields[name] = (Literal[choices] | None,  # type: ignore[valid-type]
+                        Field(None, description="Protected attribute: stored for fairness monitoring only, "
+                                                "never a model input"))
+    for f in FEATURES:
+        fields[f.name] = _field(f)
+    return create_model("Application", __config__=STRICT, **fields)
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "batch" if "applications" in value else "one"
+    return None
+
+
+def score_request(max_batch: int) -> Any:
+    """One application, or ``{"applications": [...]}`` with 1..``max_batch`` of them."""
+    app = application_model()
+    batch = create_model("ApplicationBatch", __config__=STRICT,
+                         applications=(Annotated[list[app], Field(min_length=1, max_length=max_batch)],  # type: ignore[valid-type, arg-type]
+                                       Field(..., description=f"1 to {max_batch} applications")))
+    return Annotated[Annotated[app, Tag("one")] | Annotated[batch, Tag("batch")],  # type: ignore[valid-type]
+                     Discriminator(_kind, custom_error_type="body_type",
+                                   custom_error_message="The body must be a JSON object")]
+
+
+# -- requests ---------------------------------------------------------------------------------------
+class OverrideIn(BaseModel):
+    model_config = STRICT
+    outcome: Literal[OUTCOMES] = Field(..., description="approve, deny or review")  # type: ignore[valid-type]
+    reason_code: Literal[tuple(OVERRIDE_REASONS)] | None = Field(  # type: ignore[valid-type]
+        None, description="Required when the outcome differs from the recommendation")
+    reason_text: Annotated[str, Field(max_length=MAX_TEXT)] | None = Field(
+        None, description="Why (stored verbatim; required with a reason code)")
+    started_at: AwareDatetime | None = Field(None, description="When the officer opened the case (for timing)")
+
+
+# -- responses --------------------------------------------------------------------------------------
+class ReasonFeature(BaseModel):
+    name: str
+    description: str
+    value: float | int | str | None
+    contribution: float
+
+
+class Reason(BaseModel):
+    code: str
+    text: str
+    weight: float
+    features: list[ReasonFeature]
+
+
+class ScoreOut(BaseModel):
+    decision_id: str | None = Field(None, description="Use it with /v1/decisions/{decision_id}")
+    application_id: str | None
+    ai_visible: bool = Field(..., description="False: decided without the AI (control arm or shadow mode); "
+                                              "the model fields are then null")
+    arm: str | None
+    phase: str | None
+    notice: str | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_role: str | None = Field(None, description="primary, or fallback when the primary model failed")
+    pd: float | None = Field(None, description="Calibrated probability of default")
+    risk_class: str | None = None
+    confidence: float | None = None
+    recommendation: str | None = None
+    policy_reasons: list[str] | None = None
+    reasons: list[Reason] | None = None
+    cache_hit: bool | None = None
+
+
+class BatchOut(BaseModel):
+    results: list[ScoreOut]
+
+
+class CaseOut(BaseModel):
+    features: dict[str, float | int | str | None]
+    loan_amount: float
+    applied_at: datetime | None
+
+
+class DecisionViewOut(BaseModel):
+    id: str
+    outcome: str
+    status: str = Field(..., description="final, pending_approval or rejected")
+    is_override: bool
+    reason_code: str | None
+    reason_label: str | None
+    reason_text: str | None
+    decided_by: str | None
+    decided_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None
+    decision_seconds: float | None
+    materiality: list[str]
+    replayed: bool = False
+
+
+class DecisionOut(BaseModel):
+    decision_id: str
+    score: ScoreOut
+    attributions: dict[str, float] | None = None
+    application: CaseOut
+    decision: DecisionViewOut | None = Field(None, description="The latest human decision, null if none "
+                                                                "(always null for machine clients)")
+
+
+class ExplanationOut(BaseModel):
+    id: str
+    decision_id: str
+    text: str
+    provider: str
+    model: str
+    fact_check_ok: bool
+    fallback_used: bool
+    failures: list[dict[str, Any]]
+    created_at: datetime | None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the token type, not a secret
+    expires_in: int
+    scope: str
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class OAuthErrorOut(BaseModel):
+    error: str = Field(..., description="RFC 6749: invalid_request, invalid_client, invalid_grant, invalid_scope, "
+                                        "unsupported_grant_type")
+    error_description: str
+    type: str
+    title: str
+    status: int
+    request_id: str | None = None
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
