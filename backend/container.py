@@ -91,7 +91,8 @@ class Services:
     def costs(self) -> CostService:
         from backend.services.costs import CostService
 
-        return CostService(self.db, self.clock, self.settings.costs, self.settings.llm.prices)
+        return CostService(self.db, self.clock, self.settings.costs, self.settings.llm.prices,
+                           cache_url=self.settings.cache.url, registry_dir=self.settings.model.registry_dir)
 
     @cached_property
     def experiments(self) -> ExperimentService:
