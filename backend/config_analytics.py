@@ -56,4 +56,3 @@ class CostSettings(BaseModel):
     storage_gb_month: float = Field(0.115, ge=0)
     cache_instance_hour: float = Field(0.068, ge=0)
     monitoring_month: float = Field(50.0, ge=0)
-    cost_alert_per_request: float = Field(0.60, gt=0)

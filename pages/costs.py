@@ -48,7 +48,7 @@ u = b.usage
 
 cols = st.columns(4)
 cols[0].metric("Total cost", v.usd(b.total), help=f"{u.start:%Y-%m-%d} to {u.end:%Y-%m-%d %H:%M} UTC")
-limit = c.cost_alert_per_request
+limit = get_services().settings.monitoring.thresholds.cost_per_request_max_usd  # the cost alert's own setting
 cols[1].metric("Per scoring request", v.usd(b.per_request, 4), help=f"{u.requests:,} scoring requests",
                delta=None if b.per_request is None else f"{b.per_request - limit:+.4f} vs the {v.usd(limit)} alert",
                delta_color="inverse")

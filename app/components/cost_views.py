@@ -30,7 +30,6 @@ PRICE_ROWS = (  # field, what, unit
     ("storage_gb_month", "Storage", "USD per GB-month"),
     ("cache_instance_hour", "Cache (Redis only)", "USD per instance-hour"),
     ("monitoring_month", "Monitoring", "USD per month"),
-    ("cost_alert_per_request", "Alert threshold", "USD per scoring request"),
 )
 MONEY = st.column_config.NumberColumn(format="$%.2f")
 UNIT_MONEY = st.column_config.NumberColumn(format="$%.6f")
