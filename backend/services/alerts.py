@@ -188,7 +188,7 @@ class AlertService:
         role = "system" if actor == MONITOR else self._role(actor)
         report = EvaluationReport(at, [])
         if refresh:
-            self._refresh(at, report, REFRESHED if refresh is True else tuple(refresh))
+            self._refresh(at, report, REFRESHED if refresh is True else tuple(refresh or ()))
         report.readings = self._readings(at, report.errors)
         for reading in report.readings:
             self._apply(reading, at, actor, role, report)
