@@ -31,4 +31,4 @@ sections: dict[str, list[st.Page]] = {}
 for spec in pages_for(user.role):
     sections.setdefault(spec.section, []).append(
         st.Page(str(spec.path), title=spec.title, icon=spec.icon, default=spec.file == "home.py"))
-st.navigation(sections).run()
+st.navigation(sections, expanded=True).run()  # every page of the role, no "View more"
