@@ -36,8 +36,8 @@ events = rv.timeline(admin, key)
 registered_by = {e["version"]: e["by"] for e in events if e["action"] == "register" and e["by"]}
 
 c = st.columns(4)
-c[0].metric("Champion", (champion or "none")[-13:], help=champion)
-c[1].metric("Challenger", (aliases.get("challenger") or "none")[-13:], help=aliases.get("challenger"))
+c[0].metric("Champion", rv.short_version(champion), help=champion)
+c[1].metric("Challenger", rv.short_version(aliases.get("challenger")), help=aliases.get("challenger"))
 c[2].metric("Canary", f"{canary['share']}%" if canary else "none", help=canary["version"] if canary else None)
 c[3].metric("Deployments", "halted" if halts else "open")
 

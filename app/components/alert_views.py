@@ -12,7 +12,7 @@ from backend.csvsafe import safe_csv_text
 from backend.services.alert_rules import ACTION_LABELS, STATUS_LABELS, Reading, fmt
 from backend.services.alerts import AlertView
 
-STATUS_MARKS = {"ok": "🟢 ok", "firing": "🔴 firing", "no_data": "⚪ no data"}
+STATUS_MARKS = {"ok": "ok", "firing": "FIRING", "no_data": "no data"}  # plain text: not every font has colour emoji
 CSV_FIELDS = ("id", "rule", "status", "severity", "action", "value", "threshold", "message", "opened_at",
               "last_seen_at", "acknowledged_by", "acknowledged_at", "ack_note", "resolved_by", "resolved_at",
               "resolve_note", "notifications")

@@ -5,6 +5,7 @@ events timeline and one version's held-out report. Every figure comes from the r
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -276,3 +277,14 @@ def version_details(report: dict[str, Any]) -> None:
             "n": st.column_config.NumberColumn("applicants", format="%d"), "approval_rate": PCT,
             "tpr": st.column_config.NumberColumn("TPR", format="percent"),
             "fpr": st.column_config.NumberColumn("FPR", format="percent")})
+
+
+_VERSION = re.compile(r"^v(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})\d+-([0-9a-f]+)$")
+
+
+def short_version(version: str | None) -> str:
+    """``v20261124-042157041-49a126`` -> ``2026-11-24 04:21 · 49a1`` (fits a metric tile; the full id is in its help)."""
+    if not version:
+        return "none"
+    m = _VERSION.match(version)
+    return f"{m[1]}-{m[2]}-{m[3]} {m[4]}:{m[5]} · {m[6][:4]}" if m else version

@@ -208,7 +208,8 @@ class ModelAdmin:
                         "by": e.get("by") or (match["actor"] if match else None),
                         "share": e.get("share"), "previous": e.get("previous"),
                         "note": (match or {}).get("payload", {}).get("note") or e.get("reason")})
-        return sorted(out, key=lambda r: r["at"], reverse=True)
+        # events in the same second keep their written order: sort oldest first (stable), then reverse
+        return sorted(out, key=lambda r: r["at"])[::-1]
 
     def compare(self, challenger: str, champion: str | None = None) -> dict[str, Any]:
         """Challenger and champion on the SAME rows: the challenger's held-out split (the rows its

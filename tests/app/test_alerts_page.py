@@ -79,7 +79,7 @@ def test_risk_manager_acknowledges_then_resolves(firing):
     at = _page(console, "risk_manager")
     assert [t.value for t in at.title] == ["Alerts"] and not at.error
     rules = at.dataframe[0].value
-    assert len(rules) == 6 and rules.set_index("rule").loc["Decision latency p95", "status"] == "🔴 firing"
+    assert len(rules) == 6 and rules.set_index("rule").loc["Decision latency p95", "status"] == "FIRING"
     assert list(at.dataframe[1].value["alert"]) == [alert_id[:8]]
     assert not at.warning  # nothing halts deployments
     pick = next(s for s in at.selectbox if s.key == "alerts_pick")
