@@ -93,9 +93,13 @@ def comparison_table(cmp: Comparison) -> list[dict[str, Any]]:
 
 
 def sequence_table(cmp: Comparison, metric: str) -> list[dict[str, Any]]:
-    """The confidence sequence look by look (fractions: 0.01 is one percentage point)."""
-    return [{"week": p.week.isoformat(), "n_ai": p.n_ai, "n_control": p.n_control, "ai_minus_control": p.estimate,
-             "cs_low": p.low, "cs_high": p.high} for p in cmp.sequences.get(metric, [])]
+    """The confidence sequence look by look, in percentage points like the chart above it."""
+    def pp(x: float | None) -> float | None:
+        return None if x is None else round(100 * x, 2)
+
+    return [{"week": p.week.isoformat(), "AI cases": p.n_ai, "control cases": p.n_control,
+             "AI − control (pp)": pp(p.estimate), "sequence low (pp)": pp(p.low), "sequence high (pp)": pp(p.high)}
+            for p in cmp.sequences.get(metric, [])]
 
 
 def definitions(ov: Overview) -> list[tuple[str, str]]:
