@@ -29,6 +29,7 @@ COMPONENT_NAMES = {
     "score_uncached": "Model scoring (uncached)",
     "score_cached": "Cache read (cached requests)",
     "db_ms": "Database write",
+    "db_read_ms": "Database read (known-application lookup)",
     "request": "Scoring request (total)",
 }
 BAD_TARGET = "the latency target must be a positive number of seconds (got {value!r})"

@@ -315,6 +315,9 @@ class ScoringService:
                                      .where(Application.external_id.in_(ids[chunk:chunk + 5000]))):
                     existing[row.external_id] = {"id": row.id, "features": row.features, "arm": row.arm,
                                                  "phase": row.phase, "ai_visible": row.ai_visible}
+            # the database component of each request's timings: the lookup of known applications (the
+            # INSERTs come after the row is built; their time is in ScoreResult.extra["db_ms"])
+            db_read_ms = (time.perf_counter() - t_db) * 1000 / max(len(items), 1)
             for it, res in zip(items, results, strict=True):  # check all first: a conflict writes nothing
                 ext = str(it.raw.get("application_id")) if it.raw.get("application_id") else None
                 if ext in existing and feature_hash(existing[ext]["features"]) != feature_hash(res.features):
@@ -356,7 +359,7 @@ class ScoringService:
                               "latency_ms": res.latency_ms, "created_at": now, "base_value": res.base_value,
                               "margin": res.margin, "member_spread": res.member_spread,
                               "fallback_error": res.fallback_error[:300] if res.fallback_error else None,
-                              "timings": {k: round(v, 4) for k, v in timing.items()}})
+                              "timings": {k: round(v, 4) for k, v in {**timing, "db_read_ms": db_read_ms}.items()}})
                 audits.append(AuditEntry(
                     actor=it.submitter.username, role=it.submitter.role,
                     action="application_rescored" if rescored else "application_scored", entity_type="prediction",
