@@ -202,7 +202,7 @@ class OperationsSimulator:
         self._feedback(explanations, draws, users, rep)
         self._surveys(users, rep)
         self._outcomes(df, draws, users, rep)
-        if cfg.monitoring:
+        if cfg.monitoring and rep.skipped_days < n_days:  # a re-run that wrote nothing has nothing new to judge
             self._monitor(cfg.outcomes_as_of + timedelta(days=1, hours=6), rep, True)
         rep.seconds = time.perf_counter() - t0
         return rep
