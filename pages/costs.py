@@ -29,8 +29,7 @@ c = report.settings
 with st.expander("Price table in use", icon=":material/sell:"):
     st.caption(v.PRICE_NOTE)
     prices = v.price_frame(c, report.llm_prices)
-    st.dataframe(prices, hide_index=True, key="costs_prices_table", column_config={"price": v.PRICE})
-    v.download(prices, "the price table", "costs_prices")
+    v.table(prices, "the price table", "costs_prices", column_config={"price": v.PRICE})
 if not report.months or report.total is None:
     st.info("No usage recorded yet: costs appear here once applications are scored.")
     st.stop()
@@ -73,28 +72,24 @@ else:
 # -- components ---------------------------------------------------------------------------------------
 st.subheader(f"Cost per component: {choice}")
 lines = v.lines_frame(b)
-st.dataframe(lines, hide_index=True, column_config={"USD": v.MONEY}, key="costs_lines_table")
-v.download(lines, "the cost lines", "costs_lines")
+v.table(lines, "the cost lines", "costs_lines", column_config={"USD": v.MONEY})
 for note in b.notes:
     st.caption(note)
 st.caption("Serving and database bill every hour of the period, busy or idle; storage is the database and model "
            "registry size measured now; LLM lines are the recorded cost_usd, or tokens x the price table when a "
            "cost is missing. Stored-explanation views make no LLM call and cost nothing.")
 unit = v.unit_frame(b)
-st.dataframe(unit, hide_index=True, column_config={"USD each": v.UNIT_MONEY}, key="costs_units_table")
-v.download(unit, "the unit costs", "costs_units")
+v.table(unit, "the unit costs", "costs_units", column_config={"USD each": v.UNIT_MONEY})
 
 # -- caches -------------------------------------------------------------------------------------------
 st.subheader("Caches and what they saved")
 cache = v.cache_frame(b, units)
-st.dataframe(cache, hide_index=True, key="costs_cache_table",
-             column_config={"hit rate": v.PCT, "cost of a miss": v.UNIT_MONEY, "cost of a hit": v.UNIT_MONEY,
-                            "saving": v.MONEY})
-v.download(cache, "the cache table", "costs_cache")
+v.table(cache, "the cache table", "costs_cache",
+        column_config={"hit rate": v.PCT, "cost of a miss": v.UNIT_MONEY, "cost of a hit": v.UNIT_MONEY,
+                       "saving": v.MONEY})
 per_prediction = v.prediction_cost_frame(units)
-st.dataframe(per_prediction, hide_index=True, key="costs_prediction_table",
-             column_config={k: v.UNIT_MONEY for k in ("marginal USD", "fixed share USD", "all-in USD")})
-v.download(per_prediction, "the cost per prediction", "costs_prediction")
+v.table(per_prediction, "the cost per prediction", "costs_prediction",
+        column_config={k: v.UNIT_MONEY for k in ("marginal USD", "fixed share USD", "all-in USD")})
 st.caption("Saving = hits x (what a miss costs - what a hit costs). A scoring miss costs its model time priced as "
            "serverless compute (on instances billed by the hour the marginal cost is that small); an explanation "
            "miss costs the LLM calls behind it (timeouts and fallbacks included). The fixed share spreads the "
@@ -104,9 +99,8 @@ st.caption("Saving = hits x (what a miss costs - what a hit costs). A scoring mi
 st.subheader("Monthly trend and projection")
 st.plotly_chart(v.trend_figure(report), key="costs_trend_chart")
 trend = v.trend_frame(report)
-st.dataframe(trend, hide_index=True, key="costs_trend_table",
-             column_config={k: v.MONEY for k in (*m.COMPONENTS, "total", "low", "high")} | {"per request": v.UNIT_MONEY})
-v.download(trend, "the monthly trend", "costs_trend")
+v.table(trend, "the monthly trend", "costs_trend",
+        column_config={k: v.MONEY for k in (*m.COMPONENTS, "total", "low", "high")} | {"per request": v.UNIT_MONEY})
 if report.projection:
     st.caption(f"Projection (an estimate): {report.projection.explanation}")
 
@@ -121,9 +115,7 @@ scenario = m.Scenario(serverless=serverless, llm_cache_hit_rate=hit_rate, reserv
 result = m.what_if(report.breakdowns if picked is None else [b], scenario, c)
 st.metric("Saving", v.usd(result.saving), help=f"{v.usd(result.total_before)} -> {v.usd(result.total_after)}")
 effect = v.what_if_frame(result)
-st.dataframe(effect, hide_index=True, key="costs_whatif_table",
-             column_config={k: v.MONEY for k in ("before", "after", "saving")})
-v.download(effect, "the what-if table", "costs_whatif")
+v.table(effect, "the what-if table", "costs_whatif", column_config={k: v.MONEY for k in ("before", "after", "saving")})
 st.caption("Each effect is computed from this period's records: serverless bills the recorded uncached model-scoring "
            "time as GB-seconds (cold starts and per-invocation minimums are not modelled), the answer cache removes "
            "its share of the recorded LLM calls and their recorded costs, reserved instances discount the "

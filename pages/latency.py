@@ -51,34 +51,26 @@ st.caption(f"Percentiles: {report.method}. Timing components recorded: {', '.joi
 st.subheader("Per component")
 components = v.latency_frame([*report.table("component", "all"), *report.table("explanation", "provider"),
                               *report.table("end_to_end", "all")])
-st.dataframe(components, hide_index=True, key="latency_components_table",
-             column_config={k: v.MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")})
-v.download(components, "the component percentiles", "latency_components")
+v.table(components, "the component percentiles", "latency_components", column_config=v.MS_PERCENTILES)
 
 st.subheader("End to end per decision")
 if report.e2e_quantiles:
     st.plotly_chart(v.e2e_distribution(report.e2e_quantiles, report.target_s), key="latency_e2e_chart")
 e2e_rows = v.latency_frame([*report.table("end_to_end", "all"), *report.table("end_to_end", "kind"),
                             *report.table("end_to_end", "phase")])
-st.dataframe(e2e_rows, hide_index=True, key="latency_e2e_table",
-             column_config={k: v.MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")}
-             | {"share over target": v.PCT})
-v.download(e2e_rows, "the end-to-end percentiles", "latency_e2e")
+v.table(e2e_rows, "the end-to-end percentiles", "latency_e2e",
+        column_config=v.MS_PERCENTILES | {"share over target": v.PCT})
 
 st.subheader("Cached vs uncached")
 cached = v.latency_frame([*report.table("component", "cache"),
                           *[r for r in report.table("component", "all") if r.name.startswith(("Model", "Cache"))]])
-st.dataframe(cached, hide_index=True, key="latency_cache_table",
-             column_config={k: v.MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")})
-v.download(cached, "the cached vs uncached table", "latency_cache")
+v.table(cached, "the cached vs uncached table", "latency_cache", column_config=v.MS_PERCENTILES)
 if not any(r.group == "cached" for r in report.table("component", "cache")):
     st.caption("No scoring request in this history was served from the scoring cache.")
 
 st.subheader("Explanations by provider")
 providers = v.latency_frame(report.table("explanation", "provider"), group_title="provider")
-st.dataframe(providers, hide_index=True, key="latency_provider_table",
-             column_config={k: v.MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")})
-v.download(providers, "the provider table", "latency_providers")
+v.table(providers, "the provider table", "latency_providers", column_config=v.MS_PERCENTILES)
 st.caption("Stored-explanation views read the text saved with the decision: no LLM call. Timeouts count with the "
            "time the call waited before the fallback provider answered.")
 
@@ -87,7 +79,5 @@ monthly_e2e = report.table("end_to_end", "month")
 monthly_request = [r for r in report.table("component", "month") if r.name == "Scoring request (total)"]
 st.plotly_chart(v.latency_trend(monthly_e2e, monthly_request, report.target_s), key="latency_trend_chart")
 monthly = v.latency_frame([*monthly_e2e, *monthly_request, *report.table("component", "phase")])
-st.dataframe(monthly, hide_index=True, key="latency_monthly_table",
-             column_config={k: v.MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")}
-             | {"share over target": v.PCT})
-v.download(monthly, "the monthly and phase table", "latency_monthly")
+v.table(monthly, "the monthly and phase table", "latency_monthly",
+        column_config=v.MS_PERCENTILES | {"share over target": v.PCT})

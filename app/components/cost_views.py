@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -34,6 +35,7 @@ PRICE_ROWS = (  # field, what, unit
 MONEY = st.column_config.NumberColumn(format="$%.2f")
 UNIT_MONEY = st.column_config.NumberColumn(format="$%.6f")
 MS = st.column_config.NumberColumn(format="%.1f")
+MS_PERCENTILES = {k: MS for k in ("mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms")}
 PCT = st.column_config.NumberColumn(format="percent")
 PRICE = st.column_config.NumberColumn(format="%g")
 PROVIDER_NAMES = {"cache (explanation)": "stored explanation (cache, explanation)"}
@@ -51,6 +53,12 @@ def download(df: pd.DataFrame, name: str, key: str) -> None:
     """A CSV download of ``df`` (cells that spreadsheets would execute are quoted)."""
     data = safe_csv_text(df.to_dict("records"), list(df.columns))
     st.download_button(f"Download {name} (CSV)", data, file_name=f"{key}.csv", mime="text/csv", key=key)
+
+
+def table(df: pd.DataFrame, name: str, key: str, column_config: dict[str, Any] | None = None) -> None:
+    """A table and its CSV download (keys ``<key>_table`` and ``<key>``): every table on these pages has both."""
+    st.dataframe(df, hide_index=True, key=f"{key}_table", column_config=column_config)
+    download(df, name, key)
 
 
 # -- latency ---------------------------------------------------------------------------------------
