@@ -401,3 +401,36 @@ class IdempotencyRecord(Base):
 
 
 Index("uq_api_idempotency_key", IdempotencyRecord.principal, IdempotencyRecord.key, unique=True)
+
+
+class OpsEvidence(Base):
+    """0006: one piece of operational evidence (a backup drill, a security scan, a load benchmark...).
+
+    Written by the command that produced it, in one transaction with its audit row; read by the
+    readiness checklist. Never updated: a newer run adds a newer row.
+    """
+
+    __tablename__ = "ops_evidence"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # backup | backup_drill | security_scan | load_test | ...
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    summary: Mapped[str] = mapped_column(String(500))
+    command: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SignOff(Base):
+    """0006: a named release sign-off by role (pm | engineering | compliance | legal), for a model version."""
+
+    __tablename__ = "signoffs"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
+    area: Mapped[str] = mapped_column(String(16), index=True)  # pm | engineering | compliance | legal
+    model_version: Mapped[str] = mapped_column(String(64), default="")
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
