@@ -247,6 +247,7 @@ def _register_subcommands() -> None:
 
     cli_workspace.register(app)
     __import__("backend.cli_rollout", fromlist=["register"]).register(app)
+    __import__("backend.cli_deploy", fromlist=["register"]).register(app)
 
 
 _register_subcommands()

@@ -66,10 +66,26 @@ class CacheSettings(BaseModel):
 class ModelSettings(BaseModel):
     registry_dir: Path = Path("models")
     name: str = "creditrisk"
-    engine: Literal["compiled", "reference"] = "compiled"
+    engine: Literal["compiled", "reference", "sagemaker"] = "compiled"  # sagemaker: set by server=sagemaker
     server: Literal["local", "sagemaker"] = "local"
     sagemaker_endpoint: str = ""
     aws_region: str = "us-east-1"
+    # the SageMaker runtime client (backend/adapters/model_sagemaker.py); endpoint_url: a VPC or loopback endpoint
+    sagemaker_endpoint_url: str = ""
+    sagemaker_connect_timeout: float = Field(1.0, gt=0, le=60)
+    sagemaker_read_timeout: float = Field(2.0, gt=0, le=60)
+    sagemaker_max_attempts: int = Field(2, ge=1, le=5)  # the first call included
+    sagemaker_max_batch: int = Field(100, ge=1, le=1000)  # applications per invocation
+
+    @model_validator(mode="after")
+    def _sagemaker(self) -> ModelSettings:
+        if self.server == "sagemaker":
+            if not self.sagemaker_endpoint.strip():
+                raise ValueError("server sagemaker needs CREDITRISK_MODEL__SAGEMAKER_ENDPOINT (the endpoint name)")
+            self.engine = "sagemaker"  # what predictions record
+        elif self.engine == "sagemaker":
+            raise ValueError("engine sagemaker is set by CREDITRISK_MODEL__SERVER=sagemaker")
+        return self
 
 
 class LLMProviderSettings(BaseModel):

@@ -56,12 +56,26 @@ class ServingModel:
 
 
 class ModelProvider:
-    def __init__(self, settings: ModelSettings, policy: PolicySettings) -> None:
+    def __init__(self, settings: ModelSettings, policy: PolicySettings, *, server: Any = None) -> None:
+        """``server``: the remote model server to use when ``settings.server`` is ``sagemaker`` (tests
+        inject one; otherwise a :class:`~backend.adapters.model_sagemaker.SageMakerModelServer` is built
+        from the settings on first use)."""
         self.settings = settings
         self.policy_settings = policy
         self._lock = threading.Lock()
         self._by_version: dict[str, ServingModel] = {}
         self._aliases: tuple[float, dict[str, str]] | None = None
+        self._server = server
+
+    def model_server(self) -> Any:
+        """The SageMaker model server when ``settings.server`` is ``sagemaker``, else None (local model)."""
+        if self.settings.server != "sagemaker":
+            return None
+        if self._server is None:
+            from backend.adapters.model_sagemaker import SageMakerModelServer
+
+            self._server = SageMakerModelServer.from_settings(self.settings)
+        return self._server
 
     def registry(self) -> Any:
         from backend.model.registry import Registry
@@ -114,9 +128,15 @@ class ModelProvider:
         policy = Policy(score_cutoff=float(stored.get("score_cutoff", p.score_cutoff)),
                         confidence_threshold=p.confidence_threshold, loan_amount_cap=p.loan_amount_cap,
                         disagreement_threshold=p.disagreement_threshold)
-        return ServingModel(
+        model = ServingModel(
             name=manifest.get("name", self.settings.name), version=manifest["version"],
             columns=list(spec["columns"]), kinds=dict(spec["kinds"]),
             categories={k: list(v) for k, v in spec.get("categories", {}).items()},
             encoder=enc, primary=loaded.primary, fallback=loaded.fallback, calibrate=loaded.calibrate,
             policy=policy, manifest=manifest, reasons=ReasonMapper(spec["columns"]), _loaded=loaded)
+        server = self.model_server()
+        if server is None:
+            return model
+        from backend.adapters.model_sagemaker_remote import remote_model  # the primary answers from SageMaker
+
+        return remote_model(model, server)
