@@ -10,6 +10,9 @@ One ``Authenticate`` per run of the entrypoint. Its known weaknesses are closed 
 * the cookie key comes from settings (a random per-install key in dev; required in production);
 * no forgot-password, forgot-username or registration widgets are rendered;
 * its 0.7 s pre-login sleep is turned off (cookies are read from the request headers).
+
+With ``CREDITRISK_SSO__ENABLED=true`` the screen also offers single sign-on (``app/sso.py``); its users
+get the same server-side session and the same ``auth_user`` in session state.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 
 from app.guard import USER_KEY
+from app.sso import ConsoleSso
 from backend.container import Services
 from backend.services.auth import LOGIN_FAILED, UserInfo
 
@@ -68,6 +72,7 @@ class ConsoleAuth:
         self._set_cookie = controller.set_cookie
         controller.set_cookie = lambda: st.session_state.__setitem__(JUST_LOGGED_IN_KEY, True)
         cookie._token_encode = self._token_encode
+        self.sso = ConsoleSso(services)  # single sign-on (st.login) when CREDITRISK_SSO__ENABLED=true
 
     # -- hooks into the library ---------------------------------------------------------------
     def _check_credentials(self, username: str, password: str) -> bool:
@@ -110,14 +115,25 @@ class ConsoleAuth:
     # -- what the entrypoint calls -------------------------------------------------------------
     def login(self) -> UserInfo | None:
         """Render the login form when needed; return the validated user or None."""
+        handled, sso_user = self.sso.resolve(client=_client())
+        if handled:  # an SSO identity is present: its user, or a refusal page already shown
+            return sso_user
         slot = st.empty()
+        box = slot.container()
+        sso_entry = box.container()  # above the form; filled below only while nobody is signed in
         try:
-            with slot.container():
-                self.authenticator.login(location="main", key="login_form", callback=self._on_login,
-                                         fields={"Form name": "Sign in", "Username": "Username",
-                                                 "Password": "Password", "Login": "Sign in"})
+            with box:
+                if self.sso.password_login:
+                    self.authenticator.login(location="main", key="login_form", callback=self._on_login,
+                                             fields={"Form name": "Sign in", "Username": "Username",
+                                                     "Password": "Password", "Login": "Sign in"})
         except Exception:  # noqa: BLE001 - the library raises LoginError for stale cookies etc.
             st.session_state["authentication_status"] = None
+        if not st.session_state.get("authentication_status"):
+            with sso_entry:
+                self.sso.render_entry()
+        if not self.sso.password_login:
+            return None
         if st.session_state.get("authentication_status"):
             user = self.svc.auth.validate(st.session_state.get(TOKEN_KEY))
             if user is not None:
@@ -135,6 +151,8 @@ class ConsoleAuth:
 
     def logout_button(self) -> None:
         if st.sidebar.button("Log out", key="logout_button", icon=":material/logout:"):
+            if self.sso.owns_session():
+                self.sso.logout()  # ends our session, then st.logout(); stops this run
             self.svc.auth.end_session(st.session_state.get(TOKEN_KEY))
             self._clear()
             st.session_state[DELETE_COOKIE_KEY] = True
