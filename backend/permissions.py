@@ -45,23 +45,30 @@ class Perm(StrEnum):
     VIEW_ANALYTICS = "view_analytics"  # phase comparison (AI vs control), power calculator, phase report
     VIEW_LATENCY = "view_latency"  # latency per component
     VIEW_COSTS = "view_costs"  # cost per component, per request, what-if scenarios
+    REVEAL_PII = "reveal_pii"  # see an applicant's id/name/address/SSN in clear (officers: own applications only)
+    # the production-readiness checklist: risk manager and admin, and the product lead and ML engineer, who sign
+    # off for their areas and must see what they sign (loan officers do not)
+    VIEW_READINESS = "view_readiness"
+    SIGN_OFF = "sign_off"  # record/revoke a release sign-off; which area each role may sign: services/signoffs.py
 
 
 POLICY: dict[Role, frozenset[Perm]] = {
-    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_DECISIONS, Perm.DECIDE}),
+    Role.LOAN_OFFICER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_DECISIONS, Perm.DECIDE, Perm.REVEAL_PII}),
     Role.RISK_MANAGER: frozenset({Perm.VIEW_HOME, Perm.SCORE, Perm.VIEW_MODELS, Perm.VIEW_AUDIT, Perm.DECIDE,
-                                  Perm.VIEW_DECISIONS,
+                                  Perm.VIEW_DECISIONS, Perm.REVEAL_PII,
                                   Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT,
                                   Perm.APPROVE_ROLLOUT, Perm.VIEW_MONITORING, Perm.VIEW_FAIRNESS, Perm.ACK_ALERTS,
-                                  Perm.APPROVE_CANARY, Perm.ROLLBACK_MODELS, Perm.VIEW_ANALYTICS}),
+                                  Perm.APPROVE_CANARY, Perm.ROLLBACK_MODELS, Perm.VIEW_ANALYTICS,
+                                  Perm.VIEW_READINESS, Perm.SIGN_OFF}),
     Role.PRODUCT_LEAD: frozenset({Perm.VIEW_HOME, Perm.VIEW_ROLLOUT, Perm.PROPOSE_ROLLOUT, Perm.VIEW_ANALYTICS,
-                                  Perm.VIEW_LATENCY, Perm.VIEW_COSTS}),
+                                  Perm.VIEW_LATENCY, Perm.VIEW_COSTS, Perm.VIEW_READINESS, Perm.SIGN_OFF}),
     Role.ML_ENGINEER: frozenset({Perm.VIEW_HOME, Perm.VIEW_MODELS, Perm.VIEW_ROLLOUT, Perm.VIEW_MONITORING,
                                  Perm.ACK_ALERTS, Perm.MANAGE_MODELS, Perm.ROLLBACK_MODELS, Perm.VIEW_LATENCY,
-                                 Perm.VIEW_COSTS}),
+                                 Perm.VIEW_COSTS, Perm.VIEW_READINESS, Perm.SIGN_OFF}),
     Role.ADMIN: frozenset({Perm.VIEW_HOME, Perm.MANAGE_USERS, Perm.VIEW_AUDIT, Perm.VIEW_MODELS, Perm.VIEW_DECISIONS,
+                           Perm.REVEAL_PII,
                            Perm.APPROVE_OVERRIDES, Perm.VIEW_ALL_DECISIONS, Perm.VIEW_ROLLOUT, Perm.VIEW_LATENCY,
-                           Perm.VIEW_COSTS}),
+                           Perm.VIEW_COSTS, Perm.VIEW_READINESS, Perm.SIGN_OFF}),
 }
 
 

@@ -18,6 +18,7 @@ from app.components.manual import (
     manual_form,
     manual_notice,
 )
+from app.components.pii import applicant_panel
 from app.components.text import plain
 from app.components.workspace import OUTCOMES, explanation_panel, letter_panel, override_form, qa_panel
 from app.guard import OPEN_DECISION_KEY, label_simulated, require
@@ -88,6 +89,7 @@ if result is None:  # an officer on an application decided without the AI: facts
     st.info(f"This application is {hidden_phrase(case.arm, case.phase)}: decide it without the AI. "
             "The model's score is recorded for measurement only and is not shown.", icon=":material/visibility_off:")
     st.caption(f"Application {plain(case.application_id)}")
+    applicant_panel(svc, case.application_id, user)
     tabs = st.tabs(["Application", "Decision", "Adverse action notice"])
     with tabs[0]:
         application_facts(case.features, case.loan_amount)
@@ -104,6 +106,7 @@ if manual:
                "officer decides without the AI. You see the model's output as a manager; the decision is a manual "
                "one (no model recommendation applies).", icon=":material/visibility_off:")
 st.caption(f"Application {plain(result.application_id)} · model recommendation shown below")
+applicant_panel(svc, case.application_id, user)
 decision_card(result)
 
 tabs = st.tabs(["Reasons", "Explanation", "Questions", "Decision", "Adverse action notice"])

@@ -38,6 +38,7 @@ records = []
 for r in shown:
     visible = sees_hidden or r.ai_visible  # the service already blanks hidden model fields for officers
     records.append({"applied (UTC)": r.applied_at, "application": r.external_id or r.application_id[:8],
+                    "applicant": r.applicant_masked,  # masked; the Decision page reveals (allowed roles, audited)
                     "loan amount": r.loan_amount, "arm": arm_label(r.arm, r.phase) if r.prediction_id else "",
                     "recommendation": r.recommendation if visible else None, "PD": r.pd if visible else None,
                     "state": STATES.get(r.state, r.state), "decision": r.outcome or "",

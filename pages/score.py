@@ -11,6 +11,7 @@ import streamlit as st
 from app.components.charts import attribution_waterfall
 from app.components.decision import decision_card, reason_list
 from app.components.manual import decide_without_ai_notice
+from app.components.pii import applicant_inputs
 from app.components.text import humanize
 from app.guard import open_decision, require
 from app.services import get_services
@@ -76,13 +77,15 @@ with st.form("score_form"):
                                               max_value=cast(f.upper) if f.upper is not None else None,
                                               placeholder="not provided")
                         values[f.name] = (int(num) if f.kind == "integer" and num is not None else num)
+    applicant_id, details = applicant_inputs(str(base.get("applicant_id") or ""), f"score_pii_{choice}")
     engine = st.radio("Engine", ["compiled", "reference"], horizontal=True, key="score_engine",
                       help="compiled: flat-array scorer; reference: scikit-learn's predict_proba (same probabilities)")
     submitted = st.form_submit_button("Score", type="primary")
 
 if submitted:
-    for k in ("sex", "age_band", "race_ethnicity", "applicant_id"):
+    for k in ("sex", "age_band", "race_ethnicity"):
         values[k] = base.get(k)
+    values["applicant_id"], values["applicant"] = applicant_id or None, details or None
     try:
         result = scoring.score(values, submitter=Submitter(user.username, user.role, user.id, user.senior),
                                engine=engine, source="console")

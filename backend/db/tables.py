@@ -110,7 +110,9 @@ class Application(Base):
     __tablename__ = "applications"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_uuid)
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    applicant_id: Mapped[str] = mapped_column(String(64), index=True)
+    # 0007: a ``pii1:<kid>:...`` token (AES-256-GCM, backend/security/keys.py); plaintext on rows
+    # written before 0007 until `creditrisk pii rotate` encrypts them
+    applicant_id: Mapped[str] = mapped_column(String(255))
     features: Mapped[dict[str, Any]] = mapped_column(JSON)
     protected: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     loan_amount: Mapped[float] = mapped_column(Float)
@@ -124,6 +126,11 @@ class Application(Base):
     # (False in the control arm and in shadow mode: the model still scores, the officer decides blind)
     rollout_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     ai_visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 0007: blind index of the applicant id (HMAC-SHA256, for equality lookups), what screens show of
+    # it, and the encrypted direct PII (JSON of name, address, ssn, email, phone) when given
+    applicant_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    applicant_mask: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    pii: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Prediction(Base):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from backend.db.tables import Application, Decision, Prediction
+from backend.security.pii import is_token, mask_identifier
 from backend.services.override_rules import OVERRIDE_REASONS, materiality
 
 # states of an application in the decisions list
@@ -24,7 +25,7 @@ class DecisionView:
     risk_class: str | None
     pd: float | None
     loan_amount: float
-    applicant_id: str
+    applicant_masked: str  # never the applicant id itself (see :func:`applicant_masked`; reveal: pii_reveal)
     external_id: str | None
     submitted_by: str | None  # the officer who submitted the application
     is_override: bool
@@ -54,7 +55,7 @@ class CaseRow:
 
     application_id: str
     external_id: str | None
-    applicant_id: str
+    applicant_masked: str  # never the applicant id itself
     loan_amount: float
     applied_at: datetime
     submitted_by: str | None
@@ -73,6 +74,14 @@ class CaseRow:
     ai_visible: bool = True  # False: recommendation, risk class and PD are None for an officer
 
 
+def applicant_masked(app: Application) -> str:
+    """What screens show of the applicant id: the mask stored with the row (0007), else one made
+    from a plaintext pre-0007 value; never decrypts (revealing is :mod:`backend.services.pii_reveal`)."""
+    if app.applicant_mask:
+        return app.applicant_mask
+    return "" if is_token(app.applicant_id) else mask_identifier(app.applicant_id)
+
+
 def decision_view(d: Decision, pred: Prediction | None, app: Application, names: dict, *, cap: float,
                   replayed: bool = False, hide_model: bool = False) -> DecisionView:
     """``hide_model``: the viewer decides without the AI (control arm, shadow): no model fields."""
@@ -87,7 +96,7 @@ def decision_view(d: Decision, pred: Prediction | None, app: Application, names:
     return DecisionView(
         id=str(d.id), application_id=str(app.id), prediction_id=str(d.prediction_id) if d.prediction_id else None,
         outcome=d.outcome, status=d.status, recommendation=rec, risk_class=risk, pd=pred.pd if pred else None,
-        loan_amount=float(app.loan_amount), applicant_id=app.applicant_id, external_id=app.external_id,
+        loan_amount=float(app.loan_amount), applicant_masked=applicant_masked(app), external_id=app.external_id,
         submitted_by=names.get(app.officer_id), is_override=d.is_override, reason_code=code,
         reason_label=OVERRIDE_REASONS.get(code) if code else None, reason_text=d.override_reason_text,
         decided_by=names.get(d.decided_by), decided_at=d.decided_at, approved_by=names.get(d.approved_by),
@@ -113,7 +122,7 @@ def case_row(app: Application, pred: Prediction | None, d: Decision | None, name
     else:
         state = AWAITING if scored else NO_SCORE
     return CaseRow(
-        application_id=str(app.id), external_id=app.external_id, applicant_id=app.applicant_id,
+        application_id=str(app.id), external_id=app.external_id, applicant_masked=applicant_masked(app),
         loan_amount=float(app.loan_amount), applied_at=app.applied_at, submitted_by=names.get(app.officer_id),
         prediction_id=pid, recommendation=pred.recommendation if pred else None,
         risk_class=pred.risk_class if pred else None, pd=pred.pd if pred else None,

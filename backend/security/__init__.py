@@ -1,0 +1,1 @@
+"""Security primitives: field-level encryption of personal data (:mod:`backend.security.pii`)."""
