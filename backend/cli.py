@@ -238,6 +238,11 @@ def _register_subcommands() -> None:
     cli_data.register_seed_demo(app)
     __import__("backend.cli_monitor", fromlist=["register"]).register(app)
     __import__("backend.cli_api", fromlist=["register"]).register(app)
+    __import__("backend.cli_pii", fromlist=["register"]).register(app)
+    __import__("backend.cli_backup", fromlist=["register"]).register(app)
+    __import__("backend.cli_readiness", fromlist=["register"]).register(app)
+    __import__("backend.cli_sso", fromlist=["register"]).register(app)
+    __import__("backend.cli_security", fromlist=["register"]).register(app)
     try:
         from backend import cli_models
     except ImportError:  # the scoring engine is optional until it is installed

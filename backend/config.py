@@ -21,7 +21,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.config_analytics import AnalyticsSettings, CostSettings
 from backend.config_api import ApiSettings
+from backend.config_deploy import DeploySettings
+from backend.config_metrics import MetricsSettings
 from backend.config_monitoring import MonitoringSettings
+from backend.config_ops import OpsSettings
+from backend.config_pii import PiiSettings
+from backend.config_readiness import ReadinessSettings
+from backend.config_sso import SsoSettings
 
 ENV_PREFIX = "CREDITRISK_"
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "some_key", "dev", "test", "password"})
@@ -225,6 +231,12 @@ class Settings(BaseSettings):
     analytics: AnalyticsSettings = AnalyticsSettings()
     costs: CostSettings = CostSettings()
     api: ApiSettings = ApiSettings()
+    deploy: DeploySettings = DeploySettings()  # creditrisk deploy sagemaker
+    metrics: MetricsSettings = MetricsSettings()  # GET /metrics (Prometheus) or CloudWatch EMF lines
+    pii: PiiSettings = PiiSettings()
+    ops: OpsSettings = OpsSettings()  # backups, restore drills, RTO/RPO targets
+    readiness: ReadinessSettings = ReadinessSettings()
+    sso: SsoSettings = SsoSettings()  # console single sign-on (OpenID Connect), off by default
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

@@ -11,10 +11,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from backend.adapters.cache_factory import build_cache
+from backend.adapters.metrics_factory import build_metrics, metered_cache
 from backend.clock import SystemClock
 from backend.config import Settings, load_settings
 from backend.db.engine import Database, make_engine
-from backend.ports import Cache, Clock
+from backend.ports import Cache, Clock, Metrics
+from backend.security.pii import load_pii_keyring
 from backend.services.audit import AuditService
 from backend.services.auth import AuthService
 from backend.services.book import BookService
@@ -58,8 +60,10 @@ class Services:
     rollout: RolloutService
     outcomes: OutcomeService
     feedback: FeedbackService
+    metrics: Metrics  # counters/histograms (GET /metrics, CloudWatch EMF): backend/adapters/metrics_*.py
 
     def close(self) -> None:
+        self.metrics.flush()
         self.db.dispose()
 
     # ------------------------------------------------ monitoring and analytics (lazy)
@@ -124,9 +128,11 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
                             socket_timeout=settings.cache.socket_timeout,
                             connect_timeout=settings.cache.socket_timeout,
                             max_entries=settings.cache.max_entries)
+    metrics = build_metrics(settings.metrics)
+    cache = metered_cache(cache, metrics)  # counts hits and misses
     models = ModelProvider(settings.model, settings.policy)
     rollout = RolloutService(db, clock, settings.policy)
-    scoring = ScoringService(db, cache, models, clock, rollout)
+    scoring = ScoringService(db, cache, models, clock, rollout, pii=load_pii_keyring(settings))
     health = HealthService({
         "database": db.ping,
         "cache": cache.health,
@@ -141,8 +147,9 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
         audit=AuditService(db), book=BookService(db), health=health, models=models,
         scoring=scoring,
         decisions=DecisionService(db, clock, settings.policy),
-        workspace=WorkspaceService(db, scoring, build_engine(settings.llm, clock=clock), clock),
+        workspace=WorkspaceService(db, scoring, build_engine(settings.llm, clock=clock, metrics=metrics), clock),
         rollout=rollout,
         outcomes=OutcomeService(db, clock),
         feedback=FeedbackService(db, clock),
+        metrics=metrics,
     )

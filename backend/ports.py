@@ -39,3 +39,27 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware UTC now."""
         ...
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    """Counters and histograms with labels; the names and label sets are in ``backend/metrics_catalog.py``.
+
+    Contract: an unknown name or a wrong label set is a programming error (``ValueError``); a sink
+    failure (a closed stream) is logged and dropped, never raised. Label values must be bounded
+    (route templates, enumerations, configured names) and never identify an applicant.
+    """
+
+    backend: str
+
+    def inc(self, name: str, labels: Mapping[str, str], value: float = 1.0) -> None: ...
+
+    def observe(self, name: str, value: float, labels: Mapping[str, str]) -> None: ...
+
+    def flush(self) -> None:
+        """Push buffered values out (EMF); no-op for pull-based backends."""
+        ...
+
+    def exposition(self) -> tuple[bytes, str] | None:
+        """``(body, content type)`` of the Prometheus text format, or ``None`` when not scrapeable."""
+        ...

@@ -49,16 +49,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             app.state.api.close()
+            svc.metrics.flush()
             if services is None:
                 svc.close()
 
-    from backend.api import routes_health, routes_oauth, routes_v1
+    from backend.api import routes_health, routes_metrics, routes_oauth, routes_v1
 
     docs = cfg.api.docs
     app = FastAPI(title="creditrisk scoring API", version="1", description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None, openapi_url="/openapi.json" if docs else None)
     problems.install(app)
     app.include_router(routes_health.router)
+    app.include_router(routes_metrics.router)  # GET /metrics (Prometheus text; see routes_metrics)
     app.include_router(routes_oauth.router)
     app.include_router(routes_v1.build_router(cfg.api.max_batch))
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.api.max_body_bytes)

@@ -10,14 +10,17 @@ limit, 403 for a scope or role refusal.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
@@ -27,10 +30,11 @@ from backend.api.problems import Problem
 from backend.api.ratelimit import RateLimiter, Verdict, build_limiter
 from backend.config import Settings
 from backend.container import Services
+from backend.db.group_commit import BatchWorker
 from backend.db.repo_users import UserRepository
 from backend.permissions import allowed
 from backend.services.auth import UserInfo
-from backend.services.scoring import Submitter
+from backend.services.scoring import ScoreJob, ScoreResult, Submitter
 from backend.services.tokens import (
     CLIENT_SCOPES,
     SCOPES,
@@ -47,6 +51,8 @@ UNAUTHENTICATED = "Send an access token: 'Authorization: Bearer <token>' (get on
 INVALID_TOKEN = "The access token is invalid or has expired; get a new one from POST /oauth/token."  # noqa: S105
 INSUFFICIENT_SCOPE = "This operation needs the scope {scope!r}, which this token does not grant."
 RATE_LIMITED = "Too many requests: at most {limit} per minute; retry after {seconds} s."
+UNKNOWN = object()  # a standing not (or no longer) cached
+ScoreTask = tuple[dict[str, Any], Submitter, str]  # raw application, who submits it, engine
 
 oauth2 = OAuth2(
     flows=OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={s: s for s in SCOPES}),
@@ -95,9 +101,46 @@ class ApiContext:
         self.idempotency = IdempotencyStore(services.db, services.clock, ttl_hours=settings.api.idempotency_ttl_hours)
         self._cache: dict[str, tuple[float, _Standing | None]] = {}
         self._lock = threading.Lock()
+        # single applications without an Idempotency-Key: scored and recorded by one thread, in shared
+        # transactions (group commit), without a thread-pool trip per request
+        self.scorer: BatchWorker[ScoreTask, ScoreResult] = BatchWorker(self._score_batch, name="api-scorer")
+        _freeze_heap(services)
 
     def close(self) -> None:
+        self.scorer.close()
         self.limiter.close()
+
+    def _score_batch(self, tasks: Sequence[ScoreTask]) -> list[ScoreResult | Exception]:
+        """Each application is validated and scored on its own (an invalid one fails alone); those that
+        pass are recorded in one transaction, or one by one if that transaction fails."""
+        scoring = self.services.scoring
+        out: list[ScoreResult | Exception] = []
+        ready: list[tuple[int, ScoreJob]] = []
+        for raw, submitter, engine in tasks:
+            try:
+                ready.append((len(out), scoring.prepare(raw, submitter=submitter, engine=engine)))
+                out.append(RuntimeError("not recorded"))
+            except Exception as exc:  # noqa: BLE001 - the caller's error (422, 503...)
+                out.append(exc)
+        if not ready:
+            return out
+        try:
+            for (i, _), result in zip(ready, scoring.record([job for _, job in ready], source="api"), strict=True):
+                out[i] = result
+        except Exception:  # noqa: BLE001 - nothing was written: each one alone, with its own error
+            for i, job in ready:
+                try:
+                    out[i] = scoring.record([job], source="api")[0]
+                except Exception as exc:  # noqa: BLE001
+                    out[i] = exc
+        return out
+
+    def cached_standing(self, sub: str) -> _Standing | None | object:
+        """The standing remembered for ``sub`` when still fresh, else :data:`UNKNOWN` (no I/O)."""
+        hit = self._cache.get(sub)
+        if hit is not None and time.monotonic() - hit[0] < self.settings.api.principal_cache_seconds:
+            return hit[1]
+        return UNKNOWN
 
     def standing(self, sub: str) -> _Standing | None:
         ttl = self.settings.api.principal_cache_seconds
@@ -143,6 +186,25 @@ class ApiContext:
                           headers={"Retry-After": str(verdict.retry_after)})
 
 
+_FROZEN = threading.Event()
+
+
+def _freeze_heap(services: Services) -> None:
+    """Once per process: load the champion, then move everything alive to the garbage collector's
+    permanent generation (:func:`gc.freeze`). The model, the libraries and the app are never garbage;
+    without this every full collection walks them all (~150 ms here, during which no request is
+    answered). Objects made later are collected as usual."""
+    if _FROZEN.is_set():
+        return
+    _FROZEN.set()
+    try:
+        services.models.get("champion")
+    except Exception as exc:  # noqa: BLE001 - readiness reports a missing model; the freeze still helps
+        log.debug("no champion to load before freezing the heap: %s", type(exc).__name__)
+    gc.collect()
+    gc.freeze()
+
+
 def get_ctx(request: Request) -> ApiContext:
     ctx: Any = getattr(request.app.state, "api", None)
     if ctx is None:  # pragma: no cover - only when the lifespan did not run
@@ -155,8 +217,11 @@ def _unauthorized(detail: str, error: str | None = None) -> Problem:
     return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
-def authorize(request: Request, security_scopes: SecurityScopes,
-              authorization: str | None = Depends(oauth2)) -> Principal:
+async def authorize(request: Request, security_scopes: SecurityScopes,
+                    authorization: str | None = Depends(oauth2)) -> Principal:
+    """On the event loop: the token check (a verified token is remembered until it expires), the
+    cached standing and the in-process rate limit are CPU work without I/O; a standing not cached and
+    a Redis-backed limit go to the thread pool."""
     ctx = get_ctx(request)
     if not authorization:
         raise _unauthorized(UNAUTHENTICATED)
@@ -168,11 +233,16 @@ def authorize(request: Request, security_scopes: SecurityScopes,
     except TokenInvalid as exc:
         request.scope.setdefault("state", {})["token_refused"] = exc.reason
         raise _unauthorized(INVALID_TOKEN, "invalid_token") from None
-    standing = ctx.standing(claims.sub)
-    if standing is None:
+    standing = ctx.cached_standing(claims.sub)
+    if standing is UNKNOWN:
+        standing = await run_in_threadpool(ctx.standing, claims.sub)
+    if not isinstance(standing, _Standing):
         raise _unauthorized(INVALID_TOKEN, "invalid_token")
     request.scope.setdefault("state", {})["principal"] = claims.sub
-    ctx.limit(f"sub:{claims.sub}", ctx.settings.api.rate_limit_per_minute)
+    if ctx.limiter.backend == "memory":
+        ctx.limit(f"sub:{claims.sub}", ctx.settings.api.rate_limit_per_minute)
+    else:
+        await run_in_threadpool(ctx.limit, f"sub:{claims.sub}", ctx.settings.api.rate_limit_per_minute)
     principal = Principal(claims.sub, claims.kind, standing.id, standing.username, standing.role,
                           claims.scopes & standing.scopes, standing.senior)
     for scope in security_scopes.scopes:

@@ -5,7 +5,10 @@
   logs one JSON line per request on ``creditrisk.api.access`` with the route *template* (never
   the raw path or query), status, duration, sizes and the authenticated subject: no bodies, no
   headers, no tokens. An exception that escapes the app becomes a 500 problem (logged with its
-  traceback under the request id).
+  traceback under the request id). It also records the request in the services' metrics
+  (``http_requests`` by route template, method and status; ``http_request_duration_seconds``;
+  ``errors`` for 5xx responses and unhandled exceptions): labels never hold a raw path, a query, an
+  id or a header.
 * :class:`BodyLimitMiddleware` refuses a body larger than ``max_bytes`` with 413 before the app
   sees it, whether the size is announced (``Content-Length``) or not (chunked): it reads at most
   ``max_bytes + 1`` bytes and hands the app the buffered body.
@@ -24,6 +27,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.problems import INTERNAL_DETAIL, PROBLEM_JSON, problem_body
+from backend.metrics_catalog import ERRORS, HTTP_DURATION, HTTP_REQUESTS, method_label
 
 access_log = logging.getLogger("creditrisk.api.access")
 error_log = logging.getLogger("creditrisk.api")
@@ -65,7 +69,7 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = rid
         start = time.perf_counter()
-        sent = {"status": 500, "bytes": 0, "started": False}
+        sent = {"status": 500, "bytes": 0, "started": False, "unhandled": False}
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,17 +85,38 @@ class RequestContextMiddleware:
         except Exception as exc:  # noqa: BLE001 - the last resort: a problem, never a stack trace
             error_log.error("unhandled %s in %s %s (request %s)", type(exc).__name__, scope.get("method"),
                             _route(scope), rid, exc_info=True)
-            sent["status"] = 500
+            sent["status"], sent["unhandled"] = 500, True
             if not sent["started"]:
                 await send_problem(send_wrapper, 500, "internal-error", "Internal error", INTERNAL_DETAIL, rid)
         finally:
+            seconds = time.perf_counter() - start
+            _record_metrics(scope, int(sent["status"]), seconds, bool(sent["unhandled"]))
             access_log.info(json.dumps({
                 "ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": "http_request",
                 "request_id": rid, "method": scope.get("method"), "route": _route(scope),
-                "status": sent["status"], "duration_ms": round((time.perf_counter() - start) * 1000, 2),
+                "status": sent["status"], "duration_ms": round(seconds * 1000, 2),
                 "bytes_in": state.get("bytes_in", 0), "bytes_out": sent["bytes"],
                 "subject": state.get("principal"), "problem": state.get("problem"),
                 "token_refused": state.get("token_refused")}))
+
+
+def _record_metrics(scope: Scope, status: int, seconds: float, unhandled: bool) -> None:
+    """Count the request in the metrics of the app's services (none before the lifespan ran)."""
+    app: Any = scope.get("app")
+    ctx: Any = getattr(getattr(app, "state", None), "api", None)
+    metrics = getattr(getattr(ctx, "services", None), "metrics", None)
+    if metrics is None:
+        return
+    route, method = _route(scope), method_label(scope.get("method"))
+    try:
+        metrics.inc(HTTP_REQUESTS, {"route": route, "method": method, "status": str(status)})
+        metrics.observe(HTTP_DURATION, seconds, {"route": route, "method": method})
+        if status >= 500:
+            metrics.inc(ERRORS, {"component": "api", "kind": "http_5xx"})
+        if unhandled:
+            metrics.inc(ERRORS, {"component": "api", "kind": "unhandled"})
+    except Exception:  # noqa: BLE001 - metrics never fail a request
+        error_log.exception("could not record request metrics")
 
 
 def _route(scope: Scope) -> str:

@@ -9,9 +9,11 @@ answer 404. No ``from __future__ import annotations`` here: FastAPI reads these 
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -29,7 +31,9 @@ from backend.api.schemas import (
     ScoreOut,
     score_request,
 )
+from backend.services.metrics_events import record_scores
 from backend.services.override_rules import KEY_RE
+from backend.services.pii_reveal import PiiService
 from backend.services.scoring import ScoreResult
 from backend.services.workspace import AIHidden
 
@@ -52,6 +56,12 @@ IdempotencyKey = Annotated[str, Header(alias=HEADER, description=KEY_DOC, json_s
 DecisionId = Annotated[str, Path(description="The decision_id returned by /v1/score", max_length=64)]
 
 
+class PingOut(BaseModel):
+    subject: str
+    role: str
+    scopes: list[str]
+
+
 def hidden(decision_id: str | None, application_id: str | None, arm: str | None, phase: str | None) -> ScoreOut:
     """What the scorer sees of an application decided without the AI (as on the console)."""
     why = "shadow mode" if phase == "shadow" else f"{arm or 'control'} arm"
@@ -70,10 +80,12 @@ def score_out(r: ScoreResult, *, reveal: bool = False) -> dict[str, Any]:
                     policy_reasons=r.policy_reasons, reasons=r.reasons, cache_hit=r.cache_hit).model_dump(mode="json")
 
 
-def _respond(ctx: ApiContext, request: Request, principal: Principal, key: str, body: Any,
-             work: Any) -> JSONResponse:
-    fingerprint = request_hash(request.method, request.url.path, body)
-    stored, replayed = ctx.idempotency.run(principal.sub, key or None, fingerprint, work)
+async def _respond(ctx: ApiContext, request: Request, principal: Principal, key: str, body: Callable[[], Any],
+                   work: Callable[[], tuple[int, dict[str, Any]]]) -> JSONResponse:
+    """The blocking part (idempotency store and ``work``) in one trip to the thread pool; the request
+    fingerprint (canonical JSON of ``body()``) only when the caller sent an Idempotency-Key."""
+    fingerprint = request_hash(request.method, request.url.path, body()) if key else ""
+    stored, replayed = await run_in_threadpool(ctx.idempotency.run, principal.sub, key or None, fingerprint, work)
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
@@ -90,12 +102,19 @@ def build_router(max_batch: int) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["v1"], route_class=StrictJSONRoute)
     ScoreRequest = score_request(max_batch)  # noqa: N806 - a type
 
+    @router.get("/ping", response_model=PingOut, summary="Check a token (any scope); does nothing else",
+                responses={k: v for k, v in _ERRORS.items() if k in (401, 403, 429)})
+    async def ping(principal: Annotated[Principal, Security(authorize)]) -> PingOut:
+        """The cheapest authenticated call: the token is verified, the caller's standing checked and the
+        request counted against its rate limit, as for every /v1 operation. Answers who the token is for."""
+        return PingOut(subject=principal.sub, role=principal.role, scopes=sorted(principal.scopes))
+
     @router.post("/score", response_model=ScoreOut | BatchOut, summary="Score one application or a batch",
                  responses={**_ERRORS, **_CONFLICT,
                             503: {"model": ProblemOut, "description": "No model can serve"}})
-    def score(request: Request, body: ScoreRequest,  # type: ignore[valid-type]
-              principal: Annotated[Principal, Security(authorize, scopes=["score"])],
-              idempotency_key: IdempotencyKey = "") -> JSONResponse:
+    async def score(request: Request, body: ScoreRequest,  # type: ignore[valid-type]
+                    principal: Annotated[Principal, Security(authorize, scopes=["score"])],
+                    idempotency_key: IdempotencyKey = "") -> JSONResponse:
         """Validates, scores and records the application(s) (one transaction, with audit rows), as the
         console does. A batch holds 1 to ``max_batch`` applications; a larger one is refused with 422
         (and any body over ``max_body_bytes`` with 413). Invalid batches record nothing."""
@@ -104,18 +123,25 @@ def build_router(max_batch: int) -> APIRouter:
         engine = ctx.settings.model.engine
 
         parsed: BaseModel = body
+        single = "applications" not in type(parsed).model_fields
+        if single and not idempotency_key:  # the common case: the API's scoring thread, group commit
+            r = await ctx.scorer.submit((parsed.model_dump(exclude_unset=True), principal.submitter(), engine))
+            record_scores(svc.metrics, [r])
+            return JSONResponse(score_out(r))
 
         def work() -> tuple[int, dict[str, Any]]:
-            if "applications" in type(parsed).model_fields:
+            if not single:
                 raws = [a.model_dump(exclude_unset=True) for a in getattr(parsed, "applications")]  # noqa: B009
                 results = svc.scoring.score_many(raws, submitter=principal.submitter(), engine=engine, source="api")
+                record_scores(svc.metrics, results)
                 return 200, {"results": [score_out(r) for r in results]}
             r = svc.scoring.score(parsed.model_dump(exclude_unset=True), submitter=principal.submitter(),
                                   engine=engine, source="api")
+            record_scores(svc.metrics, [r])
             return 200, score_out(r)
 
-        return _respond(ctx, request, principal, idempotency_key, parsed.model_dump(mode="json", exclude_unset=True),
-                        work)
+        return await _respond(ctx, request, principal, idempotency_key,
+                              lambda: parsed.model_dump(mode="json", exclude_unset=True), work)
 
     @router.get("/decisions/{decision_id}", response_model=DecisionOut, summary="A scored decision",
                 responses={**_ERRORS, **_NOT_FOUND})
@@ -134,15 +160,17 @@ def build_router(max_batch: int) -> APIRouter:
         current = svc.decisions.current(case.application_id, actor=actor) if principal.kind == "user" else None
         return DecisionOut(
             decision_id=case.prediction_id, score=score, attributions=attributions,
-            application=CaseOut(features=case.features, loan_amount=case.loan_amount, applied_at=case.applied_at),
+            application=CaseOut(features=case.features, loan_amount=case.loan_amount, applied_at=case.applied_at,
+                                applicant_masked=PiiService.of(svc).summary(case.application_id,
+                                                                            actor=actor).applicant_masked),
             decision=DecisionViewOut.model_validate(current, from_attributes=True) if current else None)
 
     @router.post("/decisions/{decision_id}/explanation", response_model=ExplanationOut, status_code=201,
                  summary="Explain a decision (stored with its audit row)",
                  responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT})
-    def explain(request: Request, decision_id: DecisionId,
-                principal: Annotated[Principal, Security(authorize, scopes=["explain"])],
-                idempotency_key: IdempotencyKey = "") -> JSONResponse:
+    async def explain(request: Request, decision_id: DecisionId,
+                      principal: Annotated[Principal, Security(authorize, scopes=["explain"])],
+                      idempotency_key: IdempotencyKey = "") -> JSONResponse:
         ctx = get_ctx(request)
 
         def work() -> tuple[int, dict[str, Any]]:
@@ -151,14 +179,14 @@ def build_router(max_batch: int) -> APIRouter:
                                        model=e.model, fact_check_ok=e.fact_check_ok, fallback_used=e.fallback_used,
                                        failures=e.failures, created_at=e.created_at).model_dump(mode="json")
 
-        return _respond(ctx, request, principal, idempotency_key, None, work)
+        return await _respond(ctx, request, principal, idempotency_key, lambda: None, work)
 
     @router.post("/decisions/{decision_id}/override", response_model=DecisionViewOut, status_code=201,
                  summary="Accept or override the recommendation (people only)",
                  responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT})
-    def decide(request: Request, decision_id: DecisionId, body: OverrideIn,
-               principal: Annotated[Principal, Security(authorize, scopes=["override"])],
-               idempotency_key: IdempotencyKey = "") -> JSONResponse:
+    async def decide(request: Request, decision_id: DecisionId, body: OverrideIn,
+                     principal: Annotated[Principal, Security(authorize, scopes=["override"])],
+                     idempotency_key: IdempotencyKey = "") -> JSONResponse:
         """The outcome equal to the recommendation accepts it; a different one is an override and needs a
         reason code and text. A material override waits for a second person (``pending_approval``)."""
         ctx = get_ctx(request)
@@ -171,6 +199,6 @@ def build_router(max_batch: int) -> APIRouter:
             out = DecisionViewOut.model_validate(v, from_attributes=True).model_dump(mode="json")
             return (200 if v.replayed else 201), out
 
-        return _respond(ctx, request, principal, idempotency_key, body.model_dump(mode="json"), work)
+        return await _respond(ctx, request, principal, idempotency_key, lambda: body.model_dump(mode="json"), work)
 
     return router

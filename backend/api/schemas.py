@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from backend.security.pii_fields import EMAIL_PATTERN, MAX_LENGTH, PHONE_PATTERN, SSN_PATTERN
 from backend.services.override_rules import MAX_TEXT, OUTCOMES, OVERRIDE_REASONS
 from backend.services.validation import REQUIRED
 from backend.training.features import FEATURES, PROTECTED_CATEGORIES, Feature
@@ -56,6 +57,22 @@ def _field(f: Feature) -> tuple[Any, Any]:
     return kind | None, Field(None, description=desc)
 
 
+class ApplicantIn(BaseModel):
+    """The applicant's direct personal data (every field optional). Stored only encrypted (AES-256-GCM),
+    never returned by the API, never logged; shown in clear only to allowed roles, with an audit row."""
+
+    model_config = STRICT
+    name: Annotated[str, Field(max_length=MAX_LENGTH["name"])] | None = Field(None, description="Full name")
+    address: Annotated[str, Field(max_length=MAX_LENGTH["address"])] | None = Field(
+        None, description="Postal address")
+    ssn: Annotated[str, Field(pattern=SSN_PATTERN)] | None = Field(
+        None, description="Social Security number: 123-45-6789 or 123456789")
+    email: Annotated[str, Field(max_length=MAX_LENGTH["email"], pattern=EMAIL_PATTERN)] | None = Field(
+        None, description="Email address")
+    phone: Annotated[str, Field(max_length=MAX_LENGTH["phone"], pattern=PHONE_PATTERN)] | None = Field(
+        None, description="Phone number, 7 to 15 digits")
+
+
 @lru_cache(maxsize=1)
 def application_model() -> type[BaseModel]:
     """The ``Application`` body (built on first use, from the catalogue)."""
@@ -64,7 +81,9 @@ def application_model() -> type[BaseModel]:
                            Field(None, description="Your id for the application (a retry with the same id and "
                                                "features re-scores it; different features are refused)")),
         "applicant_id": (Annotated[str, Field(pattern=ID_PATTERN)] | None,
-                         Field(None, description="Your id for the applicant (assigns the rollout arm)")),
+                         Field(None, description="Your id for the applicant (assigns the rollout arm); stored "
+                                                 "encrypted, returned only masked")),
+        "applicant": (ApplicantIn | None, Field(None, description="Optional personal data, stored encrypted")),
     }
     for name, choices in PROTECTED_CATEGORIES.items():
         fields[name] = (Literal[choices] | None,  # type: ignore[valid-type]
@@ -143,6 +162,8 @@ class BatchOut(BaseModel):
 
 
 class CaseOut(BaseModel):
+    applicant_masked: str | None = Field(None, description="The applicant id masked (a short type code and its "
+                                                           "last characters, e.g. CUS…0042); never in clear")
     features: dict[str, float | int | str | None]
     loan_amount: float
     applied_at: datetime | None

@@ -12,6 +12,7 @@ version, the rest by the champion; the prediction records the version that score
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -19,22 +20,26 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 
 from backend.db.bulk import AuditEntry, append_many
-from backend.db.engine import Database
+from backend.db.engine import Database, json_dumps
+from backend.db.group_commit import GroupCommit
 from backend.db.tables import Application, Prediction
 from backend.model.canary import CanaryRouter
 from backend.model.policy import Policy, decide
 from backend.ports import Cache, Clock
+from backend.security.pii import PiiKeyRing, protect_intake
+from backend.security.pii_fields import check_applicants
 from backend.services.model_provider import ModelProvider, ModelUnavailable, ServingModel
 from backend.services.rollout import OfficerInfo, Phase, RolloutService, assign, default_phase, with_policy
 from backend.services.validation import validate_application, validate_many
 
 CACHE_TTL_SECONDS = 3600.0
+_APPLICATIONS, _PREDICTIONS = cast(Table, Application.__table__), cast(Table, Prediction.__table__)
 CONFLICT = ("application id {id!r} already exists with different details; "
             "use a new id for a new application (nothing was recorded)")
 
@@ -42,7 +47,7 @@ CONFLICT = ("application id {id!r} already exists with different details; "
 class ApplicationConflict(ValueError):
     """An application id was submitted again with different features."""
 PROTECTED_PASSTHROUGH = ("sex", "age_band", "race_ethnicity")
-META_FIELDS = ("application_id", "applicant_id", "applied_at", "default", "pd_true")
+META_FIELDS = ("application_id", "applicant_id", "applicant", "applied_at", "default", "pd_true")
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class Intake:
     applied_at: datetime | None = None
 
 
+ScoreJob = tuple[Intake, ScoreResult, Phase, dict[str, float]]  # scored, not yet recorded (prepare -> record)
+
+
 def feature_hash(clean: Mapping[str, Any]) -> str:
     """Hash of the validated features. ``clean`` comes from validation, so its keys are always in the
     model's column order and its values are None/int/float/str: ``repr`` of the items is canonical."""
@@ -109,7 +117,8 @@ def _policy_key(policy: Policy) -> str:
 
 class ScoringService:
     def __init__(self, db: Database, cache: Cache, models: ModelProvider, clock: Clock,
-                 rollout: RolloutService | None = None) -> None:
+                 rollout: RolloutService | None = None, pii: PiiKeyRing | None = None) -> None:
+        self.pii = pii  # encrypts the applicant id and direct PII of every recorded application
         self.db = db
         self.cache = cache
         self.models = models
@@ -117,23 +126,29 @@ class ScoringService:
         self.rollout = rollout
         self.canary = CanaryRouter(models)
         self._default_phase = default_phase(models.policy_settings)
+        # concurrent single-application requests share one transaction (see backend/db/group_commit.py)
+        self._writers: dict[str, GroupCommit[ScoreJob, ScoreResult]] = {}
 
     # -- pure computation ----------------------------------------------------------------------
     def validate(self, raw: Mapping[str, Any], model: ServingModel) -> dict[str, Any]:
-        return validate_application(raw, columns=model.columns, kinds=model.kinds, categories=model.categories,
-                                    ignore_extra=PROTECTED_PASSTHROUGH + META_FIELDS)
+        clean = validate_application(raw, columns=model.columns, kinds=model.kinds, categories=model.categories,
+                                     ignore_extra=PROTECTED_PASSTHROUGH + META_FIELDS)
+        check_applicants([raw])  # the optional personal data, refused here (before any write), never echoed
+        return clean
 
     def validate_many(self, raws: Sequence[Mapping[str, Any]], model: ServingModel) -> list[dict[str, Any]]:
         """:meth:`validate` for a batch (vectorized; the same result and the same errors)."""
-        return validate_many(raws, columns=model.columns, kinds=model.kinds, categories=model.categories,
-                             ignore_extra=PROTECTED_PASSTHROUGH + META_FIELDS)
+        cleans = validate_many(raws, columns=model.columns, kinds=model.kinds, categories=model.categories,
+                               ignore_extra=PROTECTED_PASSTHROUGH + META_FIELDS)
+        check_applicants(raws)
+        return cleans
 
     def evaluate(self, clean: Mapping[str, Any], model: ServingModel, *, engine: str = "compiled",
                  use_cache: bool = True, policy: Policy | None = None) -> ScoreResult:
         start = time.perf_counter()
         policy = policy or model.policy
-        key = (f"score:{model.name}:{model.version}:{engine}:{_policy_key(policy)}:{feature_hash(clean)}"
-               if use_cache else "")
+        digest = feature_hash(clean) if use_cache else ""
+        key = f"score:{model.name}:{model.version}:{engine}:{_policy_key(policy)}:{digest}" if use_cache else ""
         if use_cache:
             hit = self.cache.get(key)
             if hit is not None:
@@ -144,8 +159,12 @@ class ScoringService:
                 except (ValueError, TypeError):
                     self.cache.delete(key)
         result = self._compute(clean, model, engine, policy)
-        if use_cache:  # vars(): a shallow view is enough for JSON (asdict deep-copies every nested dict)
-            self.cache.set(key, json.dumps(vars(result), default=str).encode(), CACHE_TTL_SECONDS)
+        if use_cache:
+            result.extra["feature_hash"] = digest  # the audit row's, computed once
+        # a fallback answer (manual review) is never cached: once the primary serves again, so do its scores;
+        # vars(): a shallow view is enough for JSON (asdict deep-copies every nested dict)
+        if use_cache and result.model_role == "primary":
+            self.cache.set(key, json_dumps(vars(result), default=str).encode(), CACHE_TTL_SECONDS)
         return replace(result, latency_ms=(time.perf_counter() - start) * 1000)
 
     def _compute(self, clean: Mapping[str, Any], model: ServingModel, engine: str, policy: Policy) -> ScoreResult:
@@ -217,18 +236,31 @@ class ScoringService:
     def score(self, raw: Mapping[str, Any], *, submitter: Submitter, model_ref: str = "champion",
               engine: str = "compiled", source: str = "console", persist: bool = True,
               applied_at: datetime | None = None) -> ScoreResult:
-        """Validate, score and (by default) record one application with its arm and its audit row."""
+        """Validate, score and (by default) record one application with its arm and its audit row.
+        Concurrent calls share their transaction (group commit); each returns once its rows are committed."""
+        job = self.prepare(raw, submitter=submitter, model_ref=model_ref, engine=engine, applied_at=applied_at)
+        if not persist:
+            return job[1]
+        writer = self._writers.get(source) or self._writers.setdefault(
+            source, GroupCommit(functools.partial(self.record, source=source)))
+        return writer.submit(job)
+
+    def prepare(self, raw: Mapping[str, Any], *, submitter: Submitter, model_ref: str = "champion",
+                engine: str = "compiled", applied_at: datetime | None = None) -> ScoreJob:
+        """Validate and score one application without recording it (:meth:`record` writes it)."""
         t0 = time.perf_counter()
         model = self._canary_model(raw, model_ref) or self.models.get(model_ref)
         clean = self.validate(raw, model)
         t1 = time.perf_counter()
         phase = self.phase_at(applied_at or self.clock.now())
         result = self.evaluate(clean, model, engine=engine, policy=self.policy_for(model, phase))
-        if not persist:
-            return result
         timings = {"validate_ms": (t1 - t0) * 1000, "score_ms": result.latency_ms}
-        return self._persist([Intake(raw, submitter, applied_at)], [result], [phase], source=source,
-                             timings=[timings])[0]
+        return Intake(raw, submitter, applied_at), result, phase, timings
+
+    def record(self, jobs: Sequence[ScoreJob], *, source: str) -> list[ScoreResult]:
+        """Write prepared applications, their predictions and audit rows in one transaction (:meth:`_persist`)."""
+        return self._persist([j[0] for j in jobs], [j[1] for j in jobs], [j[2] for j in jobs], source=source,
+                             timings=[j[3] for j in jobs])
 
     def score_many(self, rows: Sequence[Mapping[str, Any]], *, submitter: Submitter, model_ref: str = "champion",
                    engine: str = "compiled", source: str = "console", persist: bool = True) -> list[ScoreResult]:
@@ -318,9 +350,14 @@ class ScoringService:
             # the database component of each request's timings: the lookup of known applications (the
             # INSERTs come after the row is built; their time is in ScoreResult.extra["db_ms"])
             db_read_ms = (time.perf_counter() - t_db) * 1000 / max(len(items), 1)
+            first: dict[str, str] = {}  # id -> features hash: the stored application's, else the batch's first
             for it, res in zip(items, results, strict=True):  # check all first: a conflict writes nothing
                 ext = str(it.raw.get("application_id")) if it.raw.get("application_id") else None
-                if ext in existing and feature_hash(existing[ext]["features"]) != feature_hash(res.features):
+                if ext is None:
+                    continue
+                if ext not in first:
+                    first[ext] = feature_hash(existing[ext]["features"] if ext in existing else res.features)
+                if first[ext] != feature_hash(res.features):  # also two applications under one id in a batch
                     raise ApplicationConflict(CONFLICT.format(id=ext[:64]))
             apps: list[dict[str, Any]] = []
             preds: list[dict[str, Any]] = []
@@ -336,7 +373,8 @@ class ScoringService:
                     a = assign(phase, applicant_id=applicant, loan_amount=loan,
                                officer=OfficerInfo(sub.username, sub.role, sub.senior))
                     arm, phase_name, visible = a.arm, a.phase, a.ai_visible
-                    apps.append({"id": app_id, "external_id": ext, "applicant_id": applicant[:64],
+                    apps.append({"id": app_id, "external_id": ext,  # PII columns: encrypted, see security/pii.py
+                                 **protect_intake(self.pii, app_id, applicant[:64], it.raw.get("applicant")),
                                  "features": res.features,
                                  "protected": {k: it.raw[k] for k in PROTECTED_PASSTHROUGH if it.raw.get(k) is not None},
                                  "loan_amount": loan, "applied_at": it.applied_at or _as_datetime(it.raw.get("applied_at"))
@@ -367,13 +405,14 @@ class ScoringService:
                     payload={"application_id": str(app_id), "model_version": res.model_version,
                              "model_role": res.model_role, "engine": res.engine, "pd": round(res.pd, 6),
                              "recommendation": res.recommendation, "reasons": [r["code"] for r in res.reasons],
-                             "feature_hash": feature_hash(res.features), "arm": arm, "phase": phase_name,
+                             "feature_hash": res.extra.get("feature_hash") or feature_hash(res.features),
+                             "arm": arm, "phase": phase_name,
                              "ai_visible": visible}))
                 saved.append(replace(res, application_id=str(app_id), prediction_id=str(pred_id), arm=arm,
                                      phase=phase_name, ai_visible=bool(visible)))
-            if apps:
-                s.execute(insert(Application), apps)
-            s.execute(insert(Prediction), preds)
+            if apps:  # Core INSERTs of the tables (the ORM's bulk path adds per-row work and nothing else here)
+                s.execute(insert(_APPLICATIONS), apps)
+            s.execute(insert(_PREDICTIONS), preds)
             append_many(s, audits)
         db_ms = (time.perf_counter() - t_db) * 1000 / max(len(saved), 1)
         return [replace(r, extra={**r.extra, "db_ms": db_ms}) for r in saved]

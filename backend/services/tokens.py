@@ -19,9 +19,8 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 from backend.config import Settings
 from backend.config_api import ApiSettings
 from backend.permissions import Perm, allowed
+from backend.security.secret_file import write_secret_file
 
 SCOPES: dict[str, Perm] = {
     "score": Perm.SCORE,
@@ -49,6 +49,7 @@ ALGORITHMS = ("ES256", "EdDSA")
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - RFC 9068 media type
 KEY_FILE = "api_signing_keys.json"
 MAX_TOKEN_LENGTH = 4096
+VERIFIED_CACHE_SIZE = 10_000  # verified tokens remembered per process (a few kB each)
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "role", "scope", "iat", "nbf", "exp", "jti")
 
 TOKEN_INVALID = "The access token is invalid or has expired."  # noqa: S105
@@ -178,23 +179,7 @@ def key_file(settings: Settings) -> Path:
 def write_key_file(path: Path, ring: KeyRing, *, replace: bool) -> bool:
     """Write ``ring`` with mode 0600 atomically. ``replace=False``: only if no file exists yet (False
     when another process created it first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".keys-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(ring.to_json())
-        if replace:
-            os.replace(tmp, path)
-            return True
-        try:
-            os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one ring
-            return True
-        except FileExistsError:
-            return False
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    return write_secret_file(path, ring.to_json(), replace=replace, prefix=".keys-")
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
@@ -226,10 +211,28 @@ class Claims:
 
 
 class TokenService:
+    """Issues and verifies tokens. A token whose signature, header, audience and issuer were verified is
+    remembered (the exact token string, until it expires; at most :data:`VERIFIED_CACHE_SIZE`), so a
+    client's next requests skip the signature check; the time claims, their types and the scopes are
+    checked again on every use, against the clock. Replacing the ring forgets every remembered token,
+    so a remembered verification never outlives its key."""
+
     def __init__(self, ring: KeyRing, settings: ApiSettings, now: Callable[[], datetime]) -> None:
-        self.ring = ring
+        self._lock = threading.Lock()
+        self._verified: dict[str, dict[str, Any]] = {}
+        self._ring = ring
         self.cfg = settings
         self.now = now
+
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    @ring.setter
+    def ring(self, ring: KeyRing) -> None:
+        with self._lock:
+            self._ring = ring
+            self._verified = {}
 
     def issue(self, *, sub: str, role: str, scopes: Iterable[str]) -> tuple[str, int]:
         """A signed access token and its lifetime in seconds."""
@@ -245,13 +248,38 @@ class TokenService:
     def verify(self, token: str) -> Claims:
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise TokenInvalid("malformed")
+        known = self._verified.get(token)
+        if known is not None:
+            try:
+                return self._check_claims(known)
+            except TokenInvalid:
+                self._verified.pop(token, None)
+                raise
+        ring = self._ring
+        claims = self._check_claims(raw := self._verify_signed(token, ring))
+        self._remember(token, raw, ring)
+        return claims
+
+    def _remember(self, token: str, claims: dict[str, Any], ring: KeyRing) -> None:
+        with self._lock:
+            if ring is not self._ring:  # replaced while this token was being verified
+                return
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                now = self.now().timestamp()
+                self._verified = {t: c for t, c in self._verified.items() if c["exp"] > now}
+                if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                    self._verified.clear()
+            self._verified[token] = claims
+
+    def _verify_signed(self, token: str, ring: KeyRing) -> dict[str, Any]:
+        """The token's claims once its header, signature, audience and issuer are verified."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise TokenInvalid("malformed header") from None
         if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, "application/" + TOKEN_TYPE):
             raise TokenInvalid("wrong typ")
-        key = self.ring.get(header.get("kid"))
+        key = ring.get(header.get("kid"))
         if key is None:
             raise TokenInvalid("unknown kid")
         if header.get("alg") != key.alg:
@@ -267,7 +295,9 @@ class TokenService:
             raise TokenInvalid("wrong issuer") from None
         except jwt.PyJWTError as exc:
             raise TokenInvalid(f"rejected: {type(exc).__name__}") from None
-        return self._check_claims(claims)
+        if not isinstance(claims, dict):  # pragma: no cover - PyJWT returns a dict
+            raise TokenInvalid("claims are not an object")
+        return claims
 
     def _check_claims(self, c: dict[str, Any]) -> Claims:
         if not all(isinstance(c.get(k), int) and not isinstance(c.get(k), bool) for k in ("iat", "nbf", "exp")):

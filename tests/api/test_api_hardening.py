@@ -187,7 +187,7 @@ def test_an_unexpected_error_is_a_500_problem_that_says_nothing(api_sqlite, samp
     def boom(*args, **kwargs):
         raise RuntimeError(f"database said {MARK}")
 
-    monkeypatch.setattr(a.svc.scoring, "score", boom)
+    monkeypatch.setattr(a.svc.scoring, "prepare", boom)  # what every scoring path calls first
     res = a.client.post("/v1/score", json=sample[0], headers={**h, "X-Request-ID": "trace-me-0001"})
     body = assert_problem(res, 500, not_echoed=(MARK,))
     assert body["request_id"] == "trace-me-0001" and res.headers["x-request-id"] == "trace-me-0001"

@@ -22,7 +22,8 @@ from backend.api.deps import ApiContext
 from backend.services.tokens import scopes_for_role
 
 EXAMPLES = 15
-NO_INPUT = ["GET /health/live", "GET /health/ready", "GET /.well-known/jwks.json"]  # nothing to make invalid
+NO_INPUT = ["GET /health/live", "GET /health/ready", "GET /.well-known/jwks.json",  # nothing to make invalid
+            "GET /v1/ping"]
 WITH_INPUT = ["POST /oauth/token", "POST /v1/score", "GET /v1/decisions/{decision_id}",
               "POST /v1/decisions/{decision_id}/explanation", "POST /v1/decisions/{decision_id}/override"]
 OPERATIONS = NO_INPUT + WITH_INPUT

@@ -133,13 +133,19 @@ def test_tampered_primary_falls_back_and_says_so(scoring_services):
     reg = Registry(root, name="creditrisk")
     version = reg.resolve("champion")
     path = root / "creditrisk" / version / "primary.npz"
-    data = bytearray(path.read_bytes())
+    original = path.read_bytes()
+    data = bytearray(original)
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     scoring_services.models.invalidate()
     res = scoring_services.scoring.score(_apps(1)[0], submitter=OFFICER)
     assert res.model_role == "fallback" and res.recommendation == "manual_review"
     assert "fallback model in use" in res.policy_reasons
+    # the fallback's manual-review answer is not cached: once the primary is whole again, it scores
+    path.write_bytes(original)
+    scoring_services.models.invalidate()
+    again = scoring_services.scoring.score(_apps(1)[0], submitter=OFFICER, persist=False)
+    assert (again.model_role, again.cache_hit) == ("primary", False)
 
 
 def test_no_model_is_a_clear_error(scoring_services, tmp_path):

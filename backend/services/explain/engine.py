@@ -22,7 +22,7 @@ from typing import Protocol
 
 from backend.clock import SystemClock
 from backend.config import LLMProviderSettings, LLMSettings
-from backend.ports import Clock
+from backend.ports import Clock, Metrics
 from backend.services.explain.factcheck import FactCheckResult, Failure, fact_check
 from backend.services.explain.lambda_adapter import LambdaExplainer
 from backend.services.explain.providers import (
@@ -35,6 +35,7 @@ from backend.services.explain.providers import (
 )
 from backend.services.explain.record import DecisionRecord, Explanation
 from backend.services.explain.template import TemplateExplainer
+from backend.services.metrics_events import record_explanation
 
 UNKNOWN_PROVIDER = "unknown LLM provider {provider!r}: expected template, openai, anthropic or lambda"
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
@@ -69,8 +70,9 @@ class StreamEvent:
 class ExplanationEngine:
     def __init__(self, primary: LLMExplainer | None = None, fallback: LLMExplainer | None = None,
                  template: TemplateExplainer | None = None, clock: Clock | None = None, *,
-                 retry_on_failed_check: bool = False) -> None:
+                 retry_on_failed_check: bool = False, metrics: Metrics | None = None) -> None:
         self.providers = [p for p in (primary, fallback) if p is not None]
+        self.metrics = metrics  # counts each explanation, its fallbacks and LLM tokens/cost (metrics_events)
         self.primary = primary
         self.template = template or TemplateExplainer()
         self.clock = clock or SystemClock()
@@ -105,10 +107,14 @@ class ExplanationEngine:
             out.usage.append(self._usage(p, i, c=c, check=check))
             if check.ok:
                 out.explanation = Explanation(c.text, c.provider, c.model, fallback_used=i > 0)
-                return out
+                return self._done(out)
             if not self.retry_on_failed_check:
                 break
-        return self._template(record, out)
+        return self._done(self._template(record, out))
+
+    def _done(self, out: ExplanationOutcome) -> ExplanationOutcome:
+        record_explanation(self.metrics, out, llm_configured=bool(self.providers))
+        return out
 
     def stream(self, record: DecisionRecord) -> EngineStream:
         return EngineStream(self, record)
@@ -135,7 +141,7 @@ class EngineStream:
                 break
         if out.explanation.provider == "none":
             eng._template(record, out)
-        self.outcome = out
+        self.outcome = eng._done(out)
         yield StreamEvent("final", out.explanation.text)
 
     def _one(self, p: LLMExplainer, i: int, out: ExplanationOutcome) -> Generator[StreamEvent, None, tuple[bool, bool]]:
@@ -193,11 +199,12 @@ def _adapter(s: LLMProviderSettings, settings: LLMSettings) -> LLMExplainer | No
     raise ValueError(UNKNOWN_PROVIDER.format(provider=s.provider))
 
 
-def build_engine(settings: LLMSettings, *, clock: Clock | None = None) -> ExplanationEngine:
+def build_engine(settings: LLMSettings, *, clock: Clock | None = None, metrics: Metrics | None = None
+                 ) -> ExplanationEngine:
     """Select the adapters from settings (``template`` means no LLM: the template explains)."""
     primary = _adapter(settings, settings)
     fallback = _adapter(settings.fallback, settings)
-    return ExplanationEngine(primary, fallback, TemplateExplainer(), clock)
+    return ExplanationEngine(primary, fallback, TemplateExplainer(), clock, metrics=metrics)
 
 
 __all__ = ["ExplanationEngine", "ExplanationOutcome", "EngineStream", "StreamEvent", "build_engine"]
