@@ -39,6 +39,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("latency.py", "Latency", ":material/timer:", Perm.VIEW_LATENCY, "Product"),
     PageSpec("costs.py", "Costs", ":material/payments:", Perm.VIEW_COSTS, "Product"),
     PageSpec("rollout.py", "Rollout phases", ":material/linear_scale:", Perm.VIEW_ROLLOUT, "Governance"),
+    PageSpec("readiness.py", "Production readiness", ":material/task_alt:", Perm.VIEW_READINESS, "Governance"),
     PageSpec("audit.py", "Audit trail", ":material/policy:", Perm.VIEW_AUDIT, "Governance"),
     PageSpec("users.py", "Users", ":material/group:", Perm.MANAGE_USERS, "Governance"),
 )

@@ -51,12 +51,13 @@ ERROR_BOX = "[data-testid='stAlertContentError']"
 # an error box that reports a failure (pages also use st.error for findings, e.g. a p95 above target)
 PAGE_FAILED = re.compile(r"\bfailed\b|cannot be read|traceback|\b\w+(Error|Exception):|Please log in", re.I)
 
-FILES = ("models.py", "drift.py", "performance.py", "fairness.py", "alerts.py", "phases.py", "latency.py", "costs.py")
+FILES = ("models.py", "drift.py", "performance.py", "fairness.py", "alerts.py", "phases.py", "latency.py", "costs.py",
+         "readiness.py")
 SPECS: list[PageSpec] = [p for p in PAGES if p.file in FILES]  # navigation order
 # text only the page itself shows (refusal: none of it may appear)
 MARKERS = {"models": "Champion vs challenger", "drift": "PSI by period", "performance": "By origination vintage",
            "fairness": THRESHOLD_LABEL, "alerts": "Open and acknowledged", "phases": "Should we advance?",
-           "latency": "End to end p95", "costs": "Per scoring request"}
+           "latency": "End to end p95", "costs": "Per scoring request", "readiness": "Evidence history"}
 
 
 def allowed_roles(spec: PageSpec) -> list[str]:
@@ -307,9 +308,23 @@ def check_performance(page: Page, server: Any, role: str) -> None:
     expect(page.locator(f"{MAIN} [data-testid='stPlotlyChart']").first).to_be_visible(timeout=T)
 
 
+def check_readiness(page: Page, server: Any, role: str) -> None:
+    expect(page.locator(f"{MAIN} [data-testid='stAlert']").filter(has_text="Not ready for production").first
+           ).to_be_visible(timeout=T)
+    rows = [dict(zip(g["header"], r, strict=False)) for g in _grids(page, {"status", "item", "evidence"})
+            for r in g["rows"]]
+    by_item = {r["item"]: r for r in rows}
+    assert "held-out AUC" in by_item["Champion: held-out accuracy and gates"]["evidence"], rows[:1]
+    assert "Lowest disparate impact" in by_item["Fairness audit passed"]["evidence"]  # the weekly monitor runs
+    assert all(r["status"].split()[0] in ("GREEN", "RED") for r in rows)
+    assert "Sign-offs" in _main_text(page)
+    server.screenshot(page, f"monitoring-readiness-checklist-{role}.png")
+
+
 CHECKS: dict[str, Callable[[Page, Any, str], None]] = {
     "drift": check_drift, "alerts": check_alerts, "models": check_models, "fairness": check_fairness,
-    "phases": check_phases, "costs": check_costs, "latency": check_latency, "performance": check_performance}
+    "phases": check_phases, "costs": check_costs, "latency": check_latency, "performance": check_performance,
+    "readiness": check_readiness}
 
 
 def test_every_page_has_a_check() -> None:
