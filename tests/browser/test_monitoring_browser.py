@@ -254,10 +254,19 @@ def check_drift(page: Page, server: Any, role: str) -> None:
 
 def check_alerts(page: Page, server: Any, role: str) -> None:
     label = RULES_BY_NAME["drift"].label
-    found, columns = [], {"rule", "status", "opened (UTC)"}
-    for grid in _grids(page, columns):
-        i, s, o = (grid["header"].index(c) for c in ("rule", "status", "opened (UTC)"))
-        found += [r for r in grid["rows"] if r[i] == label and r[s] == "resolved" and r[o].startswith("2025-09")]
+    columns = {"rule", "status", "opened (UTC)"}
+
+    def resolved_drift() -> list[list[str]]:
+        found = []
+        for grid in _grids(page, columns):
+            i, s, o = (grid["header"].index(c) for c in ("rule", "status", "opened (UTC)"))
+            found += [r for r in grid["rows"] if r[i] == label and r[s] == "resolved" and r[o].startswith("2025-09")]
+        return found
+
+    # the grids render one by one after the run: the open-alerts grid can have rows before "Resolved" has any
+    deadline = time.monotonic() + T / 1000
+    while not (found := resolved_drift()) and time.monotonic() < deadline:
+        time.sleep(0.25)
     assert found, f"no resolved {label!r} alert opened in September 2025: {_grids(page, columns)}"
     assert "Resolved" in _main_text(page)
 
