@@ -14,7 +14,6 @@ import pytest
 
 from backend.db.group_commit import BatchWorker, GroupCommit
 
-
 T = TypeVar("T")
 
 
