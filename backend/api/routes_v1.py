@@ -52,7 +52,17 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ProblemOut, "descr
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ProblemOut, "description": "Idempotency-Key reused with another body, or state conflict"}}
 
 # the pattern is documented here and checked by the idempotency store (after trimming whitespace, RFC 9110)
-IdempotencyKey = Annotated[str, Header(alias=HEADER, description=KEY_DOC, json_schema_extra={"pattern": KEY_RE.pattern})]
+# (absent: no key; sent but blank: 422, never silently "no key"). The schema says string + pattern, not "or null":
+# a null header cannot be sent.
+
+
+def _key_schema(schema: dict[str, Any]) -> None:
+    schema.pop("anyOf", None)
+    schema.update(type="string", pattern=KEY_RE.pattern)
+
+
+IdempotencyKey = Annotated[str | None, Header(alias=HEADER, description=KEY_DOC,
+                                              json_schema_extra=_key_schema)]  # type: ignore[arg-type]
 DecisionId = Annotated[str, Path(description="The decision_id returned by /v1/score", max_length=64)]
 
 
@@ -80,19 +90,19 @@ def score_out(r: ScoreResult, *, reveal: bool = False) -> dict[str, Any]:
                     policy_reasons=r.policy_reasons, reasons=r.reasons, cache_hit=r.cache_hit).model_dump(mode="json")
 
 
-async def _respond(ctx: ApiContext, request: Request, principal: Principal, key: str, body: Callable[[], Any],
+async def _respond(ctx: ApiContext, request: Request, principal: Principal, key: str | None, body: Callable[[], Any],
                    work: Callable[[], tuple[int, dict[str, Any]]]) -> JSONResponse:
     """The blocking part (idempotency store and ``work``) in one trip to the thread pool; the request
     fingerprint (canonical JSON of ``body()``) only when the caller sent an Idempotency-Key."""
-    fingerprint = request_hash(request.method, request.url.path, body()) if key else ""
-    stored, replayed = await run_in_threadpool(ctx.idempotency.run, principal.sub, key or None, fingerprint, work)
+    fingerprint = request_hash(request.method, request.url.path, body()) if key is not None else ""
+    stored, replayed = await run_in_threadpool(ctx.idempotency.run, principal.sub, key, fingerprint, work)
     headers = {REPLAYED_HEADER: "true"} if replayed else {}
     return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
 
 
-def service_key(principal: Principal, key: str) -> str:
+def service_key(principal: Principal, key: str | None) -> str:
     """The decision service's idempotency key: the caller's key scoped to the caller, else a fresh one."""
-    key = key.strip(" \t\r\n")
+    key = (key or "").strip(" \t\r\n")
     if not key:
         return uuid.uuid4().hex
     return "api-" + hashlib.sha256(f"{principal.sub}|{key}".encode()).hexdigest()[:40]
@@ -114,7 +124,7 @@ def build_router(max_batch: int) -> APIRouter:
                             503: {"model": ProblemOut, "description": "No model can serve"}})
     async def score(request: Request, body: ScoreRequest,  # type: ignore[valid-type]
                     principal: Annotated[Principal, Security(authorize, scopes=["score"])],
-                    idempotency_key: IdempotencyKey = "") -> JSONResponse:
+                    idempotency_key: IdempotencyKey = None) -> JSONResponse:
         """Validates, scores and records the application(s) (one transaction, with audit rows), as the
         console does. A batch holds 1 to ``max_batch`` applications; a larger one is refused with 422
         (and any body over ``max_body_bytes`` with 413). Invalid batches record nothing."""
@@ -124,7 +134,7 @@ def build_router(max_batch: int) -> APIRouter:
 
         parsed: BaseModel = body
         single = "applications" not in type(parsed).model_fields
-        if single and not idempotency_key:  # the common case: the API's scoring thread, group commit
+        if single and idempotency_key is None:  # the common case: the API's scoring thread, group commit
             r = await ctx.scorer.submit((parsed.model_dump(exclude_unset=True), principal.submitter(), engine))
             record_scores(svc.metrics, [r])
             return JSONResponse(score_out(r))
@@ -170,7 +180,7 @@ def build_router(max_batch: int) -> APIRouter:
                  responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT})
     async def explain(request: Request, decision_id: DecisionId,
                       principal: Annotated[Principal, Security(authorize, scopes=["explain"])],
-                      idempotency_key: IdempotencyKey = "") -> JSONResponse:
+                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
         ctx = get_ctx(request)
 
         def work() -> tuple[int, dict[str, Any]]:
@@ -186,7 +196,7 @@ def build_router(max_batch: int) -> APIRouter:
                  responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT})
     async def decide(request: Request, decision_id: DecisionId, body: OverrideIn,
                      principal: Annotated[Principal, Security(authorize, scopes=["override"])],
-                     idempotency_key: IdempotencyKey = "") -> JSONResponse:
+                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
         """The outcome equal to the recommendation accepts it; a different one is an override and needs a
         reason code and text. A material override waits for a second person (``pending_approval``)."""
         ctx = get_ctx(request)

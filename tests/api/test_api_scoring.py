@@ -185,6 +185,8 @@ def test_idempotent_score_replays_and_refuses_a_different_body(api, sample):
     assert assert_problem(other, 409)["detail"] == I.KEY_REUSED
     assert _count(a.svc.db, Prediction) == 1
     assert_problem(a.client.post("/v1/score", json=sample[8], headers={**h, I.HEADER: "short"}), 422)
+    for blank in ("", "   "):  # sent but empty: refused, never silently treated as "no key" (no replay protection)
+        assert_problem(a.client.post("/v1/score", json=sample[8], headers={**h, I.HEADER: blank}), 422)
     mine = a.client.post("/v1/score", json=sample[8], headers={**a.auth("oscar"), I.HEADER: "order-2026-0001"})
     assert mine.status_code == 200 and I.REPLAYED_HEADER not in mine.headers  # keys are per caller
 
