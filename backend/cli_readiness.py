@@ -38,7 +38,7 @@ def _checklist_table(report: Any) -> Any:
     for i in report.items:  # stored text as Text cells: never read as rich markup
         status = Text(i.status.upper() + (f"\n({i.reason})" if i.reason else ""), style=STATUS_STYLE[i.status])
         table.add_row(status, Text(i.title), Text(i.evidence), Text(f"{i.date:%Y-%m-%d %H:%M}" if i.date else ""),
-                      Text(i.command), Text(i.refresh))
+                      Text(i.command, overflow="fold"), Text(i.refresh, overflow="fold"))  # commands: whole, never "…"
     return table
 
 
