@@ -212,3 +212,15 @@ def sim_services(request: pytest.FixtureRequest, sim_template: dict[str, object]
     db.dispose()
     if name is not None:
         _drop(sim_template["pg"][0], name)  # type: ignore[index]
+
+
+@pytest.fixture
+def wide_cli_tables() -> Iterator[None]:
+    """The CLI's tables as wide as a test's assertions expect, whatever the terminal: Rich fixes the width
+    from COLUMNS when the console is made, and an 80-column run wraps the cells a test looks for."""
+    from backend import cli
+
+    saved = cli.out._width
+    cli.out.width = 200
+    yield
+    cli.out._width = saved

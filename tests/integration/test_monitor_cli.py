@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
-from backend import cli
 from backend.adapters.notify_factory import MSG_NO_WEBHOOK_URL
 from backend.cli import app
 from backend.cli_monitor import BAD_AS_OF, RETRAIN_MISSING
@@ -24,16 +23,8 @@ from backend.services import alert_rules
 from backend.services.alerts import MSG_BAD_STATUS, MSG_NOT_ALLOWED, MSG_NOT_USER
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_cli_tables")
 
-
-@pytest.fixture(autouse=True)
-def _wide_tables():
-    """Tables as wide as the assertions expect, whatever the terminal (Rich fixes the width from COLUMNS
-    when the console is made, and an 80-column run wraps the cells these tests look for)."""
-    saved = cli.out._width
-    cli.out.width = 200
-    yield
-    cli.out._width = saved
 AS_OF = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"
 

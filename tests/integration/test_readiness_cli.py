@@ -10,7 +10,6 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from backend import cli
 from backend.cli import app
 from backend.config import load_settings
 from backend.container import build_services
@@ -18,16 +17,8 @@ from backend.services.readiness_rollback import MSG_NO_TARGET
 from backend.services.signoffs import MSG_COUNSEL_REQUIRED, MSG_NO_CHAMPION
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("wide_cli_tables")
 
-
-@pytest.fixture(autouse=True)
-def _wide_tables():
-    """Tables as wide as the assertions expect, whatever the terminal (Rich fixes the width from COLUMNS
-    when the console is made, and an 80-column run wraps the cells these tests look for)."""
-    saved = cli.out._width
-    cli.out.width = 200
-    yield
-    cli.out._width = saved
 PASSWORD = "correct horse battery staple"
 
 
