@@ -51,16 +51,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ProblemOut, "description": "No such decision, or not one of yours"}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ProblemOut, "description": "Idempotency-Key reused with another body, or state conflict"}}
 
-# the pattern is documented here and checked by the idempotency store (after trimming whitespace, RFC 9110)
-# (absent: no key; sent but blank: 422, never silently "no key"). The schema says string + pattern, not "or null":
-# a null header cannot be sent.
-
-
 def _key_schema(schema: dict[str, Any]) -> None:
+    """The header's schema: a string with the key pattern (not "string or null": a null header cannot be sent)."""
     schema.pop("anyOf", None)
     schema.update(type="string", pattern=KEY_RE.pattern)
 
 
+# the pattern is documented here and checked by the idempotency store (after trimming whitespace, RFC 9110);
+# absent: no key; sent but blank or malformed: 422, never silently "no key"
 IdempotencyKey = Annotated[str | None, Header(alias=HEADER, description=KEY_DOC,
                                               json_schema_extra=_key_schema)]  # type: ignore[arg-type]
 DecisionId = Annotated[str, Path(description="The decision_id returned by /v1/score", max_length=64)]
