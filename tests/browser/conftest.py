@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from proc_helpers import free_port, stop, wait_until_ok
 
 from backend.config import load_settings
 from backend.permissions import ROLES
@@ -92,12 +89,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 # -- server -------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class ConsoleServer:
     url: str
@@ -126,7 +117,7 @@ class ConsoleServer:
         login(page, self.url, self.users[role], self.password)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop(self.proc)
 
     @property
     def registry_dir(self) -> Path:
@@ -144,33 +135,6 @@ def _console_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict
                CREDITRISK_MODEL__REGISTRY_DIR=str(data_dir / "models"), PYTHONUNBUFFERED="1")
     env.update(extra or {})
     return env
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode} before it was healthy:\n{log()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise RuntimeError(f"streamlit not healthy after {STARTUP_SECONDS}s ({last}):\n{log()}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def _train_small_champion(registry_dir: Path) -> None:
@@ -225,7 +189,7 @@ class ConsoleServerFactory:
                 else:
                     os.environ[k] = v
 
-        port = _free_port()
+        port = free_port()
         log_path = data_dir / "streamlit.log"
         cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless=true",
                "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
@@ -235,7 +199,7 @@ class ConsoleServerFactory:
         server = ConsoleServer(f"http://127.0.0.1:{port}", data_dir, log_path, proc, users, display,
                                cookie_name=settings.auth.cookie_name)
         self.started.append(server)
-        _wait_healthy(server.url, proc, server.log)
+        wait_until_ok(f"{server.url}/_stcore/health", proc, seconds=STARTUP_SECONDS, name="streamlit", log=server.log)
         return server
 
     def stop_all(self) -> None:

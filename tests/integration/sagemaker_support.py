@@ -8,30 +8,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from proc_helpers import free_port, stop, wait_until_ok
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVE_SCRIPT = ROOT / "docker" / "sagemaker" / "serve"
 STARTUP_SECONDS = 90
 APPLICATION = {"application_id": "APP-1", "loan_amount": 12000, "annual_income": 58000, "credit_score": 702,
                "employment_type": "full_time", "debt_to_income": 0.31}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def package_into(registry_root: Path, tmp: Path) -> tuple[Path, Any]:
@@ -57,36 +50,11 @@ def serving_process(model_dir: Path, log_path: Path, *, registry_dir: Path | Non
         proc = subprocess.Popen([str(SERVE_SCRIPT)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ping(url, proc, log_path)
+        wait_until_ok(f"{url}/ping", proc, seconds=STARTUP_SECONDS, name="serve", interval=0.2,
+                      log=lambda: log_path.read_text(errors="replace"))
         yield url
     finally:
-        _stop(proc)
-
-
-def _wait_ping(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"serve not answering /ping after {STARTUP_SECONDS}s:\n{log_path.read_text(errors='replace')}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def post(url: str, body: bytes, content_type: str, accept: str | None = None) -> tuple[int, dict[str, str], bytes]:
