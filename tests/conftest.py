@@ -216,11 +216,28 @@ def sim_services(request: pytest.FixtureRequest, sim_template: dict[str, object]
 
 @pytest.fixture
 def wide_cli_tables() -> Iterator[None]:
-    """The CLI's tables as wide as a test's assertions expect, whatever the terminal: Rich fixes the width
-    from COLUMNS when the console is made, and an 80-column run wraps the cells a test looks for."""
+    """The CLI's tables and messages as wide as a test's assertions expect, whatever the terminal: Rich fixes
+    the width from COLUMNS when a console is made, and an 80-column run wraps the text a test looks for."""
     from backend import cli
 
-    saved = cli.out._width
-    cli.out.width = 200
+    consoles = (cli.out, cli.err)
+    saved = [c._width for c in consoles]
+    for c in consoles:
+        c.width = 200
     yield
-    cli.out._width = saved
+    for c, width in zip(consoles, saved, strict=True):
+        c._width = width
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh install for CLI tests: no CREDITRISK_* from the caller's environment, the working directory
+    and data dir under ``tmp_path`` (``var/``, registry ``models/``), cheap password hashing."""
+    for k in list(os.environ):
+        if k.startswith("CREDITRISK_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
+    return tmp_path

@@ -23,16 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch, model_registry):
-    for k in list(os.environ):
-        if k.startswith("CREDITRISK_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    shutil.copytree(model_registry, tmp_path / "models")
-    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
-    return tmp_path
+def env(cli_env, model_registry):
+    shutil.copytree(model_registry, cli_env / "models")
+    return cli_env
 
 
 def run(*args):

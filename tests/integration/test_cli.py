@@ -16,15 +16,8 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    for k in list(__import__("os").environ):
-        if k.startswith("CREDITRISK_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
-    return tmp_path
+def env(cli_env):
+    return cli_env
 
 
 def run(*args, input=None):

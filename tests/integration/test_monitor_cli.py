@@ -30,15 +30,7 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    for k in list(__import__("os").environ):
-        if k.startswith("CREDITRISK_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
-    monkeypatch.setenv("COLUMNS", "200")
+def env(cli_env, monkeypatch):
     for rule in ("accuracy", "drift", "cost", "fairness"):  # this file is about the command: one rule is enough
         monkeypatch.setitem(alert_rules.READERS, rule, lambda ctx: None)
     svc = build_services(load_settings(), migrate=True)

@@ -23,19 +23,11 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    for k in list(__import__("os").environ):
-        if k.startswith("CREDITRISK_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
-    monkeypatch.setenv("COLUMNS", "240")
+def env(cli_env):
     svc = build_services(load_settings(), migrate=True)
     for name, role in (("rita", "risk_manager"), ("mel", "ml_engineer"), ("pat", "product_lead")):
         svc.users.add(name, role=role, password=PASSWORD, display_name=f"{name.title()} Tester")
-    yield tmp_path
+    yield cli_env
     svc.close()
 
 
