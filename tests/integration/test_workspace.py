@@ -344,17 +344,10 @@ def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, mo
 
 
 # -- CLI -----------------------------------------------------------------------------------------------------
-def test_cli_explain_prints_and_unknown_id_exits_2(tmp_path, monkeypatch, model_registry):
+def test_cli_explain_prints_and_unknown_id_exits_2(cli_env, model_registry):
     from backend.cli import app
 
-    for k in list(os.environ):
-        if k.startswith("CREDITRISK_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
-    shutil.copytree(model_registry, tmp_path / "models")
+    shutil.copytree(model_registry, cli_env / "models")
     svc = build_services(load_settings(), migrate=True)
     u = svc.users.add("olivia", role="loan_officer")[0]
     r = svc.scoring.score(_apps(1, 5)[0], submitter=Submitter(u.username, u.role, u.id))
