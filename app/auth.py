@@ -11,6 +11,9 @@ One ``Authenticate`` per run of the entrypoint. Its known weaknesses are closed 
 * no forgot-password, forgot-username or registration widgets are rendered;
 * its 0.7 s pre-login sleep is turned off (cookies are read from the request headers).
 
+An account with a second factor (or whose role requires one) gets a second step after its password:
+the code, or enrolment with a QR code and recovery codes (``app/mfa.py``); the password alone starts nothing.
+
 With ``CREDITRISK_SSO__ENABLED=true`` the screen also offers single sign-on (``app/sso.py``); its users
 get the same server-side session and the same ``auth_user`` in session state.
 """
@@ -25,13 +28,14 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from app.guard import USER_KEY
+from app import mfa
+from app.guard import TOKEN_KEY, USER_KEY
 from app.sso import ConsoleSso
 from backend.container import Services
-from backend.services.auth import LOGIN_FAILED, UserInfo
+from backend.domain import Actor
+from backend.identity import LOGIN_FAILED
 
 log = logging.getLogger(__name__)
-TOKEN_KEY = "auth_token"  # noqa: S105 - a session_state key, not a secret
 PENDING_KEY = "auth_pending_user"
 ERROR_KEY = "auth_error"
 JUST_LOGGED_IN_KEY = "auth_just_logged_in"
@@ -76,14 +80,28 @@ class ConsoleAuth:
 
     # -- hooks into the library ---------------------------------------------------------------
     def _check_credentials(self, username: str, password: str) -> bool:
-        result = self.svc.auth.authenticate(username, password, client=_client())
+        client = _client()
+        result = self.svc.auth.authenticate(username, password, client=client, two_step=True)
+        if result.reason == "mfa_pending":  # the password is right; the second step follows (app/mfa.py)
+            mfa.start(result, self.svc.users.normalize(username), client)
+            st.session_state[ERROR_KEY] = None
+            return False
         st.session_state[PENDING_KEY] = result.user
         st.session_state[ERROR_KEY] = None if result.ok else result.message
         return result.ok
 
+    def _complete(self, user: Actor) -> None:
+        """Sign ``user`` in after the second step, as the library does after a password (then rerun)."""
+        self.authenticator.authentication_controller.login(token={"username": user.username})
+        st.session_state[PENDING_KEY] = user
+        self._on_login({})
+        st.session_state[JUST_LOGGED_IN_KEY] = True
+        mfa.clear()
+        st.rerun()
+
     def _on_login(self, _event: dict[str, Any]) -> None:
         user = st.session_state.get(PENDING_KEY)
-        if isinstance(user, UserInfo):
+        if isinstance(user, Actor):
             st.session_state[TOKEN_KEY] = self.svc.auth.start_session(user, client=f"console {_client()}")
             st.session_state[USER_KEY] = user
 
@@ -113,12 +131,16 @@ class ConsoleAuth:
         return token
 
     # -- what the entrypoint calls -------------------------------------------------------------
-    def login(self) -> UserInfo | None:
+    def login(self) -> Actor | None:
         """Render the login form when needed; return the validated user or None."""
         handled, sso_user = self.sso.resolve(client=_client())
         if handled:  # an SSO identity is present: its user, or a refusal page already shown
             return sso_user
         slot = st.empty()
+        if self.sso.password_login and mfa.pending() and not st.session_state.get("authentication_status"):
+            with slot.container():
+                mfa.render(self.svc, self._complete)
+            return None
         box = slot.container()
         sso_entry = box.container()  # above the form; filled below only while nobody is signed in
         try:
@@ -129,6 +151,9 @@ class ConsoleAuth:
                                                      "Password": "Password", "Login": "Sign in"})
         except Exception:  # noqa: BLE001 - the library raises LoginError for stale cookies etc.
             st.session_state["authentication_status"] = None
+        if mfa.pending() and not st.session_state.get("authentication_status"):
+            st.session_state["authentication_status"] = None  # not a failure: the second step is next
+            st.rerun()
         if not st.session_state.get("authentication_status"):
             with sso_entry:
                 self.sso.render_entry()
@@ -173,6 +198,7 @@ class ConsoleAuth:
             log.debug("library logout failed", exc_info=True)
         for key in (TOKEN_KEY, USER_KEY, PENDING_KEY, ERROR_KEY):
             st.session_state.pop(key, None)
+        mfa.clear()
         st.session_state["authentication_status"] = None
         if revoked:
             st.session_state["logout"] = True

@@ -1,22 +1,24 @@
-"""Every page calls ``require(perm)`` first: the role is checked again on the page itself."""
+"""Every page calls ``require(perm)`` first: the role is checked again on the page itself. The session-state
+keys the login writes (``USER_KEY``, ``TOKEN_KEY``) live here, so app/auth.py and app/sso.py share them
+without importing each other."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from backend.permissions import Perm, allowed
-from backend.services.auth import UserInfo
+from backend.domain import Actor, Perm, allowed
 
-USER_KEY = "auth_user"
+USER_KEY = "auth_user"  # the signed-in Actor, set by the login (app/auth.py, app/sso.py)
+TOKEN_KEY = "auth_token"  # noqa: S105 - the session_state key of the server-side session token, not a secret
 NOT_ALLOWED = "You do not have access to this page."
 
 
-def current_user() -> UserInfo | None:
+def current_user() -> Actor | None:
     user = st.session_state.get(USER_KEY)
-    return user if isinstance(user, UserInfo) else None
+    return user if isinstance(user, Actor) else None
 
 
-def require(perm: Perm) -> UserInfo:
+def require(perm: Perm) -> Actor:
     user = current_user()
     if user is None:
         st.error("Please log in.")

@@ -6,9 +6,10 @@ import streamlit as st
 
 from app.auth import ConsoleAuth
 from app.components.text import plain
-from app.navigation import pages_for
+from app.guard import NOT_ALLOWED
+from app.navigation import PAGES, PageSpec, pages_for
 from app.services import services_or_stop
-from backend.permissions import ROLE_LABELS, Role
+from backend.domain import ROLE_LABELS, ROLES, Role, allowed
 
 st.set_page_config(page_title="creditrisk", page_icon=":material/account_balance:", layout="wide")
 
@@ -27,8 +28,27 @@ with st.sidebar:
     st.markdown(f"**{plain(user.display_name)}**  \n{ROLE_LABELS.get(Role(user.role), user.role)}")
     auth.logout_button()
 
+
+
+def _refusal(spec: PageSpec) -> st.Page:
+    """A page the role may not see keeps its address but never runs: the user is told why and who can see it,
+    instead of landing on Home with nothing said (a URL typed or shared by a colleague)."""
+    who = [ROLE_LABELS.get(Role(r), r) for r in ROLES if allowed(r, spec.perm)]
+
+    def refuse() -> None:
+        st.title("Not available to you", anchor=False)
+        st.error(NOT_ALLOWED, icon=":material/lock:")
+        st.write(f"“{spec.title}” is for: {', '.join(who) or 'no role'}. "
+                 "Ask an administrator if your work needs it.")
+        st.page_link(str(PAGES[0].path), label="Back to Home", icon=":material/home:")
+
+    return st.Page(refuse, title=spec.title, url_path=spec.path.stem, visibility="hidden")
+
+
+mine = pages_for(user.role)
 sections: dict[str, list[st.Page]] = {}
-for spec in pages_for(user.role):
+for spec in mine:
     sections.setdefault(spec.section, []).append(
         st.Page(str(spec.path), title=spec.title, icon=spec.icon, default=spec.file == "home.py"))
-st.navigation(sections, expanded=True).run()  # every page of the role, no "View more"
+sections[mine[0].section] += [_refusal(s) for s in PAGES if s not in mine and s.path.exists()]
+st.navigation(sections, expanded=True).run()  # every page of the role, no "View more"; the rest refuse

@@ -1,11 +1,11 @@
-"""The console's pages and the permission each needs (roles → permissions live in backend.permissions)."""
+"""The console's pages and the permission each needs (roles → permissions live in backend.domain.permissions)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.permissions import Perm, allowed
+from backend.domain import Perm, allowed
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES_DIR = ROOT / "pages"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import streamlit as st
 
-from backend.config import SettingsError, load_settings
-from backend.container import Services, build_services
+from backend.alerts import AlertSchedule
+from backend.container import Services, SettingsError, build_services, load_settings
 
 
 @st.cache_resource(show_spinner="Connecting to the backends…")
 def get_services() -> Services:
-    """One Services bundle per server process (schema brought to head on first use)."""
-    return build_services(load_settings(), migrate=True)
+    """One Services bundle per server process (schema brought to head on first use), with the process's
+    alert schedule (:class:`backend.alerts.AlertSchedule`)."""
+    svc = build_services(load_settings(), migrate=True)
+    m = svc.settings.monitoring
+    AlertSchedule(lambda: svc.alerts, svc.clock.now, check_every=timedelta(minutes=m.check_every_minutes),
+                  refresh_every=timedelta(hours=m.refresh_every_hours) if m.refresh_every_hours else None).start()
+    return svc
 
 
 def services_or_stop() -> Services:

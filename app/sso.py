@@ -3,7 +3,7 @@
 * The login screen offers "Sign in with <label>" when ``CREDITRISK_SSO__ENABLED=true`` and the
   ``[auth]`` secrets Streamlit loaded match the settings (else it says what to run, and no SSO button).
 * After the provider redirects back, ``st.user`` holds the verified ID-token claims;
-  :class:`backend.services.sso.SsoService` maps them to one role, provisions the user and audits it.
+  :class:`backend.identity.sso.SsoService` maps them to one role, provisions the user and audits it.
   Then a server-side session starts exactly as for a password login, and the page guards read the
   same ``auth_user`` from session state.
 * A refusal (no mapped group, ambiguous groups, disabled account...) shows its message and a
@@ -20,11 +20,10 @@ from typing import Any
 
 import streamlit as st
 
-from app.guard import USER_KEY
+from app.guard import TOKEN_KEY, USER_KEY
 from backend.container import Services
-from backend.services.auth import UserInfo
-from backend.services.sso import SsoService
-from backend.services.sso_secrets import SECRETS_MISMATCH, mismatches
+from backend.domain import Actor
+from backend.identity import SECRETS_MISMATCH, mismatches
 
 SSO_KEY = "auth_sso"  # True while this browser session's console session came from single sign-on
 SEEN_KEY = "auth_sso_seen"  # {"fp", "ok", "message", "reason"}: the outcome for this identity, decided once
@@ -89,7 +88,7 @@ class ConsoleSso:
                                        if self.cfg.password_login else ""))
 
     # -- after the provider's redirect ---------------------------------------------------------
-    def resolve(self, *, client: str) -> tuple[bool, UserInfo | None]:
+    def resolve(self, *, client: str) -> tuple[bool, Actor | None]:
         """``(handled, user)``. ``handled`` is False when no SSO identity is present (show the login
         screen); otherwise ``user`` is the signed-in user, or None after a refusal page was rendered."""
         if not self.active:
@@ -99,8 +98,6 @@ class ConsoleSso:
             for key in (SSO_KEY, SEEN_KEY, ENDED_KEY):
                 st.session_state.pop(key, None)
             return False, None
-        from app.auth import TOKEN_KEY
-
         if st.session_state.get(ENDED_KEY):
             self._refusal(SESSION_ENDED, again=True)
             return True, None
@@ -119,7 +116,7 @@ class ConsoleSso:
         if isinstance(seen, dict) and seen.get("fp") == fp and not seen.get("ok"):
             self._refusal(str(seen.get("message")), again=seen.get("reason") == "identity_expired")
             return True, None
-        outcome = SsoService(self.svc.db, self.cfg, self.svc.clock).sign_in(claims, client=client)
+        outcome = self.svc.sso.sign_in(claims, client=client)
         st.session_state[SEEN_KEY] = {"fp": fp, "ok": outcome.ok, "message": outcome.message,
                                       "reason": outcome.reason}
         if not outcome.ok or outcome.user is None:
@@ -145,8 +142,6 @@ class ConsoleSso:
 
     def logout(self) -> None:
         """End our session, then Streamlit's identity cookie (and the provider's session, if it offers it)."""
-        from app.auth import TOKEN_KEY
-
         self.svc.auth.end_session(st.session_state.get(TOKEN_KEY))
         for key in (SSO_KEY, SEEN_KEY, ENDED_KEY, TOKEN_KEY, USER_KEY):
             st.session_state.pop(key, None)

@@ -280,9 +280,9 @@ def report(res: dict[str, Any], ev: dict[str, Any], args: argparse.Namespace) ->
 
 
 def record_evidence(url: str, res: dict[str, Any], ev: dict[str, Any], args: argparse.Namespace) -> str:
-    from backend.clock import SystemClock
-    from backend.db.engine import Database, make_engine
-    from backend.services.evidence import current_command, record
+    from backend.compliance.evidence import current_command, record
+    from backend.platform.clock import SystemClock
+    from backend.platform.db.engine import Database, make_engine
 
     f, sat = res["fixed"], res["saturation"]
     payload = {"rps": round(sat["score"]["rps"], 1), "trivial_rps": round(sat["ping"]["rps"], 1),
@@ -354,7 +354,7 @@ def main() -> None:
         ev_id = record_evidence(scratch.settings().database_url, res, ev, args)
         print(f"load_test evidence {ev_id} recorded in the scratch database")
         if args.record_to_url:
-            from backend.config import load_settings
+            from backend.container.settings import load_settings
 
             url = load_settings(database={"url": args.record_to_url}).database_url
             print(f"load_test evidence {record_evidence(url, res, ev, args)} recorded in {args.record_to_url.split('@')[-1]}")

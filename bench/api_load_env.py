@@ -52,7 +52,7 @@ class Scratch:
     templates: Path = field(default_factory=Path)
 
     def settings(self) -> Any:
-        from backend.config import load_settings
+        from backend.container.settings import load_settings
 
         db = {"url": self.database_url} if self.database_url else {}
         return load_settings(data_dir=self.root, database=db, model={"registry_dir": self.registry})
@@ -70,7 +70,7 @@ class Scratch:
 def _model(root: Path, retrain: bool, registry: Path | None) -> Path:
     """A registry with a champion: ``registry`` if given, else the cached bench model (trained once with
     the default ensemble size on 4,000 synthetic rows, ~15 s)."""
-    from backend.model.registry import Registry
+    from backend.models.registry import Registry
     from backend.training.train import train_and_register
 
     src = registry
@@ -91,8 +91,8 @@ def prepare(*, database_url: str, retrain: bool, registry: Path | None, n_templa
     import sqlalchemy as sa
     from api_load_gen import write_templates
 
-    from backend.api.clients import ApiClientService
     from backend.container import build_services
+    from backend.identity.clients import ApiClientService
     from backend.training.synthetic import generate
 
     root = Path(tempfile.mkdtemp(prefix="api-load-"))

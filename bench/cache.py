@@ -19,8 +19,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from backend.adapters.cache_memory import MemoryCache
-from backend.adapters.cache_redis import RedisCache
+from backend.platform.adapters.cache_memory import MemoryCache
+from backend.platform.adapters.cache_redis import RedisCache
+from backend.platform.adapters.cache_sealed import SealedCache
 
 
 class HungServer:
@@ -92,16 +93,25 @@ def main() -> None:
     args = parser.parse_args()
     n, first = args.n, args.first
     # Each fresh adapter logs its outage once; 100+ of them would bury the table.
-    logging.getLogger("backend.adapters.cache_redis").setLevel(logging.ERROR)
+    logging.getLogger("backend.platform.adapters.cache_redis").setLevel(logging.ERROR)
 
     rows: list[tuple[str, list[float] | str]] = []
     memory = MemoryCache()
     memory.set("k", b"x" * 200)
     rows.append(("memory get (hit)", time_calls(lambda: memory.get("k"), n)))
+    sealed = SealedCache(MemoryCache(), b"k" * 32)  # what the services use: every entry MAC-checked
+    score = "score:creditrisk:v20260101-000000000-abcdef:compiled:0.5,0.7,25000,0.3:" + "f" * 64
+    sealed.set(score, b"x" * 1500)  # about the size of a cached score
+    memory.set(score, b"x" * 1500)
+    rows.append(("memory get, 1.5 kB score", time_calls(lambda: memory.get(score), n)))
+    rows.append(("sealed memory get (HMAC check)", time_calls(lambda: sealed.get(score), n)))
 
     real = RedisCache(args.redis_url, namespace=f"bench:{uuid.uuid4().hex}:")
     if real.health()["ok"] and real.set("k", b"x" * 200):
         rows.append(("redis get (hit, real server)", time_calls(lambda: real.get("k"), min(n, 5000))))
+        sealed_real = SealedCache(real, b"k" * 32)
+        sealed_real.set(score, b"x" * 1500)
+        rows.append(("sealed redis get (1.5 kB score)", time_calls(lambda: sealed_real.get(score), min(n, 5000))))
         rows.append(("redis get (miss, real server)", time_calls(lambda: real.get("nope"), min(n, 5000))))
     else:
         rows.append(("redis get (real server)", f"skipped: {real.health()['detail']}"))

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import insert
 
-from backend.clock import FixedClock
-from backend.db.engine import Database, make_engine
-from backend.db.tables import Application
-from backend.services.outcomes import OutcomeService
+from backend.decisioning.outcomes import OutcomeService
+from backend.platform.clock import FixedClock
+from backend.platform.db.engine import Database, make_engine
+from backend.platform.db.tables_book import Application
 
 
 def main() -> None:

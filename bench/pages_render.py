@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.navigation import PAGES  # noqa: E402
-from backend.permissions import POLICY, Role  # noqa: E402
+from backend.domain.permissions import POLICY, Role  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -56,6 +56,19 @@ def _credentials(data_dir: Path) -> dict[str, tuple[str, str]]:
         if len(parts) == 3 and parts[1] not in out:
             out[parts[1]] = (parts[0], parts[2])
     return out
+
+
+def _second_factor(page, data_dir: Path, user: str) -> None:  # noqa: ANN001
+    """Demo users whose role requires it have a TOTP secret in demo_mfa.txt (`creditrisk demo`): type its code."""
+    from backend.identity import current_code
+
+    page.locator("h1, [aria-label='One-time code']").first.wait_for(timeout=TIMEOUT_MS)
+    if page.get_by_label("One-time code", exact=True).count() == 0:
+        return
+    secret = next(line.split("\t")[1] for line in (data_dir / "demo_mfa.txt").read_text().splitlines()
+                  if line.split("\t")[0] == user)
+    page.get_by_label("One-time code", exact=True).fill(current_code(secret)[0])
+    page.get_by_role("button", name="Verify", exact=True).click()
 
 
 def _idle(page) -> None:  # noqa: ANN001
@@ -112,6 +125,7 @@ def main() -> None:
                 page.get_by_label("Username", exact=True).fill(user)
                 page.get_by_label("Password", exact=True).fill(password)
                 page.get_by_role("button", name="Sign in").click()
+                _second_factor(page, args.data_dir, user)
                 page.get_by_role("heading", level=1).first.wait_for(timeout=TIMEOUT_MS)
                 _idle(page)
                 home = [_visit(page, "Home") for _ in range(args.repeat)]

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.domain import features as cat
 from backend.monitoring.psi import fit_spec, numeric_codes, psi_from_counts, spec_counts
-from backend.training import features as cat
 from backend.training.synthetic import generate
 
 TARGET_RATIO = 10.0

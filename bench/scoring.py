@@ -25,7 +25,7 @@ import numpy as np
 from imblearn.ensemble import BalancedRandomForestClassifier, EasyEnsembleClassifier
 from sklearn.datasets import make_classification
 
-from backend.model.compiled import compile_estimator
+from backend.models.compiled import compile_estimator
 
 N_FEATURES = 93
 TARGET_P50_US = 50.0

@@ -23,12 +23,12 @@ import time
 import numpy as np
 import pandas as pd
 
-from backend.adapters.cache_memory import MemoryCache
-from backend.clock import SystemClock
-from backend.config import load_settings
-from backend.model.policy import decide
-from backend.services.model_provider import ModelProvider
-from backend.services.scoring import ScoringService
+from backend.container.settings import load_settings
+from backend.domain.policy import decide
+from backend.models.provider import ModelProvider
+from backend.platform.adapters.cache_memory import MemoryCache
+from backend.platform.clock import SystemClock
+from backend.scoring.service import ScoringService
 from backend.training.synthetic import generate
 
 
@@ -50,7 +50,7 @@ def main() -> None:
 
     root = args.registry
     if root is None:
-        from backend.model.registry import Registry
+        from backend.models.registry import Registry
         from backend.training.train import train_and_register
 
         root = tempfile.mkdtemp(prefix="bench-registry-")

@@ -15,9 +15,9 @@ import sys
 import pandas as pd
 from sqlalchemy import select
 
-from backend.config import load_settings
-from backend.db.engine import Database, make_engine
-from backend.db.tables import Application, Decision, Outcome, Prediction
+from backend.container.settings import load_settings
+from backend.platform.db.engine import Database, make_engine
+from backend.platform.db.tables_book import Application, Decision, Outcome, Prediction
 
 
 def main() -> None:
@@ -51,11 +51,12 @@ def main() -> None:
     rate = funded.groupby("arm")["defaulted"].apply(lambda s: s.eq(True).mean())
     print(f"funded loans' observed default rate: AI arm {rate.get('ai', float('nan')):.2%}, "
           f"control arm {rate.get('control', float('nan')):.2%} ({len(funded):,} funded)")
-    from backend.services.operations_sim import SimConfig, _generate
+    from backend.simulation.config import SimConfig
+    from backend.simulation.draws import generate_applications
 
     volume = int(sys.argv[1]) if len(sys.argv) > 1 else SimConfig.volume
     cfg = SimConfig(volume=volume, seed=int(sys.argv[2]) if len(sys.argv) > 2 else SimConfig.seed)
-    truth = _generate(cfg.volume * cfg.months, seed=cfg.seed, start=cfg.start, end=cfg.end,
+    truth = generate_applications(cfg.volume * cfg.months, seed=cfg.seed, start=cfg.start, end=cfg.end,
                       incident=cfg.incident_window).set_index("application_id")["pd_true"]
     pd_true = pd.Series(truth.reindex(funded["external_id"]).to_numpy(), index=funded.index)
     by_arm = pd_true.groupby(funded["arm"]).mean()

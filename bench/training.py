@@ -19,10 +19,11 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from backend.model.encoder import FeatureEncoder
+from backend.models.encoder import FeatureEncoder
 from backend.training.dataset import from_synthetic
+from backend.training.recipes import fallback_pipeline, primary_pipeline
 from backend.training.synthetic import generate
-from backend.training.train import fallback_pipeline, primary_pipeline, train
+from backend.training.train import train
 
 TARGET_PRIMARY_S = 120.0
 TARGET_ROWS = 100_000

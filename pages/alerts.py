@@ -8,20 +8,21 @@ from datetime import UTC, date, datetime, time
 
 import streamlit as st
 
-from app.components.alert_views import (
+from app.guard import label_simulated, require
+from app.services import get_services
+from backend.alerts import (
+    MAX_NOTE,
+    AlertError,
+    Reading,
     alert_label,
     alerts_csv,
     alerts_frame,
     deliveries_frame,
     readings_frame,
 )
-from app.guard import label_simulated, require
-from app.services import get_services
 from backend.container import Services
-from backend.permissions import Perm, allowed
-from backend.services.alert_rules import Reading
-from backend.services.alerts import MAX_NOTE, AlertError
-from backend.services.halts import active_halts
+from backend.domain import Perm, allowed
+from backend.models import active_halts
 
 PAGE_SIZE = 20
 user = require(Perm.VIEW_MONITORING)
@@ -39,8 +40,11 @@ except ValueError as exc:  # the notifier's settings (e.g. a webhook without its
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _readings(_svc: Services, as_of: str) -> list[Reading]:
-    return _svc.alerts.status(datetime.fromisoformat(as_of))
+def _readings(_svc: Services, as_of: str, now: bool) -> list[Reading]:
+    """As of now the rules are judged (alerts opened or resolved as the monitor would): the table and the
+    open alerts below are the same fact. A past date only reads."""
+    rep = _svc.alerts.after_recompute() if now else None
+    return rep.readings if rep is not None else _svc.alerts.status(datetime.fromisoformat(as_of))
 
 
 if halts := active_halts(svc.db):
@@ -58,7 +62,9 @@ as_of = datetime.combine(day, time(), tzinfo=UTC) if isinstance(day, date) and d
 c2.caption("A rule with too little data reads *no data* and never fires. Latency and error rate cover the "
            "7 days before the moment, cost per request 30 days; accuracy, drift and fairness read the newest "
            "stored summary. Thresholds: `CREDITRISK_MONITORING__THRESHOLDS__*`.")
-st.dataframe(readings_frame(_readings(svc, as_of.isoformat())), hide_index=True, key="alerts_rules")
+st.dataframe(readings_frame(_readings(svc, as_of.isoformat(), day == now.date())), hide_index=True, key="alerts_rules")
+st.caption(f"The console judges the rules every {svc.settings.monitoring.check_every_minutes:g} minutes, after every "
+           "recompute and when this page opens; a firing rule always has an open alert below.")
 if can_act and st.button("Run checks now", type="primary", key="alerts_run",
                          help="Recompute the drift, performance and fairness summaries, then evaluate every rule "
                               "now and open, update or resolve alerts (as `creditrisk monitor run` does)."):
@@ -81,7 +87,7 @@ if not unresolved:
 else:
     st.dataframe(alerts_frame(unresolved), hide_index=True, key="alerts_open")
 if unresolved and can_act:
-    with st.form("alerts_act"):
+    with st.form("alerts_act", clear_on_submit=True):
         pick = st.selectbox("Alert", [a.id for a in unresolved], key="alerts_pick",
                             format_func=lambda i: alert_label(next(a for a in unresolved if a.id == i)))
         note = st.text_area("Note (required: what was checked or done)", max_chars=MAX_NOTE, key="alerts_note")
@@ -94,6 +100,8 @@ if unresolved and can_act:
         except AlertError as exc:
             st.error(str(exc))
         else:
+            for k in ("alerts_note", "alerts_pick"):  # the form starts afresh (the acted-on alert is not "open")
+                st.session_state.pop(k, None)
             lifted = res and done.action == "halt_deployments" and not active_halts(svc.db)
             st.session_state["alerts_flash"] = (f"Alert {done.id[:8]} ({done.rule}) {done.status} by {user.username}."
                                                 + (" Deployments are no longer halted." if lifted else ""))

@@ -12,11 +12,9 @@ import streamlit as st
 
 from app.guard import label_simulated, require
 from app.services import get_services
+from backend.compliance import AuditExport, AuditFilter, ExportTooLarge
 from backend.container import Services
-from backend.db.repo_audit import AuditFilter
-from backend.permissions import Perm
-from backend.services.audit import AuditExport, ExportTooLarge
-from backend.services.auth import UserInfo
+from backend.domain import Actor, Perm
 
 EXPORT_KEY = "audit_export"
 EXPORTED_KEY = "audit_export_recorded"
@@ -35,7 +33,7 @@ def _day_start(d: date | None, days: int = 0) -> datetime | None:
     return None if d is None else datetime.combine(d + timedelta(days=days), time(), tzinfo=UTC)
 
 
-def _record_export(export: AuditExport, who: UserInfo) -> None:
+def _record_export(export: AuditExport, who: Actor) -> None:
     """on_click of the download button: one audit row per download, before the page reruns."""
     get_services().audit.record_export(export, actor=who.username, role=who.role)
     st.session_state[EXPORTED_KEY] = export.rows
@@ -118,10 +116,13 @@ elif export is not None:
 
 st.subheader("Chain")
 if st.button("Verify the hash chain", key="audit_verify"):
-    with st.spinner("Recomputing every hash…"):
-        report = svc.audit.verify()
+    bar = st.progress(0.0, text="Recomputing every hash…")
+    report = svc.audit.verify(progress=lambda _step, done, total: bar.progress(min(1.0, done / max(total, 1))))
+    bar.empty()
+    sealed = (f"{report.batches:,} sealed batches, {report.pending:,} pending, {report.archived:,} archived; "
+              f"held to the {report.checkpoint}")
     if report.ok:
         start = " (starting at an archive's anchor)" if report.start_anchor else ""
-        st.success(f"Chain intact: {report.rows:,} rows verified{start}.")
+        st.success(f"Chain intact: {report.rows:,} rows verified{start} ({sealed}).")
     else:
-        st.error(f"Chain broken at row {report.first_broken_seq}: {report.detail}.")
+        st.error(f"Chain broken at row {report.first_broken_seq}: {report.detail} ({sealed}).")

@@ -9,9 +9,8 @@ import streamlit as st
 from app.components import cost_views as v
 from app.guard import label_simulated, require
 from app.services import get_services
-from backend.permissions import Perm
-from backend.services import cost_model as m
-from backend.services.costs import CostReport
+from backend.analytics import COMPONENTS, CostReport, Scenario, what_if
+from backend.domain import Perm
 
 user = require(Perm.VIEW_COSTS)
 st.title("Costs")
@@ -48,14 +47,13 @@ u = b.usage
 cols = st.columns(4)
 cols[0].metric("Total cost", v.usd(b.total), help=f"{u.start:%Y-%m-%d} to {u.end:%Y-%m-%d %H:%M} UTC")
 limit = get_services().settings.monitoring.thresholds.cost_per_request_max_usd  # the cost alert's own setting
-cols[1].metric("Per scoring request", v.usd(b.per_request, 4), help=f"{u.requests:,} scoring requests",
-               delta=None if b.per_request is None else f"{b.per_request - limit:+.4f} vs the {v.usd(limit)} alert",
-               delta_color="inverse")
+cols[1].metric("Per scoring request", v.usd(b.per_request, 4), help=f"{u.requests:,} scoring requests in {choice}; "
+               "the alert judges the last 30 days (below)")
 cols[2].metric("Per final decision", v.usd(b.per_decision, 4), help=f"{u.decisions:,} final decisions")
 cols[3].metric("Per funded loan", v.usd(b.per_funded, 4),
                help=f"{u.funded:,} funded loans (outcomes imported so far, by the month of the decision)")
 
-# -- the alert threshold ------------------------------------------------------------------------------
+# -- the alert threshold: the rule's own figure (CostService.recent) ---------------------------------------
 recent = report.recent
 current = recent.per_request
 where = f"the last 30 days ({recent.usage.start:%Y-%m-%d} to {recent.usage.end:%Y-%m-%d}, {recent.usage.requests:,} requests)"
@@ -64,10 +62,11 @@ if current is None:
             icon=":material/notifications:")
 elif current > limit:
     st.warning(f"Cost alert: {v.usd(current, 4)} per scoring request over {where} is above the {v.usd(limit)} "
-               "threshold (CREDITRISK_COSTS__COST_ALERT_PER_REQUEST).", icon=":material/notifications_active:")
+               "threshold (CREDITRISK_MONITORING__THRESHOLDS__COST_PER_REQUEST_MAX_USD).",
+               icon=":material/notifications_active:")
 else:
     st.success(f"Cost alert: {v.usd(current, 4)} per scoring request over {where}, below the {v.usd(limit)} "
-               "threshold (CREDITRISK_COSTS__COST_ALERT_PER_REQUEST).", icon=":material/notifications:")
+               "threshold (CREDITRISK_MONITORING__THRESHOLDS__COST_PER_REQUEST_MAX_USD).", icon=":material/notifications:")
 
 # -- components ---------------------------------------------------------------------------------------
 st.subheader(f"Cost per component: {choice}")
@@ -100,7 +99,7 @@ st.subheader("Monthly trend and projection")
 st.plotly_chart(v.trend_figure(report), key="costs_trend_chart")
 trend = v.trend_frame(report)
 v.table(trend, "the monthly trend", "costs_trend",
-        column_config={k: v.MONEY for k in (*m.COMPONENTS, "total", "low", "high")} | {"per request": v.UNIT_MONEY})
+        column_config={k: v.MONEY for k in (*COMPONENTS, "total", "low", "high")} | {"per request": v.UNIT_MONEY})
 if report.projection:
     st.caption(f"Projection (an estimate): {report.projection.explanation}")
 
@@ -111,8 +110,8 @@ serverless = w1.toggle("Serverless inference instead of instances", key="costs_s
 hit_rate = w2.slider("LLM answer cache hit rate", 0.0, 0.9, 0.2, 0.05, format="%.2f", key="costs_llm_cache",
                      help="Share of the recorded LLM calls an answer cache would serve (0 switches it off).")
 reserved = w3.toggle(f"Reserved database instances ({c.database_reserved_discount:.0%} off)", key="costs_reserved")
-scenario = m.Scenario(serverless=serverless, llm_cache_hit_rate=hit_rate, reserved_database=reserved)
-result = m.what_if(report.breakdowns if picked is None else [b], scenario, c)
+scenario = Scenario(serverless=serverless, llm_cache_hit_rate=hit_rate, reserved_database=reserved)
+result = what_if(report.breakdowns if picked is None else [b], scenario, c)
 st.metric("Saving", v.usd(result.saving), help=f"{v.usd(result.total_before)} -> {v.usd(result.total_after)}")
 effect = v.what_if_frame(result)
 v.table(effect, "the what-if table", "costs_whatif", column_config={k: v.MONEY for k in ("before", "after", "saving")})

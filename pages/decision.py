@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.charts import attribution_waterfall
-from app.components.decision import decision_card, reason_list
+from app.components.decision import contributions_chart, decision_card, reason_list
 from app.components.manual import (
     application_facts,
     decision_status,
@@ -18,17 +17,16 @@ from app.components.manual import (
     manual_form,
     manual_notice,
 )
+from app.components.notice import notice_tab
 from app.components.pii import applicant_panel
 from app.components.text import plain
-from app.components.workspace import OUTCOMES, explanation_panel, letter_panel, override_form, qa_panel
+from app.components.workspace import OUTCOMES, explanation_panel, override_form, qa_panel
 from app.guard import OPEN_DECISION_KEY, label_simulated, require
 from app.services import get_services
-from backend.permissions import Perm, allowed
-from backend.services.override_rules import DecisionError, DecisionNotFound
-from backend.services.rollout import FEATURE_LABELS
-from backend.services.scoring import ScoreResult
-from backend.services.workspace import AIHidden
-from backend.training.features import FEATURES_BY_NAME
+from backend.decisioning import AIHidden
+from backend.domain import DecisionError, DecisionNotFound, Perm, allowed
+from backend.rollout import FEATURE_LABELS
+from backend.scoring import ScoreResult
 
 user = require(Perm.VIEW_DECISIONS)
 svc = get_services()
@@ -107,17 +105,16 @@ if manual:
                "one (no model recommendation applies).", icon=":material/visibility_off:")
 st.caption(f"Application {plain(result.application_id)} · model recommendation shown below")
 applicant_panel(svc, case.application_id, user)
-decision_card(result)
+card = svc.scoring.card(result)
+decision_card(result, card, user)
 
 tabs = st.tabs(["Reasons", "Explanation", "Questions", "Decision", "Adverse action notice"])
 with tabs[0]:
     left, right = st.columns([2, 3])
     with left:
-        reason_list(result)
+        reason_list(result, card)
     with right:
-        items = [(FEATURES_BY_NAME[k].description if k in FEATURES_BY_NAME else k, v)
-                 for k, v in result.attributions.items()]
-        st.plotly_chart(attribution_waterfall(result.base_value, items, result.margin))
+        contributions_chart(result, card)
 for tab, feature in ((tabs[1], "explanations"), (tabs[2], "qa")):
     with tab:
         if manual:
@@ -137,10 +134,6 @@ with tabs[4]:
         pass
     elif manual:
         manual_notice(case, current, svc.settings)
-    else:
-        outcome = current.outcome if current is not None and current.status == "final" else result.recommendation
-        human = [current.reason_text] if current is not None and current.is_override and current.reason_text else None
-        if outcome != "deny":
-            st.info("An adverse action notice is needed only for a denial.")
-        else:
-            letter_panel(result, outcome, human, svc.settings)
+    else:  # a notice follows the final decision only; the model's reasons when the officer accepted a denial
+        notice_tab(result, current, model_reasons_apply=current is not None and not current.is_override,
+                   key_factors=case.bureau_key_factors, settings=svc.settings)

@@ -9,20 +9,20 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
-from app.components.drift_charts import (
+from app.guard import label_simulated, require
+from app.services import get_services
+from backend.domain import Actor, Perm
+from backend.monitoring import (
+    SCORE_LABEL,
     distribution_bars,
+    drift_default,
     heatmap,
     heatmap_rows,
+    psi_csv,
     psi_lines,
     reason_lines,
     top_features_bar,
 )
-from app.guard import label_simulated, require
-from app.services import get_services
-from backend.csvsafe import safe_csv_text
-from backend.permissions import Perm
-from backend.services.drift import SCORE_LABEL
-from backend.services.users import Actor
 
 user = require(Perm.VIEW_MONITORING)
 svc = get_services()
@@ -75,7 +75,6 @@ if not status["version"]:
         _recompute()
         st.rerun()
     st.stop()
-
 top_bar = st.columns([3, 1])
 granularity = top_bar[0].radio("Granularity", ["week", "month"], horizontal=True, key="drift_granularity")
 if top_bar[1].button("Recompute now", key="drift_recompute"):
@@ -98,9 +97,7 @@ st.subheader("PSI by period")
 st.plotly_chart(heatmap(heatmap_rows(table, SCORE_LABEL, top=20), watch=cfg.psi_watch, act=cfg.psi_act))
 st.caption("The model score and the 20 features with the highest PSI in any period; colours saturate at "
            f"{2 * cfg.psi_act:g} (hover for the exact value).")
-csv_rows = table.round(6).astype(object).where(table.notna(), "").reset_index(names="feature")
-st.download_button("Download the PSI table (CSV, every feature)",
-                   safe_csv_text(csv_rows.to_dict("records"), ["feature", *map(str, table.columns)]),
+st.download_button("Download the PSI table (CSV, every feature)", psi_csv(table),
                    file_name=f"drift_psi_{granularity}.csv", mime="text/csv", key="drift_csv")
 
 st.plotly_chart(psi_lines(series, watch=cfg.psi_watch, act=cfg.psi_act))
@@ -114,7 +111,7 @@ if notes:
 
 periods = series["period"].tolist()
 left, right = st.columns(2)
-period = left.selectbox("Period", periods, index=len(periods) - 1, key="drift_period")
+period = left.selectbox("Period", periods, index=drift_default(series, cfg.thresholds.min_rows), key="drift_period")
 features = [SCORE_LABEL, *sorted(f for f in table.index if f != SCORE_LABEL)]
 top, _ = _period(granularity, period, None, stamp)
 default = features.index(top["feature"].iloc[0]) if not top.empty else 0

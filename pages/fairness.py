@@ -9,20 +9,36 @@ import streamlit as st
 from app.components import fairness_charts as fc
 from app.guard import label_simulated, require
 from app.services import get_services
-from backend.db.repo_snapshots import Snapshot
-from backend.monitoring import fairness_metrics as fm
-from backend.permissions import Perm
-from backend.services import fairness_report as fr
-from backend.services.fairness import ERROR_NOTE, NO_SNAPSHOTS, VIEWS
-from backend.services.rollout import PHASE_LABELS
-from backend.services.users import Actor
+from backend.domain import Actor, Perm
+from backend.monitoring import (
+    ATTRIBUTES,
+    INTERSECTIONS,
+    NO_SNAPSHOTS,
+    SEP,
+    STAGE_LABELS,
+    STAGES,
+    VIEWS,
+    Report,
+    Snapshot,
+    attribute_key,
+    attribute_label,
+    build_report,
+    fairness_default,
+    overrides_table,
+    period_table,
+    rates_table,
+    render_html,
+    render_pdf,
+    stage_table,
+)
+from backend.rollout import PHASE_LABELS
 
 user = require(Perm.VIEW_FAIRNESS)
 svc = get_services()
 st.title("Fairness")
 label_simulated()
-VIEW_SHORT = {"all": "All decided applications", "ai": "AI arm", "blind": "Without the AI (control, excluded, shadow)"}
-KEYS = [*fm.ATTRIBUTES, *(fm.attribute_key(i) for i in fm.INTERSECTIONS)]
+VIEW_SHORT, KEYS = ({"all": "All decided applications", "ai": "AI arm", "blind": "Without the AI (control, excluded, "
+                     "shadow)"}, [*ATTRIBUTES, *(attribute_key(i) for i in INTERSECTIONS)])
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -63,60 +79,44 @@ periods = [s for s in snaps if s.granularity == gran]
 if not periods:
     st.info(f"No {gran} snapshots yet. {NO_SNAPSHOTS}")
     st.stop()
-latest = max((i for i, s in enumerate(periods) if s.n), default=len(periods) - 1)  # the newest with decisions
-period = c2.selectbox("Phase" if gran == "phase" else "Month", [s.period for s in periods], index=latest,
+period = c2.selectbox("Phase" if gran == "phase" else "Month", [s.period for s in periods],
+                      index=fairness_default(periods, svc.clock.now()),  # newest complete, judged
                       format_func=lambda x: PHASE_LABELS.get(x, x), key=f"fairness_period_{gran}")
 snap = next(s for s in periods if s.period == period)
-attr: str = c3.selectbox("Attribute", KEYS, format_func=fm.attribute_label, key="fairness_attr")
+attr: str = c3.selectbox("Attribute", KEYS, format_func=attribute_label, key="fairness_attr")
 view: str = c4.selectbox("Applications", list(VIEWS), format_func=lambda v: VIEW_SHORT[v], key="fairness_view")
-stage: str = c5.selectbox("Stage (selection rates)", list(fm.STAGES), index=3,
-                          format_func=lambda x: fm.STAGE_LABELS[x], key="fairness_stage")
-p = snap.payload
-thr = float(p.get("threshold", svc.settings.monitoring.fairness_threshold))
-if attr not in fm.ATTRIBUTES and view != "all":
+stage: str = c5.selectbox("Stage (selection rates)", list(STAGES), index=3,
+                          format_func=lambda x: STAGE_LABELS[x], key="fairness_stage")
+p, thr = snap.payload, float(snap.payload.get("threshold", svc.settings.monitoring.fairness_threshold))
+if attr not in ATTRIBUTES and view != "all":
     st.caption("Intersections are computed over all decided applications.")
     view = "all"
 
 fc.headline(snap, thr)
-rates = fr.rates_table(p, view, attr)
+rates = rates_table(p, view, attr)
 t_stage, t_rates, t_out, t_over, t_phase, t_report = st.tabs(
     ["Stages", "Selection rates", "Outcomes", "Overrides", "By phase and month", "Report"])
 with t_stage:
     if rates.empty:
         st.caption("No decided applications in this view.")
     else:
-        st.plotly_chart(fc.stage_lines(rates, thr, title=f"DI ratio by stage: {fm.attribute_label(attr)}, "
+        st.plotly_chart(fc.stage_lines(rates, thr, title=f"DI ratio by stage: {attribute_label(attr)}, "
                                                          f"{VIEW_SHORT[view]}, {period}"),
                         key="fairness_stage_chart")
-        st.dataframe(fr.stage_table(p, view), hide_index=True, key="fairness_stage_table")
+        st.dataframe(stage_table(p, view), hide_index=True, key="fairness_stage_table")
         fc.csv_button(rates, f"fairness-{period}-{view}-{attr}.csv")
 with t_rates:
-    at_stage = rates[rates["stage"] == fm.STAGE_LABELS[stage]] if len(rates) else rates
+    at_stage = rates[rates["stage"] == STAGE_LABELS[stage]] if len(rates) else rates
     if len(at_stage):
-        st.plotly_chart(fc.selection_bars(at_stage, title=f"Selection rate at {fm.STAGE_LABELS[stage].lower()}"),
+        st.plotly_chart(fc.selection_bars(at_stage, title=f"Selection rate at {STAGE_LABELS[stage].lower()}"),
                         key="fairness_rates_chart")
     st.dataframe(rates, hide_index=True, key="fairness_rates_table",
                  column_config={c: st.column_config.NumberColumn(format="percent")
                                 for c in ("selection rate", "rate CI low", "rate CI high")})
 with t_out:
-    st.caption(ERROR_NOTE)
-    one = attr.split(fm.SEP)[0]  # outcome tables are per single attribute
-    errors = fr.errors_table(p, one)
-    if len(errors):
-        st.plotly_chart(fc.error_bars(errors[errors["stage"] == fm.STAGE_LABELS[stage]],
-                                      title=f"TPR / FPR by {fm.attribute_label(one).lower()} at {fm.STAGE_LABELS[stage].lower()}"),
-                        key="fairness_error_chart")
-        st.dataframe(fr.gaps_table(p), hide_index=True, key="fairness_gaps_table")
-        defaults = fr.defaults_table(p, one)
-        st.plotly_chart(fc.rate_bars(defaults, "default rate", n_col="funded, outcome known",
-                                     title=f"Default rate among funded loans by {fm.attribute_label(one).lower()}"),
-                        key="fairness_default_chart")
-        st.dataframe(errors, hide_index=True, key="fairness_errors_table")
-        fc.csv_button(errors, f"fairness-outcomes-{period}-{one}.csv")
-    else:
-        st.caption("No funded loans with a recorded outcome in this period.")
+    fc.outcomes(p, attr.split(SEP)[0], stage, period)  # outcome tables are per single attribute
 with t_over:
-    over = fr.overrides_table(p, attr.split(fm.SEP)[0])
+    over = overrides_table(p, attr.split(SEP)[0])
     if len(over):
         st.plotly_chart(fc.rate_bars(over, "override rate", n_col="AI-arm decisions",
                                      title="Override rate by group (AI arm, officer's first decision)"),
@@ -127,10 +127,10 @@ with t_over:
         st.caption("No AI-arm decisions in this period (shadow mode or control only): no overrides to compare.")
 with t_phase:
     for g, label in (("phase", "rollout phase"), ("month", "month")):
-        table = fr.period_table([s for s in snaps if s.granularity == g], view, attr)
+        table = period_table([s for s in snaps if s.granularity == g], view, attr)
         if len(table):
             st.plotly_chart(fc.period_lines(table, thr, title=f"Lowest DI per stage by {label}: "
-                                                              f"{fm.attribute_label(attr)}, {VIEW_SHORT[view]}"),
+                                                              f"{attribute_label(attr)}, {VIEW_SHORT[view]}"),
                             key=f"fairness_{g}_chart")
             st.dataframe(table.drop(columns="stage"), hide_index=True, key=f"fairness_{g}_table")
 with t_report:
@@ -138,13 +138,13 @@ with t_report:
                "the phase comparison.")
     phases, n_sim, clock = [s for s in snaps if s.granularity == "phase"], simulated(), svc.clock
 
-    def report() -> fr.Report:
-        return fr.build_report(snap, phases=phases, generated_at=clock.now(), simulated=n_sim)
+    def report() -> Report:
+        return build_report(snap, phases=phases, generated_at=clock.now(), simulated=n_sim)
 
     r1, r2 = st.columns(2)
-    r1.download_button("Download report (HTML)", lambda: fr.render_html(report()), file_name=f"fairness-{period}.html",
+    r1.download_button("Download report (HTML)", lambda: render_html(report()), file_name=f"fairness-{period}.html",
                        mime="text/html", key="fairness_html", on_click="ignore")
-    r2.download_button("Download report (PDF)", lambda: fr.render_pdf(report()), file_name=f"fairness-{period}.pdf",
+    r2.download_button("Download report (PDF)", lambda: render_pdf(report()), file_name=f"fairness-{period}.pdf",
                        mime="application/pdf", key="fairness_pdf", on_click="ignore")
 if st.button("Recompute now", key="fairness_recompute"):
     recompute()

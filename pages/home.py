@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from app.components.charts import monthly_recommendations
+from app.components.pending import pending_panel
 from app.components.text import plain
 from app.guard import require, simulated_banner
 from app.navigation import pages_for
 from app.services import get_services
-from backend.permissions import ROLE_LABELS, Perm, Role
-from backend.services.feedback import FeedbackError, period_of
+from backend.decisioning import FeedbackError, period_of
+from backend.domain import ROLE_LABELS, Perm, Role
 
 user = require(Perm.VIEW_HOME)
 svc = get_services()
@@ -65,6 +66,7 @@ def _survey() -> None:
 
 
 _survey()
+pending_panel(svc, user)
 
 book = _summary()
 st.subheader("Decision book")

@@ -9,8 +9,8 @@ import streamlit as st
 from app.components import cost_views as v
 from app.guard import label_simulated, require
 from app.services import get_services
-from backend.permissions import Perm
-from backend.services.latency import LatencyReport
+from backend.analytics import E2E_DEFINITION, LatencyReport
+from backend.domain import Perm
 
 user = require(Perm.VIEW_LATENCY)
 st.title("Latency")
@@ -31,23 +31,21 @@ if e2e is None and not report.rows:
 
 explained = next((r for r in report.table("end_to_end", "kind") if r.group == "scoring + explanation"), None)
 request = report.overall("component", "Scoring request (total)")
-cols = st.columns(4)
-cols[0].metric("End to end p95", f"{report.p95_end_to_end_s:.2f} s" if report.p95_end_to_end_s is not None else "—",
-               help=f"{e2e.n:,} final decisions" if e2e else "no final decisions yet")
-cols[1].metric("p95 with an explanation", f"{explained.p95_ms / 1000:.2f} s" if explained else "—",
+cols = st.columns(5)
+cols[0].metric("End to end p95", v.seconds(report.e2e.p95_s), help=v.latency_help(report.e2e))
+cols[1].metric("p95, last 7 days", v.seconds(report.recent.p95_s), help=v.latency_help(report.recent)
+               + " The latency alert rule reads this figure.")
+cols[2].metric("p95 with an explanation", v.seconds(explained.p95_ms / 1000 if explained else None),
                help="decisions whose scoring was followed by explanation LLM calls")
-cols[2].metric("Scoring request p95", f"{request.p95_ms:.1f} ms" if request else "—")
-cols[3].metric("p95 target", f"{report.target_s:g} s", help="CREDITRISK_MONITORING__THRESHOLDS__LATENCY_P95_MAX_S")
+cols[3].metric("Scoring request p95", f"{request.p95_ms:.1f} ms" if request else "—")
+cols[4].metric("p95 target", f"{report.target_s:g} s", help="CREDITRISK_MONITORING__THRESHOLDS__LATENCY_P95_MAX_S")
 if report.target_met is True:
     st.success(f"End-to-end p95 {report.p95_end_to_end_s:.2f} s meets the {report.target_s:g} s target.")
 elif report.target_met is False:
     st.error(f"End-to-end p95 {report.p95_end_to_end_s:.2f} s is above the {report.target_s:g} s target.")
-st.caption(f"Percentiles: {report.method}. Timing components recorded: {', '.join(report.timing_keys) or 'none'}. "
-           "End to end = the scoring request plus the explanation LLM calls made for it (timeouts and fallbacks "
-           "included); later views of a stored explanation are not part of it. Phase: the rollout phase in force when "
-           "the request was scored."
+st.caption(f"{E2E_DEFINITION} Percentiles: {report.method}. Timing components recorded: "
+           f"{', '.join(report.timing_keys) or 'none'}. Phase: the rollout phase in force when the request was scored."
            + (" Only the first rows were read (SQLite row cap)." if report.truncated else ""))
-
 st.subheader("Per component")
 components = v.latency_frame([*report.table("component", "all"), *report.table("explanation", "provider"),
                               *report.table("end_to_end", "all")])
@@ -60,6 +58,10 @@ e2e_rows = v.latency_frame([*report.table("end_to_end", "all"), *report.table("e
                             *report.table("end_to_end", "phase")])
 v.table(e2e_rows, "the end-to-end percentiles", "latency_e2e",
         column_config=v.MS_PERCENTILES | {"share over target": v.PCT})
+if report.ai_by_phase:
+    st.markdown("**AI arm by phase**: the figure the phase comparison's latency criterion judges (p95 with its 95% "
+                "interval, in seconds)")
+    v.table(v.latency_figures_frame(report.ai_by_phase), "the AI-arm p95 by phase", "latency_ai_phase")
 
 st.subheader("Cached vs uncached")
 cached = v.latency_frame([*report.table("component", "cache"),

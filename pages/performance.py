@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.performance_charts import (
+from app.guard import label_simulated, require
+from app.services import get_services
+from backend.domain import Perm
+from backend.monitoring import (
+    ARM_LABELS,
     PERCENT_COLUMNS,
+    Snapshot,
     arm_comparison_frame,
     bad_rate_chart,
     calibration_chart,
+    calibration_summary,
     discrimination_chart,
     export_csv,
     version_chart,
     version_frame,
+    version_table,
     vintage_frame,
+    vintage_table,
 )
-from app.guard import label_simulated, require
-from app.services import get_services
-from backend.db.repo_snapshots import Snapshot
-from backend.permissions import Perm
-from backend.services.performance import ARM_LABELS, calibration_summary, version_table, vintage_table
 
 NO_SNAPSHOTS = ("No realized-performance summaries yet. They are computed from the book by `creditrisk monitor run` "
                 "(schedule it, e.g. nightly with cron) or right now with **Recompute now**.")

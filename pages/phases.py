@@ -7,21 +7,29 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import phase_views as pv
+from app.components.verdict_accept import accept_forms
 from app.guard import label_simulated, require
 from app.services import get_services
-from backend.permissions import Perm
-from backend.services import phase_report as pr
-from backend.services.experiments import RECOUNT_AFTER
-from backend.services.experiments_model import (
+from backend.analytics import (
     METRICS,
     POWER_METRICS,
+    RECOUNT_AFTER,
     Advice,
     Comparison,
     Overview,
     PowerPlan,
+    arm_figures_long,
+    arm_table,
+    checks_table,
+    comparison_table,
+    definitions,
+    render_html,
+    render_pdf,
+    sequence_table,
+    survey_table,
 )
-from backend.services.rollout import PHASE_LABELS
-from backend.services.users import Actor
+from backend.domain import Actor, Perm
+from backend.rollout import PHASE_LABELS
 
 user = require(Perm.VIEW_ANALYTICS)
 svc = get_services()
@@ -63,6 +71,7 @@ if not ov.arms:
     st.info("No applications with a rollout phase yet: the comparison starts with the first phase (Rollout page).")
     st.stop()
 pv.advice_panel(advice(), ov.current_phase)
+accept_forms(advice(), ov.current_phase, user, svc, lambda: [c.clear() for c in (overview, advice, comparison, plan)])
 as_of = f"outcomes observed as of {ov.outcomes_as_of:%Y-%m-%d}" if ov.outcomes_as_of else "no outcome feed yet"
 stale = (f" The records changed since: they are counted again within {RECOUNT_AFTER.seconds // 60} minutes, or now "
          "with Recount now.") if ov.stale else ""
@@ -70,15 +79,15 @@ st.caption(f"Counted {ov.computed_at:%Y-%m-%d %H:%M} UTC; {as_of}; {1 - ov.alpha
            f"loans decided {ov.maturity_months}+ months before the outcome feed's latest observation.{stale}")
 
 st.header("Per phase and arm")
-pv.table(pr.arm_table(ov), key="arms", file_name="phase_arms.csv", csv_rows=pr.arm_figures_long(ov),
+pv.table(arm_table(ov), key="arms", file_name="phase_arms.csv", csv_rows=arm_figures_long(ov),
          caption="Excluded applications (officer or loan outside the phase) are shown for context and never compared. "
                  "Default rates show [n] loans; 'observed to date' rates are immature and rise with time.")
 st.header("Success criteria and guardrails")
-pv.table(pr.checks_table(ov.checks), key="checks", file_name="phase_checks.csv",
+pv.table(checks_table(ov.checks), key="checks", file_name="phase_checks.csv",
          caption="'met' only when the whole interval is on the right side of the target; 'likely met' when only the "
                  "point estimate is. Criteria: shadow reads its only arm, other phases the AI arm; guardrails the phase.")
 st.header("Officer survey (NPS)")
-pv.table(pr.survey_table(ov), key="nps", file_name="phase_nps.csv",
+pv.table(survey_table(ov), key="nps", file_name="phase_nps.csv",
          caption="The split by officers who worked AI-arm cases that month is not randomized (the pilot was for senior "
                  "officers).")
 
@@ -91,7 +100,7 @@ else:
     phase = st.selectbox("Phase", compared, index=default, format_func=lambda p: PHASE_LABELS.get(p, p),
                          key="phases_compare_phase")
     cmp = comparison(phase)
-    pv.table(pr.comparison_table(cmp), key="compare", file_name=f"ai_vs_control_{phase}.csv",
+    pv.table(comparison_table(cmp), key="compare", file_name=f"ai_vs_control_{phase}.csv",
              caption="Differences: Newcombe interval; relative risk: Katz; p: pooled z-test. Times: Mann-Whitney test "
                      "and a bootstrap interval of the difference of medians. Fixed-sample figures: read once.")
     metric = st.radio("Weekly comparison", list(SEQ_METRICS), format_func=SEQ_METRICS.get, horizontal=True,
@@ -102,7 +111,7 @@ else:
     st.plotly_chart(pv.cs_figure(points, f"{SEQ_METRICS[metric]}: AI - control", ov.alpha), key="phases_cs_chart")
     st.caption("An always-valid confidence sequence (Waudby-Smith et al. 2024): the band may be read every week and "
                "the phase stopped at any time without inflating false positives, unlike a z-test repeated weekly.")
-    pv.table(pr.sequence_table(cmp, metric), key="seq", file_name=f"sequence_{phase}_{metric}.csv")
+    pv.table(sequence_table(cmp, metric), key="seq", file_name=f"sequence_{phase}_{metric}.csv")
 
 st.header("Power calculator for the next phase")
 with st.form("phases_power"):
@@ -125,12 +134,12 @@ report = svc.experiments.report(simulated=simulated(), overview=ov)  # the page'
 stamp = f"{report.generated_at:%Y-%m-%d}"
 st.caption(f"Dated {report.generated_at:%Y-%m-%d %H:%M} UTC" + (", labelled simulated." if report.simulated else "."))
 r1, r2 = st.columns(2)
-r1.download_button("Download report (HTML)", lambda: pr.render_html(report), file_name=f"phase-review-{stamp}.html",
+r1.download_button("Download report (HTML)", lambda: render_html(report), file_name=f"phase-review-{stamp}.html",
                    mime="text/html", key="phases_report_html", on_click="ignore")
-r2.download_button("Download report (PDF)", lambda: pr.render_pdf(report), file_name=f"phase-review-{stamp}.pdf",
+r2.download_button("Download report (PDF)", lambda: render_pdf(report), file_name=f"phase-review-{stamp}.pdf",
                    mime="application/pdf", key="phases_report_pdf", on_click="ignore")
 with st.expander("Definitions"):
-    for label, text in pr.definitions(ov):
+    for label, text in definitions(ov):
         st.markdown(f"**{label}**: {text}")
 if st.button("Recount now", key="phases_refresh", help="Count the records again and store the result."):
     with st.spinner("Counting every phase and arm…"):

@@ -1,6 +1,6 @@
 """Production readiness: the seed's checklist judged from the system's own records (verdict, one row per item
 with its evidence, date and the command that refreshes it), named sign-offs for the champion, the evidence
-history, and the checklist as JSON or Markdown. The rules live in backend/services/readiness*.py."""
+history, and the checklist as JSON or Markdown. The rules live in backend/operations/readiness*.py."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from app.components.text import plain
 from app.guard import require
 from app.services import get_services
 from backend.container import Services
-from backend.permissions import Perm, allowed
-from backend.services.readiness import ReadinessService, Report
-from backend.services.signoffs import (
+from backend.domain import Perm, allowed
+from backend.operations import (
     AREA_LABELS,
     MAX_COUNSEL,
     MAX_NOTE,
+    Report,
     SignOffError,
-    SignOffService,
     areas_for,
     describe,
 )
@@ -31,7 +30,7 @@ if flash := st.session_state.pop("readiness_flash", None):
 
 @st.cache_data(ttl=30, show_spinner="Reading the evidence…")
 def _report(_svc: Services, nonce: int) -> Report:
-    return ReadinessService.from_services(_svc).evaluate()
+    return _svc.readiness.evaluate()
 
 
 def _done(message: str) -> None:
@@ -79,7 +78,7 @@ st.caption("Product (PM) is signed by a product lead, engineering by an ML engin
            "and names the counsel who gave it; both are stored (signed by the counsel, recorded by the user). "
            "A new sign-off for an area replaces the previous one for the same model version; a new champion "
            "needs new sign-offs.")
-signoffs = SignOffService.from_services(svc)
+signoffs = svc.signoffs
 champion = report.champion
 records = signoffs.records(version=champion) if champion else []
 if records:
@@ -130,7 +129,7 @@ else:
 # -- evidence history -------------------------------------------------------------------------------------
 st.subheader("Evidence history")
 st.caption("The newest runs of each kind, as recorded by the commands that produced them (a failed run is kept).")
-history = ReadinessService.from_services(svc).history(per_kind=5)
+history = svc.readiness.history(per_kind=5)
 if history:
     st.dataframe([{"kind": e.kind, "recorded (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "ok": "yes" if e.ok else "NO",
                    "summary": e.summary, "command": e.command, "by": e.actor} for e in history],

@@ -8,8 +8,7 @@ from app.components.text import plain
 from app.components.workspace import OUTCOMES
 from app.guard import label_simulated, open_decision, require
 from app.services import get_services
-from backend.permissions import Perm
-from backend.services.override_rules import DecisionError
+from backend.domain import DecisionError, Perm
 
 user = require(Perm.APPROVE_OVERRIDES)
 svc = get_services()

@@ -3,17 +3,17 @@ a risk manager approves or rejects; the proposer may withdraw). Every figure com
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from app.components.rollout_views import summary, timeline_chart
 from app.components.text import plain
 from app.guard import label_simulated, require
 from app.services import get_services
-from backend.permissions import ROLE_LABELS, Perm, Role, allowed
-from backend.services.rollout import FEATURE_LABELS, FEATURES, PHASE_LABELS, PHASES, Phase, RolloutError
+from backend.domain import ROLE_LABELS, Perm, Role, allowed
+from backend.rollout import FEATURE_LABELS, FEATURES, PHASE_LABELS, PHASES, RolloutError
 
 user = require(Perm.VIEW_ROLLOUT)
 svc = get_services()
@@ -23,19 +23,6 @@ label_simulated()
 if flash := st.session_state.pop("rollout_flash", None):
     st.success(flash)
 DECIDING_ROLES = [Role.LOAN_OFFICER.value, Role.RISK_MANAGER.value]
-
-
-def who(p: Phase) -> str:
-    roles = ", ".join(ROLE_LABELS[Role(r)].lower() + "s" for r in p.eligible_roles) or "any role"
-    named = f"; named officers: {', '.join(p.eligible_officers)}" if p.eligible_officers else ""
-    return f"{roles}{' (senior only)' if p.senior_only else ''}{named}"
-
-
-def summary(p: Phase) -> dict[str, str]:
-    return {"Phase": p.label, "AI share": f"{p.ai_share:.0%}", "Eligible": who(p),
-            "Loan-amount cap": f"${p.loan_amount_cap:,.0f}", "Confidence threshold": f"{p.confidence_threshold:.2f}",
-            "Features": ", ".join(FEATURE_LABELS[f] + ("" if p.enabled(f) else " (off)") for f in FEATURES),
-            "Starts": f"{p.starts_at:%Y-%m-%d %H:%M} UTC" if p.starts_at else "—"}
 
 
 now = svc.clock.now()
@@ -70,16 +57,7 @@ with tab_hist:
         approved = sorted((p for p in history if p.status == "approved" and p.starts_at),
                           key=lambda p: p.starts_at or now)
         if approved:
-            end_default = max(now, approved[-1].starts_at or now) + timedelta(days=7)
-            chart = pd.DataFrame([{"phase": p.label, "version": f"v{p.version}", "start": p.starts_at,
-                                   "end": p.ends_at or end_default, "AI share": f"{p.ai_share:.0%}"} for p in approved])
-            fig = px.timeline(chart, x_start="start", x_end="end", y="phase", color="phase", text="version",
-                              hover_data=["version", "AI share"],
-                              category_orders={"phase": [PHASE_LABELS[x] for x in PHASES]})
-            fig.add_vline(x=now, line_dash="dot", line_color="gray")
-            fig.update_layout(height=260, showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                              title="Approved phases over time (dotted line: now; the open phase runs on)")
-            st.plotly_chart(fig, key="rollout_timeline")
+            st.plotly_chart(timeline_chart(approved, now), key="rollout_timeline")
 
 with tab_pending:
     pending = [p for p in history if p.status == "proposed"]

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.components.charts import attribution_waterfall
-from app.components.decision import decision_card, reason_list
-from app.components.manual import decide_without_ai_notice
+from app.components.decision import contributions_chart, decision_card, reason_list
+from app.components.manual import decide_without_ai_notice, same_applicant_gate
 from app.components.pii import applicant_inputs
+from app.components.score_examples import arm_note, pick_example
 from app.components.text import humanize
 from app.guard import open_decision, require
 from app.services import get_services
-from backend.permissions import Perm, allowed
-from backend.services.model_provider import ModelUnavailable
-from backend.services.scoring import Submitter
-from backend.services.validation import ApplicationInvalid
-from backend.training.features import FEATURES, GROUP_LABELS, GROUPS
+from backend.domain import FEATURES, GROUP_LABELS, GROUPS, Actor, ApplicationInvalid, Perm, allowed
+from backend.models import ModelUnavailable
 
 user = require(Perm.SCORE)
 svc = get_services()
@@ -33,22 +30,7 @@ except ModelUnavailable as exc:
     st.stop()
 
 
-@st.cache_data(ttl=3600, show_spinner=False)
-def _examples(n: int = 25) -> list[dict]:
-    from backend.training.synthetic import generate
-
-    df = generate(n, seed=20260101, months=2, id_prefix="example-")
-    return df.drop(columns=["default", "pd_true"]).to_dict("records")
-
-
-examples = _examples()
-choice = st.selectbox("Start from a simulated example applicant (edit any value below)", range(len(examples)),
-                      format_func=lambda i: f"Example {i + 1}: ${examples[i]['loan_amount']:,.0f} "
-                                            f"{humanize(examples[i]['loan_purpose'])}, "
-                                            f"income ${examples[i]['annual_income']:,.0f}",
-                      key="score_example")
-base = examples[choice]
-st.caption(":material/science: Example applicants are simulated by the synthetic generator; they are not real people.")
+choice, base = pick_example(scoring, user)
 
 by_name = {f.name: f for f in FEATURES}
 values: dict = {}
@@ -79,15 +61,23 @@ with st.form("score_form"):
                         values[f.name] = (int(num) if f.kind == "integer" and num is not None else num)
     applicant_id, details = applicant_inputs(str(base.get("applicant_id") or ""), f"score_pii_{choice}")
     engine = st.radio("Engine", ["compiled", "reference"], horizontal=True, key="score_engine",
-                      help="compiled: flat-array scorer; reference: scikit-learn's predict_proba (same probabilities)")
+                      help="compiled: flat-array scorer; reference: scikit-learn's predict_proba (same probabilities)"
+                      ) if allowed(user.role, Perm.VIEW_MODEL_DETAILS) else "compiled"
     submitted = st.form_submit_button("Score", type="primary")
+arm_note(scoring, user, applicant_id or str(base.get("applicant_id") or ""), values.get("loan_amount"))
 
 if submitted:
-    for k in ("sex", "age_band", "race_ethnicity"):
+    for k in ("sex", "age_band", "race_ethnicity", "bureau_key_factors"):  # key factors: the bureau's, as sent
         values[k] = base.get(k)
     values["applicant_id"], values["applicant"] = applicant_id or None, details or None
+    st.session_state["score_pending"] = values
+pending = st.session_state.get("score_pending")
+if pending is not None and not same_applicant_gate(svc, user, pending.get("applicant_id")):
+    st.stop()  # asking first: no earlier result below the question
+if pending is not None:
+    values = st.session_state.pop("score_pending")
     try:
-        result = scoring.score(values, submitter=Submitter(user.username, user.role, user.id, user.senior),
+        result = scoring.score(values, submitter=Actor(user.username, user.role, user.id, senior=user.senior),
                                engine=engine, source="console")
     except ApplicationInvalid as exc:
         for e in exc.errors:
@@ -107,18 +97,15 @@ if isinstance(last, dict):
             "Open the application to decide it", key="score_open_manual", type="primary"):
         open_decision(last["prediction_id"])
 elif last is not None:
-    decision_card(last)
+    card = scoring.card(last)
+    decision_card(last, card, user)
     if last.prediction_id and allowed(user.role, Perm.VIEW_DECISIONS) and st.button(
             "Open the decision page (explanation, questions, decision, notice)", key="score_open", type="primary"):
         open_decision(last.prediction_id)
     left, right = st.columns([2, 3])
     with left:
         st.subheader("Principal reasons")
-        reason_list(last)
+        reason_list(last, card)
     with right:
-        st.subheader("What drove the score")
-        items = [(by_name[k].description if k in by_name else k, v) for k, v in last.attributions.items()]
-        st.plotly_chart(attribution_waterfall(last.base_value, items, last.margin,
-                                              space="log-odds" if last.model_role == "primary" else "probability"))
-        st.caption("Exact per-feature contributions against the training background; they add up from the base "
-                   "value to the model's margin (mean log-odds of the ensemble's members).")
+        st.subheader("What drove the PD")
+        contributions_chart(last, card)

@@ -1,4 +1,5 @@
-"""Users (admin): add users, disable/enable them. Disabling ends their sessions at once."""
+"""Users (admin): add users, disable/enable them, reset a lost second factor. Disabling and resetting end the
+user's sessions at once."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import streamlit as st
 
 from app.guard import require
 from app.services import get_services
-from backend.permissions import ROLE_LABELS, ROLES, Perm, Role
-from backend.services.users import Actor, UserError
+from backend.domain import ROLE_LABELS, ROLES, Actor, Perm, Role
+from backend.identity import UserError
 
 user = require(Perm.MANAGE_USERS)
 svc = get_services()
@@ -48,6 +49,21 @@ with right, st.form("users_toggle_form"):
             st.error(str(exc))
         else:
             st.session_state["users_flash"] = f"{target} {'disabled' if disable.startswith('Disable') else 'enabled'}."
+            st.rerun()
+
+with st.form("users_mfa_reset_form"):
+    st.subheader("Reset a second factor")
+    st.caption("For a lost authenticator: the user enrols again at their next sign-in; their sessions and CLI "
+               "tokens end. Audited. Another administrator resets yours.")
+    enrolled = [r["username"] for r in rows if r["second_factor"] and r["username"] != user.username]
+    lost = st.selectbox("User with a second factor", enrolled, index=None, placeholder="Choose a user")
+    if st.form_submit_button("Reset second factor") and lost:
+        try:
+            svc.users.reset_mfa(str(lost), actor=actor)
+        except UserError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["users_flash"] = f"Second factor of {lost} reset: they enrol again at their next sign-in."
             st.rerun()
 
 table.dataframe(pd.DataFrame(svc.users.list()), hide_index=True,

@@ -15,16 +15,23 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from mfa_helpers import MFA_ENV
+from shared_once import once, run_id
+from signing_key import SESSION_SIGNING_KEY
 
-from backend.clock import FixedClock
-from backend.config import Settings, load_settings
 from backend.container import Services, build_services
-from backend.db.engine import Database, make_engine
+from backend.container.settings import Settings, load_settings
+from backend.platform.clock import FixedClock
+from backend.platform.db.engine import Database, make_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_ADMIN_URL = os.environ.get("CREDITRISK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CREDITRISK_TEST_REDIS", "redis://127.0.0.1:6379/15")
+# password-only sign-in for accounts that did not enrol a second factor (tests of MFA turn it on: tests/mfa_helpers.py)
+os.environ.setdefault(MFA_ENV, "false")
+
+
 
 
 def require(ok: bool, reason: str) -> None:
@@ -116,15 +123,17 @@ def services(settings: Settings, db: Database, clock: FixedClock) -> Services:
 
 @pytest.fixture(scope="session")
 def model_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry holding one small trained champion (trained once per test session)."""
-    from backend.model.registry import Registry
-    from backend.training.train import train_and_register
+    """A registry holding one small trained champion (trained once per test run, shared by the workers)."""
 
-    root = tmp_path_factory.mktemp("registry")
-    report = train_and_register(None, rows=4000, seed=3, registry_root=root, name="creditrisk",
-                                cv_folds=2, n_boost=20, n_trees=30)
-    Registry(root, name="creditrisk").promote(report["version"], gates_required=False)
-    return root
+    def build(root: Path) -> None:
+        from backend.models.registry import Registry
+        from backend.training.train import train_and_register
+
+        report = train_and_register(None, rows=4000, seed=3, registry_root=root, name="creditrisk",
+                                    cv_folds=2, n_boost=20, n_trees=30)
+        Registry(root, name="creditrisk").promote(report["version"], gates_required=False)
+
+    return once(tmp_path_factory, "model-registry", build)
 
 
 @pytest.fixture
@@ -141,48 +150,71 @@ def scoring_services(tmp_path: Path, db: Database, clock: FixedClock, model_regi
 SIM_VOLUME = 600  # applications per month: small enough for CI, enough for group-level monitoring figures
 
 
+SIM_DB_PREFIX = "crt_sim_"
+
+
 @pytest.fixture(scope="session")
 def sim_template(tmp_path_factory: pytest.TempPathFactory, model_registry: Path,
-                 pg_template: tuple[sa.Engine, str] | None) -> Iterator[dict[str, object]]:
+                 pg_template: tuple[sa.Engine, str] | None) -> dict[str, object]:
     """Six months of simulated operations (``seed-demo`` with a small volume, incident included, no
-    retrain), made once per session per backend on first use and copied by :func:`sim_services`."""
-    template: dict[str, object] = {"root": tmp_path_factory.mktemp("sim"), "registry": model_registry,
-                                   "pg": pg_template, "made": {}}
-    yield template
-    made: dict[str, object] = template["made"]  # type: ignore[assignment]
-    if "postgresql" in made and pg_template is not None:
-        _drop(pg_template[0], made["postgresql"][0])  # type: ignore[index]
+    retrain), made once per test run per backend on first use (shared by the xdist workers, see
+    ``tests/shared_once.py``) and copied by :func:`sim_services`. The PostgreSQL copy is dropped by
+    :func:`pytest_sessionfinish` when the whole run ends."""
+    return {"factory": tmp_path_factory, "registry": model_registry, "pg": pg_template, "made": {}}
 
 
 def _make_sim(template: dict[str, object], backend: str) -> object:
     import shutil
 
-    from backend.services.operations_sim import OperationsSimulator, SimConfig
+    from backend.simulation.operations import OperationsSimulator, SimConfig
 
     made: dict[str, object] = template["made"]  # type: ignore[assignment]
     if backend in made:
         return made[backend]
-    root: Path = template["root"] / backend  # type: ignore[operator]
-    root.mkdir()
-    shutil.copytree(template["registry"], root / "models")  # type: ignore[arg-type]
-    if backend == "sqlite":
-        db = Database(make_engine(f"sqlite:///{root / 'sim.db'}"))
-        db.migrate()
-        ref: object = root / "sim.db"
-    else:
+    if backend == "postgresql":
         require(template["pg"] is not None, f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-        admin, tmpl = template["pg"]  # type: ignore[misc]
-        name = f"crt_sim_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as c:
-            c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{tmpl}"'))
-        db = Database(make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"))
-        ref = name
-    s = load_settings(data_dir=root, auth={"bcrypt_rounds": 4}, model={"registry_dir": root / "models"})
-    svc = build_services(s, db=db)
-    OperationsSimulator(svc, SimConfig(volume=SIM_VOLUME, retrain=False), progress=None).run()
-    db.dispose()
+
+    def build(root: Path) -> None:
+        shutil.copytree(template["registry"], root / "models")  # type: ignore[arg-type]
+        if backend == "sqlite":
+            db = Database(make_engine(f"sqlite:///{root / 'sim.db'}"))
+            db.migrate()
+        else:
+            admin, tmpl = template["pg"]  # type: ignore[misc]
+            name = f"{SIM_DB_PREFIX}{run_id()}_{uuid.uuid4().hex[:8]}"
+            with admin.connect() as c:
+                c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{tmpl}"'))
+            db = Database(make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"))
+            (root / "dbname").write_text(name)
+        s = load_settings(data_dir=root, auth={"bcrypt_rounds": 4}, model={"registry_dir": root / "models"})
+        svc = build_services(s, db=db)
+        OperationsSimulator(svc, SimConfig(volume=SIM_VOLUME, retrain=False), progress=None).run()
+        db.dispose()
+
+    root = once(template["factory"], f"sim-{backend}", build)  # type: ignore[arg-type]
+    ref: object = root / "sim.db" if backend == "sqlite" else (root / "dbname").read_text()
     made[backend] = (ref, root / "models")
     return made[backend]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        run_id()  # set before the xdist workers start, so that they all share it
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or the only process) drops the run's shared simulated-history databases."""
+    if hasattr(session.config, "workerinput"):
+        return
+    admin = _pg_admin()
+    if admin is None:
+        return
+    with admin.connect() as c:
+        names = c.execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                          {"p": f"{SIM_DB_PREFIX}{run_id()}_%"}).scalars().all()
+    for name in names:
+        _drop(admin, name)
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -218,7 +250,7 @@ def sim_services(request: pytest.FixtureRequest, sim_template: dict[str, object]
 def wide_cli_tables() -> Iterator[None]:
     """The CLI's tables and messages as wide as a test's assertions expect, whatever the terminal: Rich fixes
     the width from COLUMNS when a console is made, and an 80-column run wraps the text a test looks for."""
-    from backend import cli
+    from backend.platform import cli
 
     consoles = (cli.out, cli.err)
     saved = [c._width for c in consoles]
@@ -232,10 +264,13 @@ def wide_cli_tables() -> Iterator[None]:
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh install for CLI tests: no CREDITRISK_* from the caller's environment, the working directory
-    and data dir under ``tmp_path`` (``var/``, registry ``models/``), cheap password hashing."""
+    and data dir under ``tmp_path`` (``var/``, registry ``models/``), cheap password hashing; the session's
+    model signing key stays (the registries the tests copy in are signed with it)."""
     for k in list(os.environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)
+    monkeypatch.setenv(MFA_ENV, os.environ.get(MFA_ENV, "false"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))

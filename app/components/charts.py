@@ -25,15 +25,16 @@ def monthly_recommendations(rows: Sequence[dict[str, Any]]) -> go.Figure:
 
 
 def attribution_waterfall(base: float, items: Sequence[tuple[str, float]], total: float,
-                          *, top: int = 12, space: str = "log-odds") -> go.Figure:
+                          *, top: int = 12, space: str = "log-odds", start: str = "Base value",
+                          end: str = "Score") -> go.Figure:
     """Waterfall from the model's base value to this application's score."""
     items = sorted(items, key=lambda kv: -abs(kv[1]))
     shown, rest = list(items[:top]), sum(v for _, v in items[top:])
-    labels = ["Base value"] + [k for k, _ in shown] + ([f"{len(items) - top} other features"] if len(items) > top else [])
+    labels = [start] + [k for k, _ in shown] + ([f"{len(items) - top} other features"] if len(items) > top else [])
     values = [base] + [v for _, v in shown] + ([rest] if len(items) > top else [])
     fig = go.Figure(go.Waterfall(
         orientation="h", measure=["absolute"] + ["relative"] * (len(values) - 1) + ["total"],
-        y=labels + ["Score"], x=values + [total],
+        y=labels + [end], x=values + [total],
         increasing=dict(marker=dict(color="#c62828")), decreasing=dict(marker=dict(color="#2e7d32")),
         totals=dict(marker=dict(color="#1f5f8b")), connector=dict(line=dict(color="#9aa5b1"))))
     fig.update_layout(height=max(320, 28 * (len(labels) + 1)), margin=dict(l=10, r=10, t=30, b=10),

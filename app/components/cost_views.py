@@ -9,12 +9,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backend.config import ModelPrice
-from backend.config_analytics import CostSettings
-from backend.csvsafe import safe_csv_text
-from backend.services import cost_model as m
-from backend.services.costs import CostReport
-from backend.services.latency import LatencyRow
+from backend.analytics import (
+    COMPONENTS,
+    Breakdown,
+    CostReport,
+    CostSettings,
+    LatencyFigure,
+    LatencyRow,
+    UnitCosts,
+    WhatIf,
+)
+from backend.domain import safe_csv_text
+from backend.explanations import ModelPrice
 
 PRICE_NOTE = ("Example list prices; configure with CREDITRISK_COSTS__<NAME> (e.g. "
               "CREDITRISK_COSTS__SERVING_INSTANCE_HOUR=0.23) and LLM token prices with CREDITRISK_LLM__PRICES (JSON).")
@@ -62,6 +68,24 @@ def table(df: pd.DataFrame, name: str, key: str, column_config: dict[str, Any] |
 
 
 # -- latency ---------------------------------------------------------------------------------------
+def seconds(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f} s"
+
+
+def latency_help(f: LatencyFigure) -> str:
+    """The figure's interval, count and window, for a metric's help."""
+    if not f.n:
+        return f"no final decisions in {f.period}"
+    low, high = ("unbounded" if x is None else f"{x:.2f} s" for x in (f.low_s, f.high_s))
+    return f"95% interval {low} to {high}; {f.n:,} final decisions, {f.period}."
+
+
+def latency_figures_frame(figures: Sequence[LatencyFigure]) -> pd.DataFrame:
+    """End-to-end p95 figures (one per phase and arm) with their intervals, in seconds."""
+    return pd.DataFrame([{"phase": f.phase or "all", "arm": f.arm or "all", "final decisions": f.n,
+                          "p95 s": f.p95_s, "interval low s": f.low_s, "interval high s": f.high_s} for f in figures])
+
+
 def latency_frame(rows: Sequence[LatencyRow], *, group_title: str = "group") -> pd.DataFrame:
     return pd.DataFrame([{
         "measure": r.name,
@@ -117,18 +141,18 @@ def price_frame(c: CostSettings, prices: Mapping[str, ModelPrice]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def lines_frame(b: m.Breakdown) -> pd.DataFrame:
+def lines_frame(b: Breakdown) -> pd.DataFrame:
     return pd.DataFrame([{"component": x.component, "detail": x.detail, "USD": x.usd, "how": x.basis}
                          for x in b.lines])
 
 
-def unit_frame(b: m.Breakdown) -> pd.DataFrame:
+def unit_frame(b: Breakdown) -> pd.DataFrame:
     u = b.usage
     return pd.DataFrame([{"per": name, "count": n, "USD each": b.per(n)} for name, n in (
         ("scoring request", u.requests), ("final decision", u.decisions), ("funded loan", u.funded))])
 
 
-def cache_frame(b: m.Breakdown, units: m.UnitCosts) -> pd.DataFrame:
+def cache_frame(b: Breakdown, units: UnitCosts) -> pd.DataFrame:
     u = b.usage
     return pd.DataFrame([
         {"cache": "scoring (model results)", "hits": u.cached_requests, "lookups": u.requests,
@@ -140,7 +164,7 @@ def cache_frame(b: m.Breakdown, units: m.UnitCosts) -> pd.DataFrame:
          "saving": units.explanation_cache_saving}])
 
 
-def prediction_cost_frame(units: m.UnitCosts) -> pd.DataFrame:
+def prediction_cost_frame(units: UnitCosts) -> pd.DataFrame:
     fixed = units.fixed_per_request
     return pd.DataFrame([
         {"prediction": "uncached (model scored, explanation by an LLM)",
@@ -168,7 +192,7 @@ def trend_frame(r: CostReport) -> pd.DataFrame:
 def trend_figure(r: CostReport) -> go.Figure:
     fig = go.Figure()
     months = [x.month for x in r.months]
-    for comp in m.COMPONENTS:
+    for comp in COMPONENTS:
         ys = [x.breakdown.component(comp) for x in r.months]
         if any(ys):
             fig.add_bar(x=months, y=ys, name=comp)
@@ -184,8 +208,8 @@ def trend_figure(r: CostReport) -> go.Figure:
     return fig
 
 
-def what_if_frame(w: m.WhatIf) -> pd.DataFrame:
+def what_if_frame(w: WhatIf) -> pd.DataFrame:
     rows = [{"component": k, "before": w.before[k], "after": w.after[k], "saving": w.before[k] - w.after[k],
-             "how": w.explanation.get(k, "unchanged")} for k in m.COMPONENTS]
+             "how": w.explanation.get(k, "unchanged")} for k in COMPONENTS]
     rows.append({"component": "total", "before": w.total_before, "after": w.total_after, "saving": w.saving, "how": ""})
     return pd.DataFrame(rows)

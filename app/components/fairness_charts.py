@@ -1,18 +1,32 @@
-"""Plotly figures for the fairness page (pure: tables from ``backend.services.fairness_report`` in,
+"""Plotly figures for the fairness page (pure: tables from ``backend.monitoring.fairness_report`` in,
 figures out) and two small page blocks. Groups not judged (too small, or the answer not provided)
 are drawn dotted/grey and say why."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from backend.csvsafe import safe_csv_text
-from backend.db.repo_snapshots import Snapshot
-from backend.monitoring.fairness_metrics import STAGE_LABELS, STAGES, attribute_label
-from backend.services.fairness import BLIND_NOTE, REFERENCE_NOTE, THRESHOLD_LABEL
-from backend.services.fairness_report import interval, ratio
+from backend.domain import safe_csv_text
+from backend.monitoring import (
+    BLIND_NOTE,
+    ERROR_NOTE,
+    REFERENCE_NOTE,
+    STAGE_LABELS,
+    STAGES,
+    THRESHOLD_LABEL,
+    Snapshot,
+    attribute_label,
+    defaults_table,
+    disparate_impact_of,
+    errors_table,
+    gaps_table,
+    interval,
+    ratio,
+)
 
 STAGE_ORDER = [STAGE_LABELS[s] for s in STAGES]
 SMALL_COLOR = "#9aa5b1"
@@ -104,24 +118,52 @@ def period_lines(periods: pd.DataFrame, threshold: float, *, title: str) -> go.F
 
 # -- small page blocks ----------------------------------------------------------------------------------------
 def headline(snap: Snapshot, threshold: float) -> None:
-    """The period's lowest DI at the final decision, the threshold, the data window and the definitions."""
+    """The period's lowest DI at the final decision with its interval (:func:`disparate_impact_of`, the
+    figure the alert, the readiness check, the phase guardrail and the report read), the threshold, the
+    data window and the definitions."""
     p = snap.payload
-    low, pop = p.get("min_di"), p.get("population", {})
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Lowest DI, final decision", ratio(low["value"]) if low else "—",
+    low, pop = disparate_impact_of(snap), p.get("population", {})
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Lowest DI, final decision", ratio(low.value) if low else "—",
               help="Across sex, age band and race/ethnicity, judged groups only.")
-    m2.metric("Group vs reference", f"{low['group']} vs {low['reference']}" if low else "—",
-              help=attribute_label(low["attribute"]) if low else None)
-    m3.metric("Screening threshold", f"{threshold:.2f}", help=THRESHOLD_LABEL)
-    m4.metric("Decided applications", f"{pop.get('decided', 0):,}", help=f"undecided: {pop.get('undecided') or 0:,}")
+    m2.metric(f"{low.level if low else 0.95:.0%} interval", interval(low.low, low.high) if low else "—",
+              help="Percentile bootstrap, resampling within each group.")
+    m3.metric("Group vs reference", f"{low.group} vs {low.reference}" if low else "—",
+              help=attribute_label(low.attribute) if low else None)
+    m4.metric("Screening threshold", f"{threshold:.2f}", help=THRESHOLD_LABEL)
+    m5.metric("Decided applications", f"{pop.get('decided', 0):,}", help=f"undecided: {pop.get('undecided') or 0:,}")
     st.caption(f"Data window: applications made {snap.window_start:%Y-%m-%d %H:%M} to {snap.window_end:%Y-%m-%d %H:%M}"
                f" UTC; computed {snap.computed_at:%Y-%m-%d %H:%M} UTC. Threshold {threshold:.2f}: {THRESHOLD_LABEL}. "
                f"Bootstrap CIs: {p.get('bootstrap_samples')} resamples within each group.")
-    if low and low["value"] < threshold:
-        st.warning(f"{attribute_label(low['attribute'])}: {low['group']} is at {ratio(low['value'])} of the selection "
-                   f"rate of {low['reference']} at the final decision (95% CI {interval(low['ci_lo'], low['ci_hi'])}),"
+    if low is None:
+        decided, small = pop.get("decided", 0), p.get("min_group")
+        st.info(f"No figure for {snap.period}: " + (
+            "no application of this period has been decided yet (decisions and the month arrive over time)."
+            if not decided else f"{decided:,} decided application(s), and no group of any attribute reaches the "
+                                f"{small} applications needed to judge it, so there is nothing to compare yet."))
+    if low and low.value < threshold:
+        st.warning(f"{attribute_label(low.attribute)}: {low.group} is at {ratio(low.value)} of the selection "
+                   f"rate of {low.reference} at the final decision ({low.level:.0%} CI {interval(low.low, low.high)}),"
                    f" below the {THRESHOLD_LABEL}. The alert rule halts deployments while the latest month is below it.")
     st.caption(REFERENCE_NOTE.format(min_group=p.get("min_group")) + " " + BLIND_NOTE)
+
+
+def outcomes(p: dict[str, Any], one: str, stage: str, period: str) -> None:
+    """The Outcomes tab: TPR/FPR by group at ``stage``, the gaps, default rates among funded loans."""
+    st.caption(ERROR_NOTE)
+    errors = errors_table(p, one)
+    if not len(errors):
+        st.caption("No funded loans with a recorded outcome in this period.")
+        return
+    st.plotly_chart(error_bars(errors[errors["stage"] == STAGE_LABELS[stage]],
+                               title=f"TPR / FPR by {attribute_label(one).lower()} at {STAGE_LABELS[stage].lower()}"),
+                    key="fairness_error_chart")
+    st.dataframe(gaps_table(p), hide_index=True, key="fairness_gaps_table")
+    st.plotly_chart(rate_bars(defaults_table(p, one), "default rate", n_col="funded, outcome known",
+                              title=f"Default rate among funded loans by {attribute_label(one).lower()}"),
+                    key="fairness_default_chart")
+    st.dataframe(errors, hide_index=True, key="fairness_errors_table")
+    csv_button(errors, f"fairness-outcomes-{period}-{one}.csv")
 
 
 def csv_button(df: pd.DataFrame, name: str) -> None:

@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.text import plain
-from backend.csvsafe import safe_csv_text
-from backend.services.experiments_model import Advice, PowerPlan, SeqPoint, fmt
-from backend.services.rollout import PHASE_LABELS
+from backend.analytics import Advice, PowerPlan, SeqPoint, fmt
+from backend.domain import safe_csv_text
+from backend.rollout import PHASE_LABELS
 
 ICONS = {"ok": ":material/check_circle:", "info": ":material/info:", "wait": ":material/hourglass_top:",
          "block": ":material/block:"}

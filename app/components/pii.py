@@ -7,9 +7,8 @@ from typing import Any
 import streamlit as st
 
 from app.components.text import plain
-from backend.security.pii_fields import DETAIL_FIELDS, DETAIL_LABELS
-from backend.services.override_rules import DecisionError
-from backend.services.pii_reveal import PiiService
+from backend.compliance import DETAIL_FIELDS, DETAIL_LABELS
+from backend.domain import DecisionError
 
 REVEAL_HELP = ("Shows the applicant id and personal details in clear for this view only. Each reveal is "
                "recorded in the audit trail (who, which application, which fields).")
@@ -33,7 +32,7 @@ def applicant_inputs(default_id: str, key: str) -> tuple[str, dict[str, str]]:
 
 def applicant_panel(svc: Any, application_id: str, user: Any) -> None:
     """The masked applicant id; for allowed roles, a Reveal button that records an audit row."""
-    pii = PiiService.of(svc)
+    pii = svc.pii
     try:
         summary = pii.summary(application_id, actor=user)
     except DecisionError:

@@ -14,8 +14,11 @@ import streamlit as st
 
 from app.components.charts import calibration_curves
 from app.components.text import plain
-from backend.permissions import Perm, allowed
-from backend.services.model_admin import REFUSALS
+from backend.domain import Perm, allowed
+from backend.models import REFUSALS, ROLLED_BACK
+
+HOVER_HELP = ("Versions read as name · trained-on period · short id · lifecycle state; the full id is shown below "
+              "the picker (copy it) and in the Versions table.")
 
 FLASH = "models_flash"
 PCT = st.column_config.NumberColumn(format="percent")
@@ -23,7 +26,32 @@ F3 = st.column_config.NumberColumn(format="%.3f")
 ACTION_LABELS = {"register": "registered", "promote": "promoted", "rollback": "rolled back to",
                  "canary_propose": "canary step proposed", "canary_approve": "canary step approved",
                  "canary_reject": "canary step rejected", "canary_abort": "canary aborted",
-                 "canary_complete": "canary completed"}
+                 "canary_complete": "canary completed", "override": "overridden by a risk manager"}
+
+
+class Labels:
+    """A version's readable label with its state (``format_func`` of every picker); :meth:`hover` adds the id."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = {r["version"]: r for r in rows}
+
+    def __call__(self, version: str | None) -> str:
+        row = self.rows.get(str(version))
+        if row is None:
+            return str(version or "none")
+        state = row.get("state") or ""
+        gates = "" if row.get("gates_passed") or state in ("champion", "retired") else ", failed gates"
+        return f"{row.get('label') or version} — {state}{gates}"
+
+    def hover(self, version: str | None) -> str | None:
+        return f"{self(version)}\n\nfull id: {version}" if version else None
+
+    def blocked(self, version: str) -> list[str]:
+        """Why ``version`` cannot go to a canary or be promoted without an override (empty when it can)."""
+        row = self.rows.get(version) or {}
+        why = [f"rolled back for cause: {row['cause'].get('reason')}"] if row.get("cause") else []
+        why += [] if row.get("gates_passed") else ["failed its gates at registration"]
+        return [] if row.get("override") and why else why
 
 
 # -- cached reads (artifacts are immutable; the aliases stamp changes with every lifecycle action) ----------
@@ -76,7 +104,8 @@ def versions_frame(rows: list[dict[str, Any]], by: dict[str, str]) -> pd.DataFra
     for r in reversed(rows):
         m, lin, data = r.get("metrics") or {}, r.get("lineage") or {}, r.get("data") or {}
         failed = [g["name"] for g in r.get("gates", []) if not g.get("passed")]
-        out.append({"version": r["version"], "status": r.get("status"), "aliases": ", ".join(r.get("aliases", [])),
+        out.append({"label": r.get("label"), "state": r.get("state"), "version": r["version"],
+                    "cause": (r.get("cause") or {}).get("reason", ""), "aliases": ", ".join(r.get("aliases", [])),
                     "created (UTC)": str(r.get("created_at", ""))[:19].replace("T", " "),
                     "AUC": m.get("auc"), "KS": m.get("ks"), "balanced acc.": m.get("balanced_accuracy"),
                     "gates": "pass" if r.get("gates_passed") else "fail: " + ", ".join(failed),
@@ -124,11 +153,12 @@ def halted_banner(halts: list[Any]) -> None:
              f"resolved on the Alerts page; rollback and abort stay available.\n\n{lines}", icon=":material/block:")
 
 
-def canary_panel(admin: Any, user: Any, state: dict[str, Any] | None, candidates: list[str], halted: bool) -> None:
+def canary_panel(admin: Any, user: Any, state: dict[str, Any] | None, candidates: list[str], default: str | None,
+                 lab: Labels, halted: bool) -> None:
     steps = admin.canary_steps()
     if state:
         c = st.columns(3)
-        c[0].metric("Canary version", state["version"][-13:], help=state["version"])
+        c[0].metric("Canary version", short_version(state["version"]), help=lab.hover(state["version"]))
         c[1].metric("Share of applications", f"{state['share']}%")
         pending = state.get("pending")
         c[2].metric("Pending step", f"{pending['share']}%" if pending else "none")
@@ -146,9 +176,14 @@ def canary_panel(admin: Any, user: Any, state: dict[str, Any] | None, candidates
     try:
         if allowed(user.role, Perm.MANAGE_MODELS) and not (state and state.get("pending")):
             version = None
-            if not state:
-                version = st.selectbox("Version to canary", candidates, key="models_canary_version") \
-                    if candidates else None
+            if not state and candidates:
+                version = st.selectbox("Version to canary", candidates, format_func=lab, help=HOVER_HELP,
+                                       index=candidates.index(default) if default in candidates else 0,
+                                       key="models_canary_version")
+                st.code(version, language=None)
+                if why := lab.blocked(version):
+                    st.warning(f"{lab(version)} cannot go to a canary: {'; '.join(why)}. A risk manager may override "
+                               "this with a written reason (below); another person then proposes it.")
             note = st.text_input("Note for the reviewer", key="models_canary_note", max_chars=2000)
             label = "Start canary" if not state else "Propose next step"
             if st.button(label, key="models_canary_propose", disabled=halted or (not state and not candidates)):
@@ -173,19 +208,46 @@ def canary_panel(admin: Any, user: Any, state: dict[str, Any] | None, candidates
         st.error(str(exc))
 
 
-def rollback_panel(admin: Any, user: Any, targets: list[str]) -> None:
+def override_panel(admin: Any, user: Any, rows: list[dict[str, Any]], lab: Labels) -> None:
+    """A risk manager's written override of a version that failed its gates or was rolled back for cause."""
+    blocked = [r["version"] for r in reversed(rows) if r.get("state") not in ("champion", "canary")
+               and (r.get("cause") or not r.get("gates_passed")) and not r.get("override")]
+    if not allowed(user.role, Perm.APPROVE_CANARY) or not blocked:
+        return
+    with st.expander(f"Override a blocked version ({len(blocked)}): risk manager, written reason, audited"):
+        version = st.selectbox("Blocked version", blocked, format_func=lab, help=HOVER_HELP, key="models_override_to")
+        st.caption("Blocked because: " + "; ".join(lab.blocked(version)) + ". After the override another person (an "
+                   "ML engineer) may propose it as a canary or promote it; a new rollback for cause voids it.")
+        reason = st.text_area("Why it may serve again (at least 20 characters)", key="models_override_reason",
+                              max_chars=2000)
+        if st.button("Record override", key="models_override"):
+            try:
+                admin.override(user, version, reason=reason)
+            except REFUSALS as exc:
+                st.error(str(exc))
+            else:
+                flash(f"Override of {lab(version)} recorded; another person may now propose it as a canary.")
+
+
+def rollback_panel(admin: Any, user: Any, targets: list[str], lab: Labels) -> None:
     if not allowed(user.role, Perm.ROLLBACK_MODELS):
         st.caption("An ML engineer or a risk manager can roll back.")
         return
     if not targets:
-        st.caption("No earlier champion to roll back to.")
+        st.caption("No earlier champion (that was not rolled back for cause) to roll back to.")
         return
-    target = st.selectbox("Roll back to (an earlier champion)", targets, key="models_rollback_to")
+    target = st.selectbox("Roll back to (an earlier champion that was not rolled back for cause)", targets,
+                          format_func=lab, help=HOVER_HELP, key="models_rollback_to")
+    st.code(target, language=None)
     note = st.text_input("Why (kept in the audit trail)", key="models_rollback_note", max_chars=2000)
-    sure = st.checkbox(f"I confirm: make {target} the champion now, abort any canary", key="models_rollback_ok")
+    for_cause = st.checkbox(f"For cause: the current champion must not serve again without a risk manager's "
+                            f"override ({ROLLED_BACK})", key="models_rollback_for_cause")
+    cause = st.text_input("Cause (at least 20 characters)", key="models_rollback_cause",
+                          max_chars=2000) if for_cause else None
+    sure = st.checkbox(f"I confirm: make {lab(target)} the champion now, abort any canary", key="models_rollback_ok")
     if st.button("Roll back", key="models_rollback", type="primary", disabled=not sure):
         try:
-            done = admin.rollback(user, to=target, note=note or None)
+            done = admin.rollback(user, to=target, note=note or None, cause=cause)
         except REFUSALS as exc:
             st.error(str(exc))
         else:
@@ -205,7 +267,7 @@ def retrain_panel(svc: Any, user: Any, retrain: Any, error: type[Exception]) -> 
         with st.status("Retraining on the book…", expanded=True) as status:
             bar = st.progress(0.0, text="reading the book")
             try:
-                rep = retrain(svc, user, months=int(months),
+                rep = retrain(user, months=int(months),
                               progress=lambda step, done, total: bar.progress(done / total, text=step))
             except error as exc:
                 status.update(label="Retraining refused", state="error")

@@ -6,13 +6,14 @@ User and LLM text is shown with st.text / st.code or escaped Markdown, never as 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
 
+from app.components.notice import notice_reason_picker
 from app.components.text import plain, plain_lines
-from backend.services.override_rules import OVERRIDE_REASONS, DecisionError
+from backend.domain import OVERRIDE_REASONS, DecisionError
 
 OUTCOMES = {"approve": "Approve", "deny": "Deny", "manual_review": "Manual review"}
 
@@ -86,20 +87,10 @@ def _feedback(feedback: Any, pid: str, user: Any) -> None:
 
 
 def qa_panel(ws: Any, pid: str, user: Any) -> None:
-    for ex in ws.history(pid, actor=user):
-        with st.chat_message("user"):
-            st.text(ex.question)
-        with st.chat_message("assistant"):
-            st.markdown(plain_lines(ex.text))
-    question = st.chat_input("Ask about this decision (why, what would change it, how a value compares)",
-                             key=f"qa_input_{pid}")
-    if question:
-        try:
-            ws.ask(pid, question, actor=user)
-        except ValueError as exc:
-            st.error(str(exc))
-            return
-        st.rerun()
+    """The decision's conversation (:mod:`app.components.qa_chat`)."""
+    from app.components.qa_chat import qa_chat
+
+    qa_chat(ws, pid, user)
 
 
 def override_form(decisions: Any, result: Any, user: Any) -> None:
@@ -112,6 +103,9 @@ def override_form(decisions: Any, result: Any, user: Any) -> None:
         code = st.selectbox("Override reason (only when your decision differs from the recommendation)",
                             [None, *OVERRIDE_REASONS], format_func=lambda c: "—" if c is None else OVERRIDE_REASONS[c])
         text = st.text_area("Explain the override (20–2,000 characters)", max_chars=2000)
+        st.caption("The explanation is an internal note for the reviewer and the audit trail; it is never printed "
+                   "on a notice. A denial against the recommendation states the reasons picked below.")
+        picked = notice_reason_picker(f"decide_{result.prediction_id}")
         if st.form_submit_button("Record decision", type="primary"):
             overriding = outcome != result.recommendation
             try:
@@ -119,7 +113,8 @@ def override_form(decisions: Any, result: Any, user: Any) -> None:
                                         reason_code=code if overriding else None,
                                         reason_text=text if overriding else None,
                                         idempotency_key=st.session_state[key_name],
-                                        started_at=st.session_state[f"decide_started_{result.prediction_id}"])
+                                        started_at=st.session_state[f"decide_started_{result.prediction_id}"],
+                                        notice_reasons=picked if outcome == "deny" and overriding else None)
             except DecisionError as exc:
                 st.error(str(exc))
                 return
@@ -127,18 +122,3 @@ def override_form(decisions: Any, result: Any, user: Any) -> None:
                    else f"Decision recorded: {OUTCOMES[view.outcome]}.")
             st.session_state[f"decision_flash_{result.prediction_id}"] = msg
             st.rerun()
-
-
-def letter_panel(result: Any, outcome: str, human_reasons: list[str] | None, settings: Any) -> None:
-    from backend.services.letters import NoticeNotRequired, build_notice, render_pdf, render_text
-
-    try:
-        notice = build_notice(result, applicant_name=None, decision_outcome=outcome, human_reasons=human_reasons,
-                              settings=settings, today=date.today())
-    except (NoticeNotRequired, ValueError) as exc:
-        st.info(str(exc))
-        return
-    st.text(render_text(notice))
-    st.download_button("Download the notice (PDF)", render_pdf(notice), mime="application/pdf",
-                       file_name=f"adverse-action-{(result.application_id or 'notice')[:8]}.pdf",
-                       key=f"letter_pdf_{result.prediction_id}")

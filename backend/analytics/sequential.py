@@ -3,6 +3,9 @@
 A fixed-sample z-test read after every week of a phase rejects a true null far more often than
 ``alpha`` (26 weekly looks at alpha = 0.05 flag about one null experiment in five). Two remedies:
 
+Hand-written: statsmodels, scipy and scikit-learn implement neither, and no confidence-sequence or
+group-sequential package is a dependency.
+
 **Confidence sequence (the default).** :func:`confidence_sequence_diff` gives, for every week
 ``t``, an interval ``C_t`` for ``delta = p_ai - p_control`` such that
 ``P(delta in C_t for all t) >= 1 - alpha`` (asymptotically): the lead may look every week, stop at

@@ -3,7 +3,9 @@
 ``create_app(settings=None, services=None)``: with ``services`` (tests, one process serving both
 console and API) the app uses them and leaves them open; otherwise its lifespan builds them from
 ``settings`` (or the environment) with :func:`backend.container.build_services` and closes them at
-shutdown. The lifespan also loads the signing key ring and the rate limiter (see
+shutdown. ``X-Forwarded-For`` is believed only from ``api.trusted_proxies`` (none by default): the
+app adds uvicorn's proxy-headers middleware for them, and ``creditrisk serve`` turns uvicorn's own
+(which trusts loopback by default) off. The lifespan also loads the signing key ring and the rate limiter (see
 :class:`backend.api.deps.ApiContext`); a production start without a configured key ring fails.
 """
 
@@ -15,20 +17,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from backend.api import problems
 from backend.api.deps import ApiContext
 from backend.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from backend.api.ratelimit import RateLimiter
-from backend.config import Settings, load_settings
-from backend.container import Services, build_services
+from backend.container import Services, Settings, build_services, load_settings
+from backend.platform.ports import RateLimiter
 
 DESCRIPTION = """Score loan applications, read, explain and decide them: the console's services behind
 OAuth 2.0 bearer tokens (`POST /oauth/token`, password grant for people, client credentials for
 machine clients). Errors are RFC 9457 problem details (`application/problem+json`) that never repeat
 the values sent. Writes accept an `Idempotency-Key`. Every response carries `X-Request-ID`.
 Limits: body `max_body_bytes` (413), batch `max_batch` applications (422), per-client requests per
-minute (429 with `Retry-After`)."""
+minute, a batch counting as its applications (429 with `Retry-After`). A database outage is 503 with
+`Retry-After`."""
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None, *,
@@ -64,7 +67,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(routes_oauth.router)
     app.include_router(routes_v1.build_router(cfg.api.max_batch))
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.api.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)  # added last: outermost
+    app.add_middleware(RequestContextMiddleware)
+    if cfg.api.trusted_proxies:  # the only place forwarded headers are read (uvicorn's own handling is off)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(cfg.api.trusted_proxies))  # outermost
     _problem_media_types(app)
     return app
 

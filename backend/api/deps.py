@@ -1,10 +1,10 @@
 """What a request needs: the API context (built once by the lifespan) and the caller's identity.
 
 :func:`authorize` (used as ``Security(authorize, scopes=[...])``) reads the bearer token, verifies
-it (:class:`~backend.services.tokens.TokenService`), checks that the person or client still exists
+it (:class:`~backend.identity.tokens.TokenService`), checks that the person or client still exists
 and is active (cached ``principal_cache_seconds``), counts the request against the caller's rate
 limit, then requires the operation's scope *and* the permission it maps to for the caller's
-current role (:func:`backend.permissions.allowed`). 401 for a missing or bad token, 429 over the
+current role (:func:`backend.domain.permissions.allowed`). 401 for a missing or bad token, 429 over the
 limit, 403 for a scope or role refusal.
 """
 
@@ -24,25 +24,20 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 
-from backend.api.clients import ApiClientService
 from backend.api.idempotency import IdempotencyStore
 from backend.api.problems import Problem
-from backend.api.ratelimit import RateLimiter, Verdict, build_limiter
-from backend.config import Settings
-from backend.container import Services
-from backend.db.group_commit import BatchWorker
-from backend.db.repo_users import UserRepository
-from backend.permissions import allowed
-from backend.services.auth import UserInfo
-from backend.services.scoring import ScoreJob, ScoreResult, Submitter
-from backend.services.tokens import (
+from backend.api.queries import active_user
+from backend.container import Services, Settings
+from backend.domain import Actor, allowed
+from backend.identity import (
     CLIENT_SCOPES,
     SCOPES,
     TokenInvalid,
-    TokenService,
-    load_key_ring,
     scopes_for_role,
 )
+from backend.platform.db.group_commit import BatchWorker
+from backend.platform.ports import RateLimiter, Verdict
+from backend.scoring import ScoreJob, ScoreResult
 
 log = logging.getLogger("creditrisk.api")
 TOKEN_URL = "/oauth/token"  # noqa: S105 - a path
@@ -52,7 +47,7 @@ INVALID_TOKEN = "The access token is invalid or has expired; get a new one from 
 INSUFFICIENT_SCOPE = "This operation needs the scope {scope!r}, which this token does not grant."
 RATE_LIMITED = "Too many requests: at most {limit} per minute; retry after {seconds} s."
 UNKNOWN = object()  # a standing not (or no longer) cached
-ScoreTask = tuple[dict[str, Any], Submitter, str]  # raw application, who submits it, engine
+ScoreTask = tuple[dict[str, Any], Actor, str]  # raw application, who submits it, engine
 
 oauth2 = OAuth2(
     flows=OAuthFlows(password=OAuthFlowPassword(tokenUrl=TOKEN_URL, scopes={s: s for s in SCOPES}),
@@ -71,11 +66,14 @@ class Principal:
     scopes: frozenset[str]
     senior: bool = False
 
-    def actor(self) -> UserInfo:
-        return UserInfo(self.id, self.username, self.username, self.role, self.senior)
+    def actor(self) -> Actor:
+        return Actor(self.username, self.role, self.id, self.username, self.senior)
 
-    def submitter(self) -> Submitter:
-        return Submitter(self.username[:64], self.role, self.id if self.kind == "user" else None, self.senior)
+    def submitter(self) -> Actor:
+        """Who submits applications: a person's ids live in the organisation's namespace, a client's in its own."""
+        owner = self.sub.partition(":")[2] if self.kind == "client" else ""
+        return Actor(self.username[:64], self.role, self.id if self.kind == "user" else None, senior=self.senior,
+                     owner=owner)
 
 
 @dataclass(frozen=True)
@@ -93,12 +91,11 @@ class ApiContext:
     def __init__(self, services: Services, settings: Settings, limiter: RateLimiter | None = None) -> None:
         self.services = services
         self.settings = settings
-        self.tokens = TokenService(load_key_ring(settings), settings.api, services.clock.now)
-        self.limiter = limiter or build_limiter(settings.api.rate_limit_url,
-                                                socket_timeout=settings.api.rate_limit_socket_timeout,
-                                                failure_cooldown=settings.api.rate_limit_failure_cooldown)
-        self.clients = ApiClientService(services.db, services.clock, rounds=settings.auth.bcrypt_rounds)
-        self.idempotency = IdempotencyStore(services.db, services.clock, ttl_hours=settings.api.idempotency_ttl_hours)
+        self.tokens = services.tokens
+        self.limiter = limiter or services.rate_limiter
+        self.clients = services.api_clients
+        self.idempotency = IdempotencyStore(services.db, services.clock, ttl_hours=settings.api.idempotency_ttl_hours,
+                                            lease_seconds=settings.api.idempotency_lease_seconds)
         self._cache: dict[str, tuple[float, _Standing | None]] = {}
         self._lock = threading.Lock()
         # single applications without an Idempotency-Key: scored and recorded by one thread, in shared
@@ -164,12 +161,10 @@ class ApiContext:
                 uid = uuid.UUID(ref)
             except ValueError:
                 return None
-            with self.services.db.read() as s:
-                user = UserRepository(s).get(uid)
-                if user is None or user.disabled:
-                    return None
-                return _Standing(user.id, user.username, user.role, bool(user.senior),
-                                 frozenset(scopes_for_role(user.role)))
+            user = active_user(self.services.db, uid)
+            if user is None or user.id is None:
+                return None
+            return _Standing(user.id, user.username, user.role, user.senior, frozenset(scopes_for_role(user.role)))
         if kind == "client":
             client = self.clients.get(ref)
             if client is None or not client.active:
@@ -178,8 +173,8 @@ class ApiContext:
             return _Standing(client.id, f"client:{client.name}", client.role, False, scopes)
         return None
 
-    def limit(self, key: str, limit: int) -> None:
-        verdict: Verdict = self.limiter.hit(key, limit)
+    def limit(self, key: str, limit: int, cost: int = 1) -> None:
+        verdict: Verdict = self.limiter.hit(key, limit, cost)
         if not verdict.allowed:
             raise Problem(429, "rate-limited", "Too many requests",
                           RATE_LIMITED.format(limit=verdict.limit, seconds=verdict.retry_after),
@@ -210,6 +205,17 @@ def get_ctx(request: Request) -> ApiContext:
     if ctx is None:  # pragma: no cover - only when the lifespan did not run
         raise RuntimeError("the API context is missing: run the app with its lifespan")
     return ctx  # type: ignore[no-any-return]
+
+
+async def charge(ctx: ApiContext, principal: Principal, cost: int) -> None:
+    """Count ``cost`` more requests against the caller's limit (a batch counts as its applications:
+    :func:`authorize` counted the request itself)."""
+    if cost <= 0:
+        return
+    if ctx.limiter.backend == "memory":
+        ctx.limit(f"sub:{principal.sub}", ctx.settings.api.rate_limit_per_minute, cost)
+    else:
+        await run_in_threadpool(ctx.limit, f"sub:{principal.sub}", ctx.settings.api.rate_limit_per_minute, cost)
 
 
 def _unauthorized(detail: str, error: str | None = None) -> Problem:

@@ -27,7 +27,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.problems import INTERNAL_DETAIL, PROBLEM_JSON, problem_body
-from backend.metrics_catalog import ERRORS, HTTP_DURATION, HTTP_REQUESTS, method_label
+from backend.platform.metrics_catalog import ERRORS, HTTP_DURATION, HTTP_REQUESTS, method_label
 
 access_log = logging.getLogger("creditrisk.api.access")
 error_log = logging.getLogger("creditrisk.api")

@@ -15,13 +15,24 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.services import override_rules as rules
-from backend.services.model_provider import ModelUnavailable
-from backend.services.scoring import ApplicationConflict
-from backend.services.validation import ApplicationInvalid
-from backend.services.workspace import FEATURE_OFF, AIHidden
+from backend.decisioning import FEATURE_OFF, AIHidden
+from backend.domain import (
+    ALREADY_DECIDED,
+    KEY_REUSED,
+    NOT_A_MANAGER,
+    NOT_ALLOWED,
+    NOT_FOUND,
+    NOT_PENDING,
+    STALE_PREDICTION,
+    ApplicationInvalid,
+    DecisionError,
+    DecisionNotFound,
+)
+from backend.models import ModelUnavailable
+from backend.scoring import ApplicationConflict
 
 log = logging.getLogger("creditrisk.api")
 
@@ -34,6 +45,9 @@ CONFLICT_DETAIL = ("This application id was already scored with different detail
                    "application (nothing was recorded).")
 UNAVAILABLE_DETAIL = "No model can serve right now; try again later (the readiness probe says why)."
 INTERNAL_DETAIL = "An unexpected error occurred; it has been logged with the request id."
+DB_UNAVAILABLE_DETAIL = ("The database is unavailable right now; retry after the indicated seconds. A retry with the "
+                         "same Idempotency-Key returns what was recorded, if anything was.")
+DB_RETRY_AFTER = "5"
 _LOC_OK = re.compile(r"^[A-Za-z0-9_:.\-]{1,64}$")
 #: pydantic error types whose message never contains the input value
 SAFE_TYPES = frozenset({
@@ -44,8 +58,8 @@ SAFE_TYPES = frozenset({
     "union_tag_invalid", "value_error", "timezone_aware", "datetime_type", "datetime_parsing",
     "datetime_from_date_parsing", "enum", "multiple_of",
 })
-_CONFLICTS = (rules.KEY_REUSED, rules.ALREADY_DECIDED, rules.STALE_PREDICTION, rules.NOT_PENDING)
-_FORBIDDEN = (rules.NOT_ALLOWED, rules.NOT_A_MANAGER)
+_CONFLICTS = (KEY_REUSED, ALREADY_DECIDED, STALE_PREDICTION, NOT_PENDING)
+_FORBIDDEN = (NOT_ALLOWED, NOT_A_MANAGER)
 _FEATURE_OFF = FEATURE_OFF.split("}", 1)[1].split("{", 1)[0]  # " are switched off in the current rollout phase ("
 
 
@@ -130,7 +144,7 @@ async def _invalid_application(request: Request, exc: Exception) -> JSONResponse
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return problem_response(request, 404, "not-found", "Not found", rules.NOT_FOUND)
+    return problem_response(request, 404, "not-found", "Not found", NOT_FOUND)
 
 
 async def _ai_hidden(request: Request, exc: Exception) -> JSONResponse:
@@ -152,6 +166,25 @@ async def _conflict(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 409, "application-conflict", "Application id already used", CONFLICT_DETAIL)
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database cannot be reached (connection refused or lost, pool exhausted),
+    not that a statement was wrong."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError)
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    """An outage is 503 with ``Retry-After`` (a client may retry); any other database error is a 500 problem."""
+    rid = request.scope.get("state", {}).get("request_id")
+    if database_unavailable(exc):
+        log.warning("database unavailable (%s) in %s (request %s)", type(exc).__name__, request.url.path, rid)
+        return problem_response(request, 503, "database-unavailable", "Service unavailable", DB_UNAVAILABLE_DETAIL,
+                                headers={"Retry-After": DB_RETRY_AFTER})
+    log.error("database error %s in %s (request %s)", type(exc).__name__, request.url.path, rid, exc_info=exc)
+    return problem_response(request, 500, "internal-error", "Internal error", INTERNAL_DETAIL)
+
+
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("model unavailable: %s", str(exc)[:300])
     return problem_response(request, 503, "model-unavailable", "Service unavailable", UNAVAILABLE_DETAIL,
@@ -163,8 +196,10 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(ApplicationInvalid, _invalid_application)
-    app.add_exception_handler(rules.DecisionNotFound, _not_found)
+    app.add_exception_handler(DecisionNotFound, _not_found)
     app.add_exception_handler(AIHidden, _ai_hidden)
-    app.add_exception_handler(rules.DecisionError, _decision_error)
+    app.add_exception_handler(DecisionError, _decision_error)
     app.add_exception_handler(ApplicationConflict, _conflict)
     app.add_exception_handler(ModelUnavailable, _unavailable)
+    for kind in (sa_exc.DBAPIError, sa_exc.TimeoutError, sa_exc.DisconnectionError):
+        app.add_exception_handler(kind, _database)

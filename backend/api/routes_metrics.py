@@ -5,7 +5,7 @@ Access: with ``CREDITRISK_METRICS__TOKEN`` set, the scraper sends ``Authorizatio
 and refused with 403 in production, so a production API never publishes its metrics by accident.
 It is left out of the OpenAPI document (an operations endpoint, not part of the scoring API).
 What it serves holds no personal data: labels are route templates, methods, status codes,
-enumerations and configured model/provider names (see ``backend/metrics_catalog.py``).
+enumerations and configured model/provider names (see ``backend/platform/metrics_catalog.py``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The body is ``application/x-www-form-urlencoded``; a repeated parameter is refus
 People are checked by :meth:`AuthService.authenticate` (bcrypt, lockout per username and address,
 an audit row per attempt); clients by their hashed secret, sent with HTTP Basic or in the body (not
 both). Errors follow RFC 6749 5.2 (``error``, ``error_description``) and carry the problem-details
-members too. The endpoint is rate limited per remote address. The public keys are served as a JWKS.
+members too. The endpoint is rate limited per remote address (the TCP peer, or what a proxy named
+in ``api.trusted_proxies`` forwards) and, for client credentials, per client id. The public keys are served as a JWKS.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from backend.api.deps import ApiContext, get_ctx
 from backend.api.jsonbody import StrictJSONRoute
 from backend.api.problems import problem_body
 from backend.api.schemas import OAuthErrorOut, ProblemOut, TokenOut
-from backend.services.auth import LOGIN_FAILED
-from backend.services.passwords import MAX_PASSWORD_LENGTH
-from backend.services.tokens import CLIENT_SCOPES, SCOPES, scopes_for_role
+from backend.identity import CLIENT_SCOPES, LOGIN_FAILED, MAX_PASSWORD_LENGTH, SCOPES, scopes_for_role
 
 router = APIRouter(tags=["oauth"], route_class=StrictJSONRoute)
 FORM = "application/x-www-form-urlencoded"
@@ -46,6 +45,9 @@ TOKEN_FORM_SCHEMA = {"requestBody": {"required": True, "content": {FORM: {"schem
     "properties": {
         "grant_type": {"type": "string", "enum": ["password", "client_credentials"]},
         "username": {"type": "string", "maxLength": 64}, "password": {"type": "string", "maxLength": MAX_VALUE},
+        "otp": {"type": "string", "maxLength": 64,
+                "description": "password grant: the account's current TOTP code or a recovery code, when it has "
+                               "a second factor (the roles that approve, override, promote or administer must)"},
         "client_id": {"type": "string", "maxLength": 64}, "client_secret": {"type": "string", "maxLength": 200},
         "scope": {"type": "string", "maxLength": 200, "description": "space-separated: " + " ".join(SCOPES)},
     }}}}}}
@@ -87,9 +89,10 @@ def _grant(request: Request, ctx: ApiContext, *, sub: str, role: str, allowed: t
 def _password(request: Request, ctx: ApiContext, p: dict[str, str], host: str) -> JSONResponse:
     if not p.get("username") or "password" not in p:
         return oauth_error(request, 400, "invalid_request", MSG_MISSING.format(names="username and password are"))
-    result = ctx.services.auth.authenticate(p["username"], p["password"], client=f"api:{host}"[:100])
-    if not result.ok or result.user is None:
-        return oauth_error(request, 400, "invalid_grant", LOGIN_FAILED)
+    result = ctx.services.auth.authenticate(p["username"], p["password"], client=f"api:{host}"[:100],
+                                            code=p.get("otp"))
+    if not result.ok or result.user is None:  # the second factor's own message once the password was right
+        return oauth_error(request, 400, "invalid_grant", result.message or LOGIN_FAILED)
     user = result.user
     return _grant(request, ctx, sub=f"user:{user.id}", role=user.role, allowed=scopes_for_role(user.role),
                   requested=p.get("scope"))
@@ -113,6 +116,8 @@ def _client(request: Request, ctx: ApiContext, p: dict[str, str]) -> JSONRespons
     if basic is not None and in_body:
         return oauth_error(request, 400, "invalid_request", MSG_TWO_METHODS)
     cid, secret = basic if basic is not None else (p.get("client_id", ""), p.get("client_secret", ""))
+    if cid:  # per client id too: guessing one client's secret from many addresses is limited
+        ctx.limit(f"token-client:{cid[:64]}", ctx.settings.api.token_rate_limit_per_minute)
     client = ctx.clients.authenticate(cid, secret) if cid and secret else None
     if client is None:
         return oauth_error(request, 401, "invalid_client", MSG_CLIENT,
@@ -128,7 +133,8 @@ def _client(request: Request, ctx: ApiContext, p: dict[str, str]) -> JSONRespons
                                                                        "invalid_scope, unsupported_grant_type"},
                         401: {"model": OAuthErrorOut, "description": "invalid_client"},
                         413: {"model": ProblemOut, "description": "Body too large"},
-                        429: {"model": ProblemOut, "description": "Too many token requests from this address"}})
+                        429: {"model": ProblemOut, "description": "Too many token requests from this address "
+                                                                "or for this client id"}})
 async def token(request: Request) -> JSONResponse:
     ctx = get_ctx(request)
     host = request.client.host if request.client else "unknown"

@@ -17,10 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from backend.api.deps import ApiContext, Principal, authorize, get_ctx
-from backend.api.idempotency import HEADER, REPLAYED_HEADER, request_hash
+from backend.api.deps import ApiContext, Principal, authorize, charge, get_ctx
+from backend.api.idempotency import HEADER, REPLAYED_HEADER, Finish, Work, request_hash
 from backend.api.jsonbody import StrictJSONRoute
 from backend.api.schemas import (
+    AnswerOut,
     BatchOut,
     CaseOut,
     DecisionOut,
@@ -28,14 +29,14 @@ from backend.api.schemas import (
     ExplanationOut,
     OverrideIn,
     ProblemOut,
+    QuestionIn,
     ScoreOut,
     score_request,
 )
-from backend.services.metrics_events import record_scores
-from backend.services.override_rules import KEY_RE
-from backend.services.pii_reveal import PiiService
-from backend.services.scoring import ScoreResult
-from backend.services.workspace import AIHidden
+from backend.decisioning import AIHidden
+from backend.domain import KEY_RE, Perm, allowed
+from backend.explanations import record_scores, verdict
+from backend.scoring import ScoreResult
 
 HIDDEN_NOTICE = ("Decided without the AI ({why}): the model's score is recorded for measurement only and is not "
                  "shown; open the decision to decide it manually.")
@@ -89,7 +90,7 @@ def score_out(r: ScoreResult, *, reveal: bool = False) -> dict[str, Any]:
 
 
 async def _respond(ctx: ApiContext, request: Request, principal: Principal, key: str | None, body: Callable[[], Any],
-                   work: Callable[[], tuple[int, dict[str, Any]]]) -> JSONResponse:
+                   work: Work) -> JSONResponse:
     """The blocking part (idempotency store and ``work``) in one trip to the thread pool; the request
     fingerprint (canonical JSON of ``body()``) only when the caller sent an Idempotency-Key."""
     fingerprint = request_hash(request.method, request.url.path, body()) if key is not None else ""
@@ -132,21 +133,29 @@ def build_router(max_batch: int) -> APIRouter:
 
         parsed: BaseModel = body
         single = "applications" not in type(parsed).model_fields
+        if not single:  # a batch counts as its applications against the rate limit
+            await charge(ctx, principal, len(getattr(parsed, "applications")) - 1)  # noqa: B009
         if single and idempotency_key is None:  # the common case: the API's scoring thread, group commit
             r = await ctx.scorer.submit((parsed.model_dump(exclude_unset=True), principal.submitter(), engine))
             record_scores(svc.metrics, [r])
             return JSONResponse(score_out(r))
 
-        def work() -> tuple[int, dict[str, Any]]:
+        def answer(results: list[ScoreResult]) -> dict[str, Any]:
+            return {"results": [score_out(r) for r in results]} if not single else score_out(results[0])
+
+        def work(finish: Finish | None) -> tuple[int, dict[str, Any]]:
+            # the idempotent answer is stored in the scoring transaction: it commits exactly when the scores do
+            also = None if finish is None else (lambda s, saved: finish(s, 200, answer(saved)))
             if not single:
                 raws = [a.model_dump(exclude_unset=True) for a in getattr(parsed, "applications")]  # noqa: B009
-                results = svc.scoring.score_many(raws, submitter=principal.submitter(), engine=engine, source="api")
-                record_scores(svc.metrics, results)
-                return 200, {"results": [score_out(r) for r in results]}
-            r = svc.scoring.score(parsed.model_dump(exclude_unset=True), submitter=principal.submitter(),
-                                  engine=engine, source="api")
-            record_scores(svc.metrics, [r])
-            return 200, score_out(r)
+                results = svc.scoring.score_many(raws, submitter=principal.submitter(), engine=engine, source="api",
+                                                 also=also)
+            else:
+                job = svc.scoring.prepare(parsed.model_dump(exclude_unset=True), submitter=principal.submitter(),
+                                          engine=engine)
+                results = svc.scoring.record([job], source="api", also=also)
+            record_scores(svc.metrics, results)
+            return 200, answer(results)
 
         return await _respond(ctx, request, principal, idempotency_key,
                               lambda: parsed.model_dump(mode="json", exclude_unset=True), work)
@@ -169,7 +178,7 @@ def build_router(max_batch: int) -> APIRouter:
         return DecisionOut(
             decision_id=case.prediction_id, score=score, attributions=attributions,
             application=CaseOut(features=case.features, loan_amount=case.loan_amount, applied_at=case.applied_at,
-                                applicant_masked=PiiService.of(svc).summary(case.application_id,
+                                applicant_masked=svc.pii.summary(case.application_id,
                                                                             actor=actor).applicant_masked),
             decision=DecisionViewOut.model_validate(current, from_attributes=True) if current else None)
 
@@ -181,13 +190,38 @@ def build_router(max_batch: int) -> APIRouter:
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
         ctx = get_ctx(request)
 
-        def work() -> tuple[int, dict[str, Any]]:
+        def work(_finish: Finish | None) -> tuple[int, dict[str, Any]]:
             e = ctx.services.workspace.explain(decision_id, actor=principal.actor())
+            reviewer = allowed(principal.role, Perm.REVIEW_MODEL_OUTPUT)  # the rejected text: reviewers only
             return 201, ExplanationOut(id=e.id, decision_id=decision_id, text=e.text, provider=e.provider,
                                        model=e.model, fact_check_ok=e.fact_check_ok, fallback_used=e.fallback_used,
-                                       failures=e.failures, created_at=e.created_at).model_dump(mode="json")
+                                       verdict=verdict(e.failures), failures=e.failures if reviewer else [],
+                                       created_at=e.created_at).model_dump(mode="json")
 
         return await _respond(ctx, request, principal, idempotency_key, lambda: None, work)
+
+    @router.post("/decisions/{decision_id}/questions", response_model=AnswerOut, status_code=201,
+                 summary="Ask a question about a decision (stored with its audit row)",
+                 responses={**_ERRORS, **_NOT_FOUND, **_CONFLICT})
+    async def ask(request: Request, decision_id: DecisionId, body: QuestionIn,
+                  principal: Annotated[Principal, Security(authorize, scopes=["explain"])],
+                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+        """The same conversation as the console and ``creditrisk ask``: the answer, its intent, refusal kind,
+        conversation id (pass it back for a follow-up), the facts used, who answered and the fact-check verdict.
+        An over-long question, or a conversation id that is unknown or another decision's, answers 422."""
+        ctx = get_ctx(request)
+
+        def work(_finish: Finish | None) -> tuple[int, dict[str, Any]]:
+            a = ctx.services.workspace.ask(decision_id, body.question, actor=principal.actor(),
+                                           conversation_id=body.conversation_id)
+            data = a.as_json()
+            out = AnswerOut(id=a.id, decision_id=decision_id, conversation_id=a.conversation_id or "",
+                            question=a.question, answer=a.text, intent=data["intent"], refusal=a.refusal,
+                            facts=data["facts"], engine=a.engine, fact_check=data["fact_check"],
+                            tool_calls=data["tool_calls"], at=a.at)
+            return 201, out.model_dump(mode="json")
+
+        return await _respond(ctx, request, principal, idempotency_key, lambda: body.model_dump(mode="json"), work)
 
     @router.post("/decisions/{decision_id}/override", response_model=DecisionViewOut, status_code=201,
                  summary="Accept or override the recommendation (people only)",
@@ -199,7 +233,8 @@ def build_router(max_batch: int) -> APIRouter:
         reason code and text. A material override waits for a second person (``pending_approval``)."""
         ctx = get_ctx(request)
 
-        def work() -> tuple[int, dict[str, Any]]:
+        def work(_finish: Finish | None) -> tuple[int, dict[str, Any]]:
+            # the decision service is idempotent on this key: a retry after an outage gets the committed decision
             v = ctx.services.decisions.decide(
                 decision_id, actor=principal.actor(), outcome=body.outcome, reason_code=body.reason_code,
                 reason_text=body.reason_text, started_at=body.started_at,

@@ -1,10 +1,10 @@
 """Request and response bodies of the scoring API.
 
-The application schema is generated from the feature catalogue (:mod:`backend.training.features`):
+The application schema is generated from the feature catalogue (:mod:`backend.domain.features`):
 one optional field per feature with its JSON type and inclusive bounds (categories as enums),
-``loan_amount`` required (:data:`backend.services.validation.REQUIRED`), extra fields forbidden,
+``loan_amount`` required (:data:`backend.domain.validation.REQUIRED`), extra fields forbidden,
 numbers strict (no numeric strings, no booleans, finite only). The scoring service then runs the
-model's own validation (:mod:`backend.services.validation`) on what passed: the API schema
+model's own validation (:mod:`backend.domain.validation`) on what passed: the API schema
 documents and pre-checks, the service decides.
 """
 
@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -27,10 +28,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from backend.security.pii_fields import EMAIL_PATTERN, MAX_LENGTH, PHONE_PATTERN, SSN_PATTERN
-from backend.services.override_rules import MAX_TEXT, OUTCOMES, OVERRIDE_REASONS
-from backend.services.validation import REQUIRED
-from backend.training.features import FEATURES, PROTECTED_CATEGORIES, Feature
+from backend.compliance import EMAIL_PATTERN, MAX_LENGTH, MSG_EMAIL, PHONE_PATTERN, SSN_PATTERN, valid_email
+from backend.domain import (
+    FEATURES,
+    MAX_TEXT,
+    OUTCOMES,
+    OVERRIDE_REASONS,
+    PROTECTED_CATEGORIES,
+    REQUIRED,
+    Feature,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9._:\-]{1,64}$"
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=10_000)
@@ -57,6 +64,13 @@ def _field(f: Feature) -> tuple[Any, Any]:
     return kind | None, Field(None, description=desc)
 
 
+def _email(value: str) -> str:
+    """The console's and the CLI's rule (:func:`backend.compliance.valid_email`); the message never echoes the value."""
+    if valid_email(value.strip()) is None:
+        raise PydanticCustomError("value_error", MSG_EMAIL)
+    return value
+
+
 class ApplicantIn(BaseModel):
     """The applicant's direct personal data (every field optional). Stored only encrypted (AES-256-GCM),
     never returned by the API, never logged; shown in clear only to allowed roles, with an audit row."""
@@ -67,8 +81,9 @@ class ApplicantIn(BaseModel):
         None, description="Postal address")
     ssn: Annotated[str, Field(pattern=SSN_PATTERN)] | None = Field(
         None, description="Social Security number: 123-45-6789 or 123456789")
-    email: Annotated[str, Field(max_length=MAX_LENGTH["email"], pattern=EMAIL_PATTERN)] | None = Field(
-        None, description="Email address")
+    email: Annotated[str, Field(max_length=MAX_LENGTH["email"], pattern=EMAIL_PATTERN),
+                     AfterValidator(_email)] | None = Field(
+        None, description="Email address (checked by the same rule as the console and the CLI)")
     phone: Annotated[str, Field(max_length=MAX_LENGTH["phone"], pattern=PHONE_PATTERN)] | None = Field(
         None, description="Phone number, 7 to 15 digits")
 
@@ -84,6 +99,9 @@ def application_model() -> type[BaseModel]:
                          Field(None, description="Your id for the applicant (assigns the rollout arm); stored "
                                                  "encrypted, returned only masked")),
         "applicant": (ApplicantIn | None, Field(None, description="Optional personal data, stored encrypted")),
+        "bureau_key_factors": (list[Annotated[str, Field(pattern=r"^[0-9]{1,2}$")]] | None,
+                               Field(None, max_length=5, description="The credit bureau's key-factor codes sent "
+                                     "with the score, in its order (printed on an adverse action notice)")),
     }
     for name, choices in PROTECTED_CATEGORIES.items():
         fields[name] = (Literal[choices] | None,  # type: ignore[valid-type]
@@ -120,6 +138,19 @@ class OverrideIn(BaseModel):
     reason_text: Annotated[str, Field(max_length=MAX_TEXT)] | None = Field(
         None, description="Why (stored verbatim; required with a reason code)")
     started_at: AwareDatetime | None = Field(None, description="When the officer opened the case (for timing)")
+
+
+QUESTION_PATTERN = "[^\\s\\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+
+class QuestionIn(BaseModel):
+    model_config = STRICT
+    # a character that is not a space to any engine (Python's str.strip also strips \x1c-\x1f; Rust's \s is Unicode)
+    question: str = Field(..., min_length=1, max_length=1000, pattern=QUESTION_PATTERN,
+                          description="The officer's question about this decision (1-1,000 characters, not only "
+                                      "spaces; anything else gets 422 naming the rule)")
+    conversation_id: str | None = Field(None, description="Continue this conversation (from an earlier answer); "
+                                                          "omit to start a new one")
 
 
 # -- responses --------------------------------------------------------------------------------------
@@ -203,8 +234,29 @@ class ExplanationOut(BaseModel):
     model: str
     fact_check_ok: bool
     fallback_used: bool
-    failures: list[dict[str, Any]]
+    verdict: dict[str, Any] = Field(description="How many claims of the model's answer failed the fact-check, and "
+                                                "of which kind (every role; never the rejected text)")
+    failures: list[dict[str, Any]] = Field(description="The rejected claims themselves (claim, kind, detail): only "
+                                                       "for roles that review model behaviour (risk manager, ML "
+                                                       "engineer, admin); empty for everyone else")
     created_at: datetime | None
+
+
+class AnswerOut(BaseModel):
+    id: str
+    decision_id: str
+    conversation_id: str
+    question: str
+    answer: str
+    intent: Literal["why", "what_if", "counterfactual", "compare", "definition", "refused", "out_of_scope", "help"]
+    refusal: Literal["protected", "other_applicant", "instruction"] | None
+    facts: dict[str, Any] = Field(description="The figures the answer used (record, re-scores, book statistics)")
+    engine: str = Field(description="Who answered: 'offline', or 'openai:<model>' / 'anthropic:<model>' when the "
+                                    "LLM's checked answer was shown ('offline (fallback: …)' when it was not)")
+    fact_check: dict[str, Any] = Field(description="The verdict on the LLM's sentences against this turn's tool "
+                                                   "results; for the offline engine checked=false (grounded)")
+    tool_calls: list[dict[str, Any]] = Field(description="The LLM's tool calls: name, arguments, result summary")
+    at: datetime | None
 
 
 class TokenOut(BaseModel):

@@ -2,7 +2,14 @@
 
 Conventions: ``y`` holds the observed label (1 = defaulted, 0 = repaid / performing), ``score`` or
 ``p`` the model's probability of default (higher = riskier), ``pred`` the model's class decision
-(1 = predicted default, i.e. ``risk_class == "high_risk"``). Every function validates its input
+(1 = predicted default, i.e. ``risk_class == "high_risk"``). AUC and KS (one ``roc_curve``), accuracy,
+balanced accuracy and the Brier score are scikit-learn's, the calibration bins' interval is the one
+Wilson interval (:mod:`backend.platform.stats`); hand-written code remains for what no library offers:
+the Hanley-McNeil AUC interval, the Poisson-binomial expected bad rate and calibration check. The
+libraries cost more than the old numpy one-liners (``bench/stats_library.py``: 3.5 ms against 0.07 ms
+for the five figures of a 300-loan group, 1.8x at 50,000 loans; a refresh of the 26 groups of the
+test history took 0.43 s against 0.15 s), a price paid for figures that are scikit-learn's by
+construction. Every function validates its input
 (:class:`ValueError` with one of the messages below) and returns ``None`` for a figure that is not
 defined on the data (no rows, or only one class); :func:`why_undefined` says why in words.
 """
@@ -15,12 +22,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from backend.platform.stats import Z95, auc_interval, wilson_interval
+
 __all__ = ["BAD_LABELS", "BAD_PROBS", "BAD_SCORES", "LENGTH_MISMATCH", "NO_ROWS", "ONE_CLASS", "Z95",
            "accuracy", "auc", "auc_interval", "bad_rate", "balanced_accuracy", "brier", "calibration_check",
-           "calibration_table", "evaluate", "expected_bad_rate", "ks_statistic", "why_undefined",
-           "wilson_interval"]
+           "calibration_table", "discrimination", "evaluate", "expected_bad_rate", "ks_statistic", "why_undefined"]
 
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 DEFAULT_BINS = 10
 
 # input errors (asserted by tests)
@@ -62,6 +69,14 @@ def _scores(score: ArrayLike, n: int, *, prob: bool = False) -> NDArray[np.float
     return arr
 
 
+def _trusted() -> Any:
+    """scikit-learn without its own input validation: the inputs were checked above (0/1 labels, finite
+    scores of the same length), and its checks would cost more than the metric on small vintages."""
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
+
+
 def _both_classes(y: NDArray[np.int8]) -> bool:
     return 0 < int(y.sum()) < y.size
 
@@ -77,8 +92,26 @@ def why_undefined(y: ArrayLike) -> str | None:
 
 
 # --------------------------------------------------------------------------- discrimination
+def _roc(lab: NDArray[np.int8], s: NDArray[np.float64]) -> tuple[float, float]:
+    """AUC and KS from one ``sklearn.metrics.roc_curve`` (every threshold kept): the area under it
+    (``sklearn.metrics.auc``) and its largest vertical gap ``max |tpr - fpr|``, the KS of ROC."""
+    from sklearn.metrics import auc as area
+    from sklearn.metrics import roc_curve
+
+    with _trusted():
+        fpr, tpr, _ = roc_curve(lab, s, drop_intermediate=False)
+        return float(area(fpr, tpr)), float(np.max(np.abs(tpr - fpr)))
+
+
+def discrimination(y: ArrayLike, score: ArrayLike) -> tuple[float | None, float | None]:
+    """``(AUC, KS)`` from one ROC curve (:func:`auc` and :func:`ks_statistic` at the cost of one)."""
+    lab = _labels(y)
+    s = _scores(score, lab.size)
+    return _roc(lab, s) if _both_classes(lab) else (None, None)
+
+
 def auc(y: ArrayLike, score: ArrayLike) -> float | None:
-    """Area under the ROC curve (Mann-Whitney form, ties counted one half).
+    """Area under the ROC curve (scikit-learn's ``roc_curve`` and ``auc``; equals ``roc_auc_score``).
 
     Parameters
     ----------
@@ -90,48 +123,12 @@ def auc(y: ArrayLike, score: ArrayLike) -> float | None:
     Returns
     -------
     float or None
-        Probability that a random defaulter scores above a random non-defaulter; ``None`` when
-        ``y`` is empty or holds one class only. Equals ``sklearn.metrics.roc_auc_score``.
+        Probability that a random defaulter scores above a random non-defaulter (ties count one
+        half); ``None`` when ``y`` is empty or holds one class only.
     """
     lab = _labels(y)
     s = _scores(score, lab.size)
-    if not _both_classes(lab):
-        return None
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    avg_rank = ends - (counts - 1) / 2.0  # 1-based mid-rank of each distinct value
-    n_pos = int(lab.sum())
-    n_neg = lab.size - n_pos
-    rank_sum = float(avg_rank[inverse][lab == 1].sum())
-    return (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
-
-
-def auc_interval(value: float | None, n_pos: int, n_neg: int, z: float = Z95) -> tuple[float, float] | None:
-    """Approximate confidence interval of an AUC (Hanley & McNeil, 1982).
-
-    Parameters
-    ----------
-    value : float or None
-        The AUC.
-    n_pos, n_neg : int
-        Defaulters and non-defaulters it was computed from.
-    z : float
-        Normal quantile (1.96: 95%).
-
-    Returns
-    -------
-    tuple of float or None
-        ``(lo, hi)`` clipped to [0, 1], from the standard error
-        ``sqrt((A(1-A) + (n1-1)(Q1-A^2) + (n2-1)(Q2-A^2)) / (n1 n2))`` with ``Q1 = A/(2-A)`` and
-        ``Q2 = 2A^2/(1+A)``; ``None`` when the AUC is undefined.
-    """
-    if value is None or n_pos <= 0 or n_neg <= 0:
-        return None
-    a = value
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
-    se = math.sqrt(max(var, 0.0))
-    return max(0.0, a - z * se), min(1.0, a + z * se)
+    return _roc(lab, s)[0] if _both_classes(lab) else None
 
 
 def ks_statistic(y: ArrayLike, score: ArrayLike) -> float | None:
@@ -146,18 +143,13 @@ def ks_statistic(y: ArrayLike, score: ArrayLike) -> float | None:
     Returns
     -------
     float or None
-        ``max |F_default(s) - F_repaid(s)|`` over all scores (the two-sample KS statistic, equal to
-        ``scipy.stats.ks_2samp(score[y == 1], score[y == 0]).statistic``); ``None`` with one class.
+        ``max |F_default(s) - F_repaid(s)|`` over all scores: the KS of the ROC curve, ``max |tpr -
+        fpr|`` over scikit-learn's ``roc_curve`` (equal to ``scipy.stats.ks_2samp(score[y == 1],
+        score[y == 0]).statistic``, which the tests check); ``None`` with one class.
     """
     lab = _labels(y)
     s = _scores(score, lab.size)
-    if not _both_classes(lab):
-        return None
-    bad, good = np.sort(s[lab == 1]), np.sort(s[lab == 0])
-    grid = np.concatenate([bad, good])
-    cdf_bad = np.searchsorted(bad, grid, side="right") / bad.size
-    cdf_good = np.searchsorted(good, grid, side="right") / good.size
-    return float(np.max(np.abs(cdf_bad - cdf_good)))
+    return _roc(lab, s)[1] if _both_classes(lab) else None
 
 
 # --------------------------------------------------------------------------- rates and accuracy
@@ -168,47 +160,50 @@ def bad_rate(y: ArrayLike) -> float | None:
 
 
 def accuracy(y: ArrayLike, pred: ArrayLike) -> float | None:
-    """Share of loans whose predicted class (1 = predicted default) matches the outcome."""
+    """Share of loans whose predicted class (1 = predicted default) matches the outcome
+    (``sklearn.metrics.accuracy_score``; ``None`` without loans)."""
     lab = _labels(y)
     guess = _labels(pred)
     if guess.size != lab.size:
         raise ValueError(LENGTH_MISMATCH.format(a=lab.size, b=guess.size))
-    return float((lab == guess).mean()) if lab.size else None
+    if not lab.size:
+        return None
+    from sklearn.metrics import accuracy_score
+
+    with _trusted():
+        return float(accuracy_score(lab, guess))
 
 
 def balanced_accuracy(y: ArrayLike, pred: ArrayLike) -> float | None:
     """Mean of the true-positive rate (defaults caught) and the true-negative rate (repaid loans
-    classed low risk); ``None`` with one class (one of the two rates is undefined)."""
+    classed low risk): ``sklearn.metrics.balanced_accuracy_score``; ``None`` with one class (one of
+    the two rates is undefined)."""
     lab = _labels(y)
     guess = _labels(pred)
     if guess.size != lab.size:
         raise ValueError(LENGTH_MISMATCH.format(a=lab.size, b=guess.size))
     if not _both_classes(lab):
         return None
-    tpr = float(guess[lab == 1].mean())
-    tnr = float(1 - guess[lab == 0].mean())
-    return (tpr + tnr) / 2.0
+    from sklearn.metrics import balanced_accuracy_score
+
+    with _trusted():
+        return float(balanced_accuracy_score(lab, guess))
 
 
 def brier(y: ArrayLike, p: ArrayLike) -> float | None:
-    """Brier score: mean squared difference between the PD and the outcome (lower is better)."""
+    """Brier score: mean squared difference between the PD and the outcome, lower is better
+    (``sklearn.metrics.brier_score_loss``; ``None`` without loans)."""
     lab = _labels(y)
     prob = _scores(p, lab.size, prob=True)
-    return float(np.mean((prob - lab) ** 2)) if lab.size else None
+    if not lab.size:
+        return None
+    from sklearn.metrics import brier_score_loss
+
+    with _trusted():
+        return float(brier_score_loss(lab, prob, pos_label=1))
 
 
 # --------------------------------------------------------------------------- calibration
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval for a binomial proportion ``k / n`` (``None`` when ``n == 0``)."""
-    if n <= 0:
-        return None
-    phat = k / n
-    denom = 1 + z * z / n
-    centre = (phat + z * z / (2 * n)) / denom
-    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def expected_bad_rate(p: ArrayLike, z: float = Z95) -> dict[str, float] | None:
     """Bad rate the PDs predict for a set of loans, with the range chance alone allows.
 
@@ -292,7 +287,8 @@ def calibration_table(y: ArrayLike, p: ArrayLike, *, bins: int = DEFAULT_BINS) -
         if part_p.size == 0:
             continue
         k, n = int(part_y.sum()), int(part_p.size)
-        lo, hi = wilson_interval(k, n) or (0.0, 1.0)
+        ci = wilson_interval(k, n)
+        lo, hi = ci.low, ci.high
         rows.append({"lo": float(part_p[0]), "hi": float(part_p[-1]), "n": n, "defaults": k,
                      "mean_pd": float(part_p.mean()), "observed_rate": k / n, "obs_lo": lo, "obs_hi": hi})
     return rows
@@ -325,9 +321,10 @@ def evaluate(y: ArrayLike, p: ArrayLike, pred: ArrayLike, *, bins: int = DEFAULT
     guess = _labels(pred)
     if guess.size != lab.size:
         raise ValueError(LENGTH_MISMATCH.format(a=lab.size, b=guess.size))
+    area, ks = discrimination(lab, prob)
     out: dict[str, Any] = {
-        "n": int(lab.size), "defaults": int(lab.sum()), "bad_rate": bad_rate(lab), "auc": auc(lab, prob),
-        "ks": ks_statistic(lab, prob), "balanced_accuracy": balanced_accuracy(lab, guess),
+        "n": int(lab.size), "defaults": int(lab.sum()), "bad_rate": bad_rate(lab), "auc": area,
+        "ks": ks, "balanced_accuracy": balanced_accuracy(lab, guess),
         "accuracy": accuracy(lab, guess), "brier": brier(lab, prob),
         "calibration": calibration_table(lab, prob, bins=bins), "calibration_check": calibration_check(lab, prob),
     }

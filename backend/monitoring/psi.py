@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from backend.config_monitoring import PSI_ACT, PSI_WATCH
+from backend.monitoring.config import PSI_ACT, PSI_WATCH
 
 __all__ = ["BAD_BINS", "BAD_COUNTS", "BAD_EDGES", "BAD_KIND", "BAD_NDIM", "COUNTS_MISMATCH", "DEFAULT_BINS", "EMPTY",
            "EPS", "MISSING_LABEL", "NOT_NUMERIC", "OTHER_LABEL", "SHAPE_MISMATCH", "BinSpec", "band",

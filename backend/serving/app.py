@@ -30,9 +30,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.problems import PROBLEM_JSON, Problem, problem_body
-from backend.config import ModelSettings, Settings, load_settings
-from backend.services.model_provider import ModelProvider
-from backend.serving.package import SERVING_JSON, PackageError, read_package
+from backend.container.settings import Settings, load_settings
+from backend.models import SERVING_JSON, ModelProvider, ModelSettings, PackageError, model_keys, read_package
 from backend.serving.scorer import ContainerScorer
 
 log = logging.getLogger("creditrisk.serving")
@@ -54,7 +53,7 @@ class _Broken:
         self.reason = reason
 
     def get(self, ref: str = "champion") -> Any:
-        from backend.services.model_provider import ModelUnavailable
+        from backend.models import ModelUnavailable
 
         raise ModelUnavailable(self.reason)
 
@@ -63,18 +62,22 @@ def open_model(model_dir: Path, settings: Settings) -> tuple[Any, str]:
     """The model provider for ``model_dir`` and a description of where the model comes from."""
     model_dir = Path(model_dir)
     local = ModelSettings(registry_dir=settings.model.registry_dir, name=settings.model.name)
+    try:  # the verification keys (CREDITRISK_MODEL__VERIFY_KEYS is enough: serving never signs)
+        keys = model_keys(settings.model, data_dir=settings.data_dir, env=settings.env)
+    except (ValueError, OSError) as exc:
+        return _Broken(f"no model verification key: {exc}"), f"{model_dir} (no verification key)"
     if (model_dir / SERVING_JSON).exists():
         try:
             doc = read_package(model_dir)
         except PackageError as exc:
             return _Broken(str(exc)), f"package {model_dir} (failed verification)"
         ms = ModelSettings(registry_dir=model_dir, name=str(doc["name"]))
-        return ModelProvider(ms, settings.policy), f"package {model_dir} ({doc['name']} {doc['version']})"
+        return ModelProvider(ms, settings.policy, keys=keys), f"package {model_dir} ({doc['name']} {doc['version']})"
     if (model_dir / settings.model.name / "aliases.json").exists():
         ms = ModelSettings(registry_dir=model_dir, name=settings.model.name)
-        return ModelProvider(ms, settings.policy), f"registry {model_dir}"
+        return ModelProvider(ms, settings.policy, keys=keys), f"registry {model_dir}"
     log.warning("%s holds no model package: serving the local registry %s", model_dir, local.registry_dir)
-    return ModelProvider(local, settings.policy), f"local registry {local.registry_dir}"
+    return ModelProvider(local, settings.policy, keys=keys), f"local registry {local.registry_dir}"
 
 
 def _problem(exc: Problem) -> Response:
@@ -160,4 +163,5 @@ def run(model_dir: Path, *, host: str, port: int, workers: int | None = None, ma
     n = workers or (int(env_workers) if env_workers.isdigit() and int(env_workers) > 0 else 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run("backend.serving.app:app_from_env", factory=True, host=host, port=port, workers=n,
-                access_log=False, timeout_keep_alive=75, log_level="info")
+                access_log=False, timeout_keep_alive=75, log_level="info",
+                proxy_headers=False)  # no X-Forwarded-For is believed

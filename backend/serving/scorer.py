@@ -10,7 +10,7 @@ Input (``POST /invocations``):
   header, one value per model feature in the model's feature order (``GET /ping`` lists it). An
   empty cell is a missing value.
 
-Every application then passes the model's own validation (:mod:`backend.services.validation`), as in
+Every application then passes the model's own validation (:mod:`backend.domain.validation`), as in
 the local path. A refusal is a 4xx problem (``application/problem+json``) naming the application
 index and field, never the value sent.
 
@@ -40,11 +40,9 @@ from pydantic import ValidationError
 from backend.api.jsonbody import is_json, strict_loads
 from backend.api.problems import UNRECOGNISED, Problem, sanitize_errors
 from backend.api.schemas import application_model
-from backend.model.policy import decide
-from backend.services.model_provider import ModelProvider, ModelUnavailable, ServingModel
-from backend.services.scoring import META_FIELDS, PROTECTED_PASSTHROUGH
-from backend.services.validation import MAX_STRING, ApplicationInvalid, validate_application
-from backend.training.features import FEATURES_BY_NAME
+from backend.domain import FEATURES_BY_NAME, MAX_STRING, ApplicationInvalid, decide, validate_application
+from backend.models import ModelProvider, ModelUnavailable, ServingModel
+from backend.scoring import META_FIELDS, PROTECTED_PASSTHROUGH
 
 INSTANCES = "instances"
 MAX_STRING_LENGTH = 10_000

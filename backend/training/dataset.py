@@ -13,6 +13,7 @@ YAML schema (paths relative to the schema file)::
     protected: [Marital]
     exclude: [rownames]
     kinds: {Records: binary} # optional kind overrides
+    reasons: reasons.yaml    # optional reason map (or an inline mapping), see backend.training.reason_map
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from backend.model.encoder import KINDS, category_key, infer_kind
+from backend.models import FALSE_TOKENS, KINDS, TRUE_TOKENS, category_key, infer_kind
 
 MSG_NOT_FOUND = "data file not found: {path}"
 MSG_UNREADABLE = "cannot read data file {path}: {reason}"
@@ -37,7 +38,10 @@ MSG_EMPTY = "data file {path} has no rows"
 MSG_MISSING_TARGET = "target column {target!r} not found; columns are: {columns}"
 MSG_UNKNOWN_COLUMNS = "unknown column(s) in --{option}: {names}; columns are: {columns}"
 MSG_TARGET_REUSED = "target column {target!r} cannot also be listed in --{option}"
-MSG_NEED_POSITIVE = "target column {target!r} is not 0/1: pass --positive (observed values: {observed})"
+MSG_NEED_POSITIVE = ("target column {target!r} is not 0/1 or yes/no: pass --positive (observed values: "
+                     "{observed})")
+MSG_TOO_FEW_ROWS = ("only {count} row(s) have a value in target column {target!r}; need at least {minimum} "
+                    "({per_class} of each class)")
 MSG_UNKNOWN_POSITIVE = (
     "positive value {positive} not found in target column {target!r}; observed values: {observed}"
 )
@@ -50,7 +54,14 @@ MSG_SCHEMA = "invalid schema file {path}: {reason}"
 MIN_CLASS_COUNT = 10  # rows of each class needed for a stratified split plus cross-validation
 MAX_CATEGORIES = 100  # string columns with more distinct values are free text, not categories
 MAX_LISTED = 15  # names shown in an error message before "... (+N more)"
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$")
+_MONTHS = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+_DATE_RE = re.compile(  # ISO dates and times, 2020/01/31, 01/31/2020 or 31.01.20, 2020-01, Dec-2015, 15-Dec-2015
+    r"^(\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?.*)?"
+    r"|\d{1,2}[-/.]\d{1,2}[-/.](\d{2}|\d{4})( \d{1,2}:\d{2}(:\d{2})?.*)?"
+    r"|\d{4}-\d{2}"
+    rf"|(\d{{1,2}}[- ])?({_MONTHS})[a-z]*[- ,]+\d{{2,4}})$",
+    re.IGNORECASE,
+)
 _ID_NAME = re.compile(r"(^|[_\s])(id|uuid|guid|key)$|^rownames$|^unnamed: ?\d+$|^index$", re.IGNORECASE)
 
 
@@ -85,6 +96,7 @@ class Dataset:
     sha256: str
     dropped: dict[str, str] = field(default_factory=dict)
     extras: pd.DataFrame | None = None  # e.g. the synthetic pd_true; kept with the holdout
+    reason_codes: dict[str, str] = field(default_factory=dict)  # column -> reason (backend.training.reason_map)
 
     @property
     def features(self) -> list[str]:
@@ -102,6 +114,7 @@ class Dataset:
             "features": self.kinds,
             "protected": list(self.protected.columns),
             "dropped": self.dropped,
+            "reason_codes": self.reason_codes,
         }
 
 
@@ -165,12 +178,16 @@ def load_dataset(
     protected: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     kinds: Mapping[str, str] | None = None,
+    reasons: str | Path | Mapping[str, Any] | None = None,
 ) -> Dataset:
     """Load a user's table (path or DataFrame) into a ``Dataset``.
 
     ``positive`` is the target value (or values, or a comma-separated string) meaning default;
-    it may be omitted when the target is already 0/1 or boolean.
+    it may be omitted when the target is 0/1, true/false or yes/no (see :func:`_target_to01`).
+    ``reasons``: the reason map (a YAML/JSON file or a mapping, see :mod:`backend.training.reason_map`).
     """
+    from backend.training.reason_map import load_reason_map
+
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DatasetError(MSG_EMPTY.format(path="<DataFrame>"))
@@ -200,7 +217,8 @@ def load_dataset(
                 MSG_UNKNOWN_COLUMNS.format(option="kinds", names=col, columns=_listing(columns))
             )
 
-    frame = frame[frame[target].map(category_key).notna()].reset_index(drop=True)
+    reason_codes = load_reason_map(reasons, columns=columns, protected=prot)
+    frame = frame[_category_keys(frame[target]).notna()].reset_index(drop=True)
     y, pos_keys = _target_to01(frame[target], target, positive)
     dropped: dict[str, str] = {}
     feature_kinds: dict[str, str] = {}
@@ -229,23 +247,41 @@ def load_dataset(
         source=source,
         sha256=sha,
         dropped=dropped,
+        reason_codes={c: r for c, r in reason_codes.items() if c in feature_kinds},
     )
 
 
+def _category_keys(series: pd.Series) -> pd.Series:
+    """``series.map(category_key)``, computed once per distinct value (a 1M-row target has two)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.array([category_key(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=series.index, dtype=object)
+
+
 def _target_to01(series: pd.Series, target: str, positive: Any) -> tuple[np.ndarray, list[str]]:
-    keys = series.map(category_key)
+    """The target as 0/1 and the values that mean default.
+
+    Without ``positive``: 0/1, true/false, yes/no, y/n, t/f (any case, as text, numbers or booleans)
+    are read with the "true" side as the positive class; any other labels need ``positive``. A given
+    ``positive`` matches exactly, else ignoring case (``--positive yes`` on "Yes"/"No")."""
+    if len(series) < 2 * MIN_CLASS_COUNT:
+        raise DatasetError(MSG_TOO_FEW_ROWS.format(count=len(series), target=target, minimum=2 * MIN_CLASS_COUNT,
+                                                   per_class=MIN_CLASS_COUNT))
+    keys = _category_keys(series)
     observed = sorted(keys.unique(), key=str)
     shown = _listing([repr(v) for v in observed])
     if positive is None or (isinstance(positive, str) and not positive.strip()):
-        if not set(k.lower() for k in observed) <= {"0", "1", "true", "false"}:
+        lowered = {str(k).lower() for k in observed}
+        if not lowered <= TRUE_TOKENS | FALSE_TOKENS:
             raise DatasetError(MSG_NEED_POSITIVE.format(target=target, observed=shown))
-        wanted = {"1", "true"}
-        keys = keys.str.lower()
+        wanted = {k for k in observed if str(k).lower() in TRUE_TOKENS}
     else:
         values = [positive] if not isinstance(positive, list | tuple | set) else list(positive)
         wanted = {k for k in map(category_key, values) if k is not None}
         if isinstance(positive, str) and positive.strip() not in observed and "," in positive:
             wanted = {v.strip() for v in positive.split(",")}
+        by_lower = {str(k).lower(): k for k in observed}
+        wanted = {w if w in set(observed) else by_lower.get(w.lower(), w) for w in wanted}
         missing = [v for v in wanted if v not in set(observed)]
         if missing or not wanted:
             raise DatasetError(
@@ -296,7 +332,7 @@ def load_schema(path: str | Path) -> dict[str, Any]:
         raise DatasetError(MSG_SCHEMA.format(path=p, reason=type(exc).__name__)) from None
     if not isinstance(doc, dict):
         raise DatasetError(MSG_SCHEMA.format(path=p, reason="expected a mapping"))
-    allowed = {"data", "target", "positive", "protected", "exclude", "kinds"}
+    allowed = {"data", "target", "positive", "protected", "exclude", "kinds", "reasons"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise DatasetError(MSG_SCHEMA.format(path=p, reason=f"unknown key(s) {', '.join(unknown)}"))
@@ -304,6 +340,9 @@ def load_schema(path: str | Path) -> dict[str, Any]:
         raise DatasetError(MSG_SCHEMA.format(path=p, reason="'target' (a column name) is required"))
     if doc.get("kinds") is not None and not isinstance(doc["kinds"], dict):
         raise DatasetError(MSG_SCHEMA.format(path=p, reason="'kinds' must map column names to kinds"))
+    if isinstance(doc.get("reasons"), str):
+        reasons = Path(doc["reasons"])
+        doc["reasons"] = reasons if reasons.is_absolute() else p.parent / reasons
     if doc.get("data") is not None:
         data = Path(str(doc["data"]))
         doc["data"] = data if data.is_absolute() else p.parent / data
@@ -322,7 +361,7 @@ def from_schema(path: str | Path, data: str | Path | pd.DataFrame | None = None)
 
 def from_synthetic(df: pd.DataFrame) -> Dataset:
     """Dataset from the synthetic generator's output (features and kinds from the catalog)."""
-    from backend.training.features import FEATURES, PROTECTED, TARGET
+    from backend.domain import FEATURES, PROTECTED, TARGET
 
     missing = [c for c in (*(f.name for f in FEATURES), TARGET) if c not in df.columns]
     if missing:

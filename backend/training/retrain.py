@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
 
-from backend.db.engine import Database
-from backend.db.tables import AlertRow, Application, Outcome
+from backend.models import ModelAdmin, ModelProvider, unresolved_alerts
+from backend.platform.db.engine import Database
+from backend.platform.ports import Clock, ProgressCallback
+from backend.training.queries import count_applications, labeled_applications
 
 RETRAIN_ACTION = "retrain"
 RETRAIN_CV_FOLDS = 3  # as the demo's first model: 3-fold CV keeps a retrain on the demo book under a minute
@@ -63,21 +64,14 @@ class BookSample:
     end: datetime
 
 
-# -- queries (this service's own SQL) -----------------------------------------------------------
+# -- reading the book ----------------------------------------------------------------------------
 def fetch_labeled(db: Database, start: datetime, end: datetime, columns: list[str]) -> BookSample:
     """Funded applications made in ``[start, end)`` whose default flag was observed by ``end``."""
-    from backend.training.features import PROTECTED
+    from backend.domain import PROTECTED
 
-    q = (select(Application.features, Application.protected, Outcome.defaulted)
-         .join(Outcome, Outcome.application_id == Application.id)
-         .where(Outcome.funded.is_(True), Outcome.defaulted.is_not(None), Outcome.observed_at <= end,
-                Application.applied_at >= start, Application.applied_at < end)
-         .order_by(Application.applied_at, Application.id))
-    n_apps = (select(func.count()).select_from(Application)
-              .where(Application.applied_at >= start, Application.applied_at < end))
     with db.read() as s:
-        rows = s.execute(q).all()
-        applications = int(s.execute(n_apps).scalar_one())
+        rows = labeled_applications(s, start, end)
+        applications = count_applications(s, start, end)
     X = pd.DataFrame.from_records([r.features or {} for r in rows], columns=columns)
     P = pd.DataFrame.from_records([r.protected or {} for r in rows], columns=list(PROTECTED))
     y = pd.Series([int(bool(r.defaulted)) for r in rows], name=TARGET, dtype=np.int8)
@@ -87,25 +81,24 @@ def fetch_labeled(db: Database, start: datetime, end: datetime, columns: list[st
 def open_retrain_alerts(db: Database) -> list[str]:
     """Rules of the unresolved alerts whose action is ``retrain``."""
     with db.read() as s:
-        return sorted(set(s.execute(select(AlertRow.rule).where(
-            AlertRow.action == RETRAIN_ACTION, AlertRow.status.in_(("open", "acknowledged")))).scalars()))
+        return sorted({a.rule for a in unresolved_alerts(s, RETRAIN_ACTION)})
 
 
 # -- use cases ---------------------------------------------------------------------------------
-def _schema(services: Any) -> dict[str, str]:
+def _schema(models: ModelProvider) -> dict[str, str]:
     """Feature names and kinds: the champion's (what the book was validated against), else the catalog."""
     try:
-        manifest = services.models.registry().manifest("champion")
+        manifest = models.registry().manifest("champion")
         return {f["name"]: f["kind"] for f in manifest["features"]}
     except Exception:  # noqa: BLE001 - no champion yet: the catalog
-        from backend.training.features import FEATURES
+        from backend.domain import FEATURES
 
         return {f.name: f.kind for f in FEATURES}
 
 
 def _dataset(sample: BookSample, kinds: dict[str, str], source: str) -> Any:
+    from backend.domain import PROTECTED
     from backend.training.dataset import Dataset, frame_sha256
-    from backend.training.features import PROTECTED
 
     frame = sample.frame
     X = frame[list(kinds)].copy()
@@ -116,70 +109,92 @@ def _dataset(sample: BookSample, kinds: dict[str, str], source: str) -> Any:
                    kinds=kinds, target=TARGET, positive=["1"], source=source, sha256=frame_sha256(frame))
 
 
-def retrain_from_book(services: Any, actor: Any, *, at: datetime | None = None, months: int | None = None,
-                      progress: Any = None, seed: int = 0, min_rows: int = MIN_ROWS,
-                      min_defaults: int = MIN_DEFAULTS, trigger: str = "manual", **train_kwargs: Any) -> dict[str, Any]:
-    """Retrain on the book and register the result as the challenger (never promoted here).
+class Retrainer:
+    """Retraining from the book (``creditrisk retrain``, the console's Retrain button, the monitor's
+    ``--retrain-on-alert``). Built by the composition root with what it reads and writes."""
 
-    Returns the registry's report of the new version plus ``lineage``, ``selection_bias`` and
-    ``timings``. Raises :class:`RetrainError` (nothing registered) when the window holds fewer
-    than ``min_rows`` labeled rows or fewer than ``min_defaults`` defaults.
-    """
-    from backend.services.model_admin import ModelAdmin
-    from backend.training.train import train
+    def __init__(self, db: Database, clock: Clock, models: ModelProvider, admin: ModelAdmin, *,
+                 window_months: int, every_days: int) -> None:
+        """``window_months``: how far back a retrain reads by default; ``every_days``: a scheduled retrain is
+        due when the last registration is older (``CREDITRISK_MONITORING__RETRAIN_*``)."""
+        self.db, self.clock, self.models, self.admin = db, clock, models, admin
+        self.window_months, self.every_days = window_months, every_days
 
-    t0 = time.perf_counter()
-    at = at or services.clock.now()
-    months = int(months or services.settings.monitoring.retrain_window_months)
-    if not 1 <= months <= 120:
-        raise RetrainError(MSG_BAD_MONTHS.format(months=months))
-    start = (pd.Timestamp(at) - pd.DateOffset(months=months)).to_pydatetime()
-    kinds = _schema(services)
-    sample = fetch_labeled(services.db, start, at, list(kinds))
-    rows, defaults = len(sample.frame), int(sample.frame[TARGET].sum())
-    if rows < min_rows:
-        raise RetrainError(MSG_TOO_FEW_ROWS.format(rows=rows, start=start, end=at, minimum=min_rows))
-    if defaults < min_defaults:
-        raise RetrainError(MSG_TOO_FEW_DEFAULTS.format(defaults=defaults, rows=rows, start=start, end=at,
-                                                       minimum=min_defaults))
-    source = (f"book: funded applications applied {start:%Y-%m-%d} to {at:%Y-%m-%d} with outcomes observed by "
-              f"{at:%Y-%m-%d}")
-    dataset = _dataset(sample, kinds, source)
-    t_fetch = time.perf_counter()
-    result = train(dataset, seed=seed, progress=progress, **{"cv_folds": RETRAIN_CV_FOLDS, **train_kwargs})
-    t_train = time.perf_counter()
-    bias = SELECTION_BIAS.format(rows=rows, share=rows / max(sample.applications, 1),
-                                 applications=sample.applications)
-    lineage = {"source": "book", "window": {"from": start.isoformat(timespec="seconds"),
-                                            "to": at.isoformat(timespec="seconds"), "months": months},
-               "rows": rows, "defaults": defaults, "applications_in_window": sample.applications,
-               "funded_only": True, "selection_bias": bias, "created_by": actor.username, "trigger": trigger}
-    registry = services.models.registry()
-    version = registry.register(result, lineage=lineage)
-    report = registry.report(version)
-    ModelAdmin(services).registered(report, actor)
-    t_end = time.perf_counter()
-    report.update(selection_bias=bias, timings={"fetch_s": t_fetch - t0, "train_s": t_train - t_fetch,
-                                                "register_s": t_end - t_train, "total_s": t_end - t0})
-    return report
+    def from_book(self, actor: Any, *, at: datetime | None = None, months: int | None = None,
+                  progress: ProgressCallback | None = None, seed: int = 0, min_rows: int = MIN_ROWS,
+                  min_defaults: int = MIN_DEFAULTS, trigger: str = "manual", search_alternatives: bool = False,
+                  **train_kwargs: Any) -> dict[str, Any]:
+        """Retrain on the book and register the result as the challenger (never promoted here).
+
+        Returns the registry's report of the new version plus ``lineage``, ``selection_bias`` and
+        ``timings``. Raises :class:`RetrainError` (nothing registered) when the window holds fewer
+        than ``min_rows`` labeled rows or fewer than ``min_defaults`` defaults. ``search_alternatives``: then
+        search for a less discriminatory alternative on the same rows and register the chosen one as the challenger
+        (``alternatives`` in the report, :mod:`backend.training.alternatives`; its registration audited too).
+        """
+        from backend.training.train import train
+
+        t0 = time.perf_counter()
+        at = at or self.clock.now()
+        months = int(months or self.window_months)
+        if not 1 <= months <= 120:
+            raise RetrainError(MSG_BAD_MONTHS.format(months=months))
+        start = (pd.Timestamp(at) - pd.DateOffset(months=months)).to_pydatetime()
+        kinds = _schema(self.models)
+        sample = fetch_labeled(self.db, start, at, list(kinds))
+        rows, defaults = len(sample.frame), int(sample.frame[TARGET].sum())
+        if rows < min_rows:
+            raise RetrainError(MSG_TOO_FEW_ROWS.format(rows=rows, start=start, end=at, minimum=min_rows))
+        if defaults < min_defaults:
+            raise RetrainError(MSG_TOO_FEW_DEFAULTS.format(defaults=defaults, rows=rows, start=start, end=at,
+                                                           minimum=min_defaults))
+        source = (f"book: funded applications applied {start:%Y-%m-%d} to {at:%Y-%m-%d} with outcomes observed by "
+                  f"{at:%Y-%m-%d}")
+        dataset = _dataset(sample, kinds, source)
+        t_fetch = time.perf_counter()
+        result = train(dataset, seed=seed, progress=progress, **{"cv_folds": RETRAIN_CV_FOLDS, **train_kwargs})
+        t_train = time.perf_counter()
+        bias = SELECTION_BIAS.format(rows=rows, share=rows / max(sample.applications, 1),
+                                     applications=sample.applications)
+        lineage = {"source": "book", "window": {"from": start.isoformat(timespec="seconds"),
+                                                "to": at.isoformat(timespec="seconds"), "months": months},
+                   "rows": rows, "defaults": defaults, "applications_in_window": sample.applications,
+                   "funded_only": True, "selection_bias": bias, "created_by": actor.username, "trigger": trigger}
+        registry = self.models.registry()
+        version = registry.register(result, lineage=lineage, at=self.clock.now())  # one clock for lifecycle times
+        report = registry.report(version)
+        self.admin.registered(report, actor)
+        if search_alternatives:
+            from backend.training.alternatives import register_chosen, search
+
+            record = search(dataset, result)
+            alt = register_chosen(registry, dataset, result, record, at=self.clock.now(),
+                                  lineage={**lineage, "base_version": version, "source": "book (alternatives search)"})
+            report["alternatives"] = {**record, "version": alt, "report": registry.report(alt) if alt else None}
+            if alt:
+                self.admin.registered(report["alternatives"]["report"], actor)
+        t_end = time.perf_counter()
+        report.update(selection_bias=bias, timings={"fetch_s": t_fetch - t0, "train_s": t_train - t_fetch,
+                                                    "register_s": t_end - t_train, "total_s": t_end - t0})
+        return report
 
 
-def retrain_due(services: Any, at: datetime | None = None) -> tuple[bool, str]:
-    """Whether a scheduled retrain should run now, and why (or why not)."""
-    at = at or services.clock.now()
-    every = services.settings.monitoring.retrain_every_days
-    events = [e for e in services.models.registry().aliases()["events"] if e.get("action") == "register"]
-    last = max((datetime.fromisoformat(e["at"]) for e in events), default=None)
-    reasons = []
-    if rules := open_retrain_alerts(services.db):
-        reasons.append(f"unresolved retrain alert(s): {', '.join(rules)}")
-    if last is None:
-        reasons.append("no model has been registered yet")
-    elif at - last >= timedelta(days=every):
-        reasons.append(f"the last registration ({last:%Y-%m-%d}) is {(at - last).days} days old "
-                       f"(retrain every {every} days)")
-    if reasons:
-        return True, "due: " + "; ".join(reasons)
-    assert last is not None
-    return False, (f"not due: the last registration ({last:%Y-%m-%d %H:%M} UTC) is {max((at - last).days, 0)} "
-                   f"day(s) old (retrain every {every} days) and no retrain alert is open")
+    def due(self, at: datetime | None = None) -> tuple[bool, str]:
+        """Whether a scheduled retrain should run now, and why (or why not)."""
+        at = at or self.clock.now()
+        every = self.every_days
+        events = [e for e in self.models.registry().aliases()["events"] if e.get("action") == "register"]
+        last = max((datetime.fromisoformat(e["at"]) for e in events), default=None)
+        reasons = []
+        if rules := open_retrain_alerts(self.db):
+            reasons.append(f"unresolved retrain alert(s): {', '.join(rules)}")
+        if last is None:
+            reasons.append("no model has been registered yet")
+        elif at - last >= timedelta(days=every):
+            reasons.append(f"the last registration ({last:%Y-%m-%d}) is {(at - last).days} days old "
+                           f"(retrain every {every} days)")
+        if reasons:
+            return True, "due: " + "; ".join(reasons)
+        assert last is not None
+        return False, (f"not due: the last registration ({last:%Y-%m-%d %H:%M} UTC) is {max((at - last).days, 0)} "
+                       f"day(s) old (retrain every {every} days) and no retrain alert is open")

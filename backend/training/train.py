@@ -20,110 +20,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from imblearn.ensemble import BalancedRandomForestClassifier, EasyEnsembleClassifier
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import AdaBoostClassifier
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from backend.model.compiled import compile_estimator
-from backend.model.encoder import FeatureEncoder
-from backend.model.registry import PD_FLOOR, apply_calibration
-from backend.training.dataset import Dataset
-from backend.training.evaluate import POLICY_CUTOFF, auc, brier, calibration_curve, evaluate, model_metrics
-
-ProgressCallback = Callable[[str, int, int], None]
+from backend.models import (
+    POLICY_CUTOFF,
+    apply_calibration,
+    auc,
+    brier,
+    calibration_curve,
+    compile_estimator,
+    evaluate,
+    model_metrics,
+)
+from backend.platform.ports import ProgressCallback
+from backend.training.dataset import Dataset, DatasetError
+from backend.training.recipes import (
+    FOREST_TREES,
+    baseline_pipeline,
+    fallback_pipeline,
+    fit_calibration,
+    primary_pipeline,
+)
 
 FIDELITY_TOLERANCE = 1e-9  # max |compiled - scikit-learn| probability allowed on the held-out rows
 BACKGROUND_ROWS = 500  # training rows kept as the attribution background
-FOREST_TREES = 150
-FOREST_MIN_LEAF = 5
-FOREST_MAX_DEPTH = 12
 MSG_NO_TARGET = "no --target given and the data is not in the synthetic generator's format"
+MSG_FOLDS = ("target column {target!r}: the training split has only {rarest} row(s) of its rarer class, fewer than "
+             "the {folds} cross-validation folds; give more rows of that class or fewer folds")
 MSG_UNFAITHFUL = "compiled {model} differs from scikit-learn by {diff:.3g} (> {tol:g}) on the held-out rows"
-
-
-def primary_pipeline(
-    features: Sequence[str],
-    kinds: dict[str, str],
-    *,
-    n_estimators: int = 10,
-    n_boost: int = 50,
-    seed: int = 0,
-    n_jobs: int = 1,
-) -> Pipeline:
-    """Encoder + EasyEnsemble of ``n_estimators`` AdaBoost bags of ``n_boost`` stumps."""
-    model = EasyEnsembleClassifier(
-        n_estimators=n_estimators,
-        estimator=AdaBoostClassifier(n_estimators=n_boost),
-        sampling_strategy="auto",
-        replacement=False,
-        n_jobs=n_jobs,
-        random_state=seed,
-    )
-    return Pipeline([("encode", FeatureEncoder(columns=list(features), kinds=kinds)), ("model", model)])
-
-
-def fallback_pipeline(
-    features: Sequence[str],
-    kinds: dict[str, str],
-    *,
-    n_trees: int = FOREST_TREES,
-    seed: int = 0,
-    n_jobs: int = 1,
-) -> Pipeline:
-    """Encoder + balanced random forest (each tree on a balanced bootstrap sample)."""
-    model = BalancedRandomForestClassifier(
-        n_estimators=n_trees,
-        min_samples_leaf=FOREST_MIN_LEAF,
-        max_depth=FOREST_MAX_DEPTH,
-        max_features="sqrt",
-        sampling_strategy="all",
-        replacement=True,
-        bootstrap=False,
-        n_jobs=n_jobs,
-        random_state=seed,
-    )
-    return Pipeline([("encode", FeatureEncoder(columns=list(features), kinds=kinds)), ("model", model)])
-
-
-def baseline_pipeline(features: Sequence[str], kinds: dict[str, str]) -> Pipeline:
-    """Plain logistic regression: median imputation, standardised numbers, one-hot categories."""
-    cat = [i for i, c in enumerate(features) if kinds[c] == "categorical"]
-    num = [i for i, c in enumerate(features) if kinds[c] != "categorical"]
-    prep = ColumnTransformer(
-        [("num", StandardScaler(), num), ("cat", OneHotEncoder(handle_unknown="ignore"), cat)]
-    )
-    return Pipeline(
-        [
-            ("encode", FeatureEncoder(columns=list(features), kinds=kinds, missing="median")),
-            ("prep", prep),
-            ("model", LogisticRegression(max_iter=2000, class_weight="balanced")),
-        ]
-    )
-
-
-def fit_calibration(raw: np.ndarray, y: np.ndarray, *, method: str = "platt") -> dict[str, Any]:
-    """Map raw ensemble scores to probabilities of default; returns a JSON-able spec.
-
-    ``isotonic``: monotone step fit, stored as its breakpoints ``x``/``y`` (applied by linear
-    interpolation, clipped at the ends). ``platt``: logistic fit on the logit of the raw score,
-    stored as ``a``/``b`` with ``pd = 1 / (1 + exp(-(a * logit(raw) + b)))``.
-    """
-    raw, y = np.asarray(raw, dtype=float), np.asarray(y, dtype=float)
-    if method == "isotonic":
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(raw, y)
-        return {"method": "isotonic", "x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
-    if method == "platt":
-        z = np.log(np.clip(raw, PD_FLOOR, 1 - PD_FLOOR) / np.clip(1 - raw, PD_FLOOR, 1 - PD_FLOOR))
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(z[:, None], y)
-        return {"method": "platt", "a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
-    raise ValueError(f"unknown calibration method {method!r} (expected 'isotonic' or 'platt')")
 
 
 @dataclass
@@ -177,11 +104,14 @@ def train(
     n_jobs: int = 1,
     cutoff: float = POLICY_CUTOFF,
     progress: ProgressCallback | None = None,
+    primary_options: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, cross-validate, calibrate, compile and evaluate both models on ``dataset``.
 
     ``n_jobs`` is passed to the ensembles for fitting (1 is fastest on small data); BLAS is kept
     single-threaded (multi-threaded BLAS made the logistic baseline ~10x slower on 2 busy cores).
+    ``primary_options``: ``learning_rate`` and ``monotone`` of :func:`primary_pipeline` (the
+    less-discriminatory-alternatives search, :mod:`backend.training.alternatives`); recorded in the params.
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _train(
@@ -196,7 +126,15 @@ def train(
             n_jobs=n_jobs,
             cutoff=cutoff,
             progress=progress,
+            primary_options=dict(primary_options or {}),
         )
+
+
+def split_indices(y: np.ndarray, *, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stratified train/held-out split of every training run: the same rows for the same ``y`` and seed,
+    whatever the features (so alternatives are evaluated on the same held-out rows)."""
+    idx_train, idx_test = train_test_split(np.arange(len(y)), test_size=test_size, stratify=y, random_state=seed)
+    return np.asarray(idx_train), np.asarray(idx_test)
 
 
 def _train(
@@ -212,6 +150,7 @@ def _train(
     n_jobs: int,
     cutoff: float,
     progress: ProgressCallback | None,
+    primary_options: dict[str, Any],
 ) -> TrainResult:
     t_start = time.perf_counter()
     total, done = 3 * cv_folds + 7, 0  # cv fits, 3 final fits, calibrate, compile, evaluate, done
@@ -223,14 +162,16 @@ def _train(
             progress(step, done, total)
 
     features, kinds = dataset.features, dataset.kinds
-    idx_train, idx_test = train_test_split(
-        np.arange(len(dataset.y)), test_size=test_size, stratify=dataset.y, random_state=seed
-    )
+    idx_train, idx_test = split_indices(dataset.y, test_size=test_size, seed=seed)
     X_tr, y_tr = dataset.X.iloc[idx_train].reset_index(drop=True), dataset.y[idx_train]
+    rarest = int(min(y_tr.sum(), len(y_tr) - y_tr.sum()))
+    if rarest < cv_folds:  # stop before any fit, in one line (StratifiedKFold would fail later)
+        raise DatasetError(MSG_FOLDS.format(rarest=rarest, folds=cv_folds, target=dataset.target))
     X_te, y_te = dataset.X.iloc[idx_test].reset_index(drop=True), dataset.y[idx_test]
     pipes = {
         "primary": primary_pipeline(
-            features, kinds, n_estimators=n_estimators, n_boost=n_boost, seed=seed, n_jobs=n_jobs
+            features, kinds, n_estimators=n_estimators, n_boost=n_boost, seed=seed, n_jobs=n_jobs,
+            **primary_options,
         ),
         "fallback": fallback_pipeline(features, kinds, n_trees=n_trees, seed=seed, n_jobs=n_jobs),
         "baseline": baseline_pipeline(features, kinds),
@@ -307,6 +248,7 @@ def _train(
         "n_trees": n_trees,
         "calibration": calibration,
         "cutoff": cutoff,
+        **({"primary_options": primary_options} if primary_options else {}),
     }
     cvp = cv["primary"]
     summary = {k: ev["primary"][k] for k in ("auc", "gini", "ks", "balanced_accuracy", "brier_raw", "brier")}
@@ -357,6 +299,7 @@ def train_and_register(
     positive: Any = None,
     protected: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
+    reasons: str | Path | None = None,
     schema: str | Path | None = None,
     registry_root: str | Path = "models",
     name: str = "creditrisk",
@@ -364,18 +307,24 @@ def train_and_register(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     gates: Any = None,
+    registered_at: Any = None,
+    registry: Any = None,
+    search_alternatives: bool = False,
     **train_kwargs: Any,
 ) -> dict[str, Any]:
     """Load data (a file, a DataFrame, a YAML schema, or the synthetic generator when ``data`` and
     ``schema`` are None), train, register as a candidate and return the JSON report with the
-    new ``version``.
+    new ``version``. ``search_alternatives``: then search for a less discriminatory alternative
+    (:mod:`backend.training.alternatives`) and register the chosen one as the challenger; the report gains
+    ``alternatives`` (the search record, with ``version`` the registered alternative or None).
 
     A file or DataFrame holding the synthetic generator's columns with no ``target`` given is read
-    as synthetic data (catalog features, ``PROTECTED`` attributes, ``pd_true`` kept out).
+    as synthetic data (catalog features, ``PROTECTED`` attributes, ``pd_true`` kept out). ``registry``: where
+    to register (``services.models.registry()``: the local folder or MLflow); default the folder ``registry_root``.
     """
-    from backend.model.registry import Registry
+    from backend.domain import FEATURE_NAMES, TARGET
+    from backend.models import Registry
     from backend.training.dataset import from_schema, from_synthetic, load_dataset
-    from backend.training.features import FEATURE_NAMES, TARGET
 
     if schema is not None:
         dataset = from_schema(schema, data)
@@ -392,8 +341,18 @@ def train_and_register(
             raise DatasetError(MSG_NO_TARGET)
         dataset = from_synthetic(frame if isinstance(data, pd.DataFrame) else read_dataset(data))
     else:
-        dataset = load_dataset(data, target=target, positive=positive, protected=protected, exclude=exclude)
+        dataset = load_dataset(data, target=target, positive=positive, protected=protected, exclude=exclude,
+                               reasons=reasons)
     result = train(dataset, seed=seed, progress=progress, **train_kwargs)
-    registry = Registry(registry_root, name=name)
-    version = registry.register(result, gates=gates)
-    return registry.report(version)
+    registry = registry if registry is not None else Registry(registry_root, name=name)  # the services' registry
+    version = registry.register(result, gates=gates, at=registered_at)  # at: the caller's clock (simulator)
+    report = registry.report(version)
+    if search_alternatives:
+        from backend.training.alternatives import register_chosen, search
+
+        record = search(dataset, result, gate_config=gates)
+        alt = register_chosen(registry, dataset, result, record, gates=gates, at=registered_at, progress=progress,
+                              lineage={"base_version": version})
+        report["alternatives"] = {**record, "version": alt,
+                                  "report": registry.report(alt) if alt else None}
+    return report

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from backend.api import create_app
-from backend.api.ratelimit import MemoryLimiter
 from backend.container import Services
+from backend.platform.adapters.ratelimit_memory import MemoryLimiter
 from backend.training.synthetic import generate
 
 PASSWORD = "correct horse battery staple"
@@ -26,8 +26,12 @@ def applications(n: int, seed: int = 7) -> list[dict[str, Any]]:
     df = generate(n, seed=seed).drop(columns=list(DROP))
     out = []
     for rec in df.to_dict("records"):
-        out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()
-                    if v is not None and not (isinstance(v, float) and math.isnan(v))})
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()
+               if v is not None and not (isinstance(v, float) and math.isnan(v))}
+        factors = str(row.pop("bureau_key_factors", "") or "")  # JSON carries the bureau's codes as a list
+        if factors:
+            row["bureau_key_factors"] = factors.split(";")
+        out.append(row)
     return out
 
 

@@ -25,7 +25,7 @@ def api(scoring_services: Services) -> Iterator[SimpleNamespace]:
 def sqlite_services(tmp_path: Path, sqlite_database: Any, clock: Any, model_registry: Path) -> Services:
     import shutil
 
-    from backend.config import load_settings
+    from backend.container.settings import load_settings
 
     root = tmp_path / "models"
     shutil.copytree(model_registry, root)

@@ -9,9 +9,10 @@ import json
 from api_helpers import assert_problem
 from sqlalchemy import func, select
 
-from backend.db.tables import Application, Prediction
-from backend.services.scoring import ApplicationConflict, ScoreResult, Submitter
-from backend.services.validation import ApplicationInvalid
+from backend.domain import Actor
+from backend.domain.validation import ApplicationInvalid
+from backend.platform.db.tables_book import Application, Prediction
+from backend.scoring import ApplicationConflict, ScoreResult
 
 
 def _count(db, table):
@@ -50,7 +51,7 @@ def test_single_applications_share_a_transaction_and_each_fails_alone(api, sampl
     a = api
     first = a.client.post("/v1/score", json={**sample[0], "application_id": "LOS-1"}, headers=a.auth("olivia"))
     assert first.status_code == 200 and first.json()["decision_id"], first.text
-    olivia = Submitter("olivia", "loan_officer", a.users["olivia"].id)
+    olivia = Actor("olivia", "loan_officer", a.users["olivia"].id)
     tasks = [(dict(sample[1]), olivia, "compiled"),
              ({**sample[2], "loan_amount": -5.0}, olivia, "compiled"),  # invalid: refused on its own
              ({**sample[3], "application_id": "LOS-1"}, olivia, "compiled"),  # same id, other features

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from backend.api import create_app
 from backend.api import jsonbody as J
 from backend.api import middleware as M
-from backend.db.tables import Application
-from backend.training.features import FEATURES_BY_NAME
+from backend.domain.features import FEATURES_BY_NAME
+from backend.platform.db.tables_book import Application
 
 MARK = "Zq9MARKER"  # a value that must never come back in an answer
 

@@ -8,10 +8,10 @@ import dataclasses
 from api_helpers import assert_problem
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.adapters.metrics_noop import NoopMetrics
 from backend.api.routes_metrics import CLOSED_IN_PRODUCTION, NOT_SCRAPEABLE, TOKEN_REQUIRED
-from backend.config_metrics import MetricsSettings
-from backend.model.registry import Registry
+from backend.models.registry import Registry
+from backend.platform.adapters.metrics_noop import NoopMetrics
+from backend.platform.metrics_config import MetricsSettings
 
 PROBE_ID = "SECRET-ID-4242"
 

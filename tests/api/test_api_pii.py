@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from api_helpers import assert_problem
 
-from backend.security.keys import is_token
-from backend.services.override_rules import DecisionNotFound
-from backend.services.pii_reveal import PiiService, RevealRefused
+from backend.compliance.pii_keys import is_token
+from backend.compliance.pii_reveal import RevealRefused
+from backend.domain.decision_rules import DecisionNotFound
 
 APPLICANT_ID = "ZQX-PII-MARKER-4417"
 NAME, SSN, EMAIL, PHONE = "Ottoline Vasquez-Brennagh", "078-05-1120", "ottoline.vb@example.org", "+1 555 013 4417"
@@ -53,7 +53,7 @@ def test_pii_is_never_logged_returned_or_stored_in_clear(api_sqlite, sample, cap
     assert len(rows) == 1 and is_token(rows[0][0]) and is_token(rows[0][1])
     _absent(repr(rows), "the database")
 
-    pii = PiiService.of(a.svc)
+    pii = a.svc.pii
     app_id = a.svc.workspace.case(decision, actor=a.users["maria"]).application_id
     shown = pii.reveal(app_id, actor=a.users["maria"])
     assert (shown.applicant_id, shown.details) == (APPLICANT_ID, {"name": NAME, "ssn": SSN, "email": EMAIL,
@@ -70,7 +70,7 @@ def test_pii_is_never_logged_returned_or_stored_in_clear(api_sqlite, sample, cap
 
 def test_database_errors_never_carry_the_bound_values(tmp_path):
     """A failed statement's message (which reaches the logs) names the statement, not the values bound."""
-    from backend.db.engine import make_engine
+    from backend.platform.db.engine import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'e.db'}")
     with engine.begin() as conn:

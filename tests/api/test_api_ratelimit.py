@@ -8,7 +8,8 @@ import pytest
 from api_helpers import FakeTime, assert_problem, make_api, with_api
 
 from backend.api import deps as D
-from backend.api.ratelimit import KEY_PREFIX, MemoryLimiter, RedisLimiter
+from backend.platform.adapters.ratelimit_memory import MemoryLimiter
+from backend.platform.adapters.ratelimit_redis import KEY_PREFIX, RedisLimiter
 
 MISSING = "/v1/decisions/00000000-0000-0000-0000-000000000000"
 LIMIT = 5
@@ -83,3 +84,67 @@ def test_token_endpoint_is_limited_per_address(sqlite_services):
         form = {"grant_type": "password", "username": "olivia", "password": "nope"}
         assert [a.client.post("/oauth/token", data=form).status_code for _ in range(4)] == [400, 400, 400, 429]
         assert a.client.post("/oauth/token", data=form).headers["retry-after"] == "40"
+
+
+def test_a_batch_counts_as_its_applications(limited, sample):
+    t = FakeTime()
+    for a in limited(MemoryLimiter(clock=t)):  # 5 per minute
+        h = a.auth("maria")
+        ok = a.client.post("/v1/score", json={"applications": sample[:3]}, headers=h)
+        assert ok.status_code == 200, ok.text  # 3 of 5
+        over = a.client.post("/v1/score", json={"applications": sample[3:6]}, headers=h)  # 6 of 5
+        assert_problem(over, 429)
+        assert a.client.get(MISSING, headers=h).status_code == 429  # the window is spent
+        t.t += 60
+        assert a.client.post("/v1/score", json={"applications": sample[:5]}, headers=h).status_code == 200
+        assert_problem(a.client.post("/v1/score", json={"applications": sample[:6]}, headers=a.auth("olivia")), 429)
+
+
+def test_redis_restarts_never_let_one_process_exceed_the_limit_in_a_window():
+    """A throw-away redis-server, stopped and restarted (losing its counters) in the middle of a window:
+    this process lets through at most the configured limit, as the README says."""
+    from throwaway_servers import ThrowawayRedis
+
+    box = ThrowawayRedis()
+    box.start()
+    t = FakeTime(60 * 50_000 + 1.0)  # the start of a window
+    limiter = RedisLimiter(box.url, clock=t, socket_timeout=0.2, failure_cooldown=0)
+    limit, allowed = 20, 0
+    try:
+        for step in range(90):
+            if step == 10:
+                box.stop()  # Redis goes away
+            if step == 30:
+                box.start()  # and comes back empty
+            if step == 50:
+                box.stop()
+            if step == 70:
+                box.start()
+            allowed += limiter.hit("sub:client:crc_x", limit).allowed
+        assert allowed == limit  # 90 requests, two outages, one empty restart: exactly the limit went through
+        t.t += 60  # the next window: allowed again, counted in Redis
+        assert limiter.hit("sub:client:crc_x", limit).allowed and not limiter.degraded
+    finally:
+        limiter.close()
+        box.stop()
+
+
+@pytest.mark.parametrize("cost", [1, 5, 20])
+def test_memory_and_redis_limiters_charge_a_cost(redis_url, cost):
+    import redis
+
+    t = FakeTime(60 * 60_000 + 5.0)
+    key = f"cost-test-{cost}"
+    limiter = RedisLimiter(redis_url, clock=t, socket_timeout=0.5)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for lim in (MemoryLimiter(clock=t), limiter):
+            assert lim.hit(key, 20, cost).allowed
+            second = lim.hit(key, 20, cost)
+            assert second.allowed == (2 * cost <= 20)
+            assert lim.hit(key, 20, 0).remaining == max(20 - 2 * cost - 1, 0)  # a cost below 1 counts as 1
+    finally:
+        for k in client.scan_iter(match=f"{KEY_PREFIX}{key}*"):
+            client.delete(k)
+        limiter.close()
+        client.close()

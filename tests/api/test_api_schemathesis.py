@@ -19,13 +19,14 @@ from schemathesis import GenerationMode
 
 from backend.api import create_app
 from backend.api.deps import ApiContext
-from backend.services.tokens import scopes_for_role
+from backend.identity.tokens import scopes_for_role
 
 EXAMPLES = 15
 NO_INPUT = ["GET /health/live", "GET /health/ready", "GET /.well-known/jwks.json",  # nothing to make invalid
             "GET /v1/ping"]
 WITH_INPUT = ["POST /oauth/token", "POST /v1/score", "GET /v1/decisions/{decision_id}",
-              "POST /v1/decisions/{decision_id}/explanation", "POST /v1/decisions/{decision_id}/override"]
+              "POST /v1/decisions/{decision_id}/explanation", "POST /v1/decisions/{decision_id}/override",
+              "POST /v1/decisions/{decision_id}/questions"]
 OPERATIONS = NO_INPUT + WITH_INPUT
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [(op, GenerationMode.NEGATIVE) for op in WITH_INPUT]
 

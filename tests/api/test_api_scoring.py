@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from backend.api import create_app
 from backend.api import idempotency as I
-from backend.db.tables import Application, Decision, ExplanationRow, Prediction
-from backend.services import override_rules as R
+from backend.domain import decision_rules as R
+from backend.platform.db.tables_book import Application, Decision, ExplanationRow, Prediction
 
 TEXT = "Verified two years of tax returns; income is 40% higher than stated."
 MISSING = "00000000-0000-0000-0000-000000000000"
@@ -247,7 +247,7 @@ def test_not_ready_without_a_model_and_scoring_is_503(sqlite_services, sample, t
 
 
 def test_cache_down_is_degraded_not_unready(sqlite_services):
-    from backend.adapters.cache_redis import RedisCache
+    from backend.platform.adapters.cache_redis import RedisCache
 
     svc = sqlite_services
     cache = RedisCache("redis://127.0.0.1:1/0", socket_timeout=0.05, connect_timeout=0.05)
@@ -273,3 +273,16 @@ def test_request_id_is_echoed_or_made_and_one_json_log_line_per_request(api_sqli
     assert line["subject"] == f"user:{a.users['olivia'].id}" and line["duration_ms"] > 0
     text = caplog.text
     assert tok not in text and tok[:20] not in text and "JOHN-DOE-555" not in text and "annual_income" not in text
+
+
+def test_bureau_key_factors_ride_on_the_application_and_bad_codes_are_422(api, sample):
+    a = api
+    app = {k: v for k, v in sample[1].items() if k != "bureau_key_factors"}
+    out = _score(a, "olivia", {**app, "bureau_key_factors": ["10", "8", "84"]})
+    with a.svc.db.read() as s:
+        assert s.get(Application, uuid.UUID(out["application_id"])).bureau_key_factors == ["10", "08", "84"]
+    before = _count(a.svc.db, Application)
+    for bad in (["99"], ["10", "<b>"], ["01", "02", "03", "05", "07", "09"], "10;08"):
+        res = a.client.post("/v1/score", json={**app, "bureau_key_factors": bad}, headers=a.auth("olivia"))
+        assert res.status_code == 422, (bad, res.text)
+    assert _count(a.svc.db, Application) == before  # nothing stored

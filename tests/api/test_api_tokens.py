@@ -13,11 +13,11 @@ import pytest
 from api_helpers import PASSWORD, assert_problem
 from cryptography.hazmat.primitives import serialization
 
-from backend.api import clients as C
 from backend.api import routes_oauth as O
-from backend.config import load_settings
-from backend.services.auth import LOGIN_FAILED
-from backend.services.tokens import (
+from backend.container.settings import load_settings
+from backend.identity import clients as C
+from backend.identity.auth import LOGIN_FAILED
+from backend.identity.tokens import (
     KEY_FILE,
     RING_PRODUCTION,
     KeyRing,
@@ -58,12 +58,18 @@ def test_people_get_the_scopes_their_role_allows(api_sqlite, user, scopes):
     assert c["iss"] == "creditrisk" and c["aud"] == "creditrisk-api" and c["exp"] - c["iat"] == 900 and c["jti"]
 
 
-@pytest.mark.parametrize("user", ["paul", "eve"])
+@pytest.mark.parametrize("user", ["paul"])
 def test_roles_without_api_permissions_get_no_token(api_sqlite, user):
     res = api_sqlite.client.post("/oauth/token", data={"grant_type": "password", "username": user,
                                                        "password": PASSWORD})
     assert res.status_code == 400 and res.json()["error"] == "invalid_scope"
     assert res.json()["error_description"] == O.MSG_NO_SCOPE
+
+
+def test_the_ml_engineer_may_score_and_nothing_more(api_sqlite):
+    """ML engineers score (to try a version as an officer would, issue 17's card): the token says so, no wider."""
+    tok = api_sqlite.token("eve")
+    assert _claims(api_sqlite, tok)["scope"] == "score"
 
 
 def test_a_narrower_scope_may_be_asked_for_and_a_wider_one_is_refused(api_sqlite):
@@ -115,7 +121,7 @@ def test_client_credentials_with_basic_or_body_but_not_both(api_sqlite):
     a = api_sqlite
     info, secret = a.ctx.clients.add("los-core", role="risk_manager", scopes=["score", "decisions:read"])
     with a.svc.db.read() as s:
-        from backend.db.repo_api import ApiClientRepository
+        from backend.identity.clients_queries import ApiClientRepository
 
         stored = ApiClientRepository(s).by_client_id(info.client_id).secret_hash
     assert secret not in stored and stored.startswith("bcrypt-sha256$")
@@ -258,7 +264,7 @@ def test_a_disabled_persons_token_stops_working(api_sqlite):
 def test_scopes_follow_the_role_held_now_not_the_one_in_the_token(api_sqlite):
     a = api_sqlite
     h = a.auth("maria")
-    from backend.db.tables import User
+    from backend.platform.db.tables_access import User
 
     with a.svc.db.transaction() as s:
         s.get(User, a.users["maria"].id).role = "admin"

@@ -18,9 +18,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from backend.config import load_settings
 from backend.container import Services, build_services
-from backend.permissions import ROLE_LABELS, ROLES, Role
+from backend.container.settings import load_settings
+from backend.domain.permissions import ROLE_LABELS, ROLES, Role
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -42,10 +42,15 @@ def clear_streamlit_caches() -> None:
     st.cache_data.clear()
 
 
+SESSION_SIGNING_KEY = os.environ["CREDITRISK_MODEL__SIGNING_KEY"]  # set by the root conftest (imported first)
+
+
 def set_console_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     for key in list(os.environ):
         if key.startswith("CREDITRISK_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the session's registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # tests of the second factor set it (mfa_helpers)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(data_dir))
     monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
     monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(data_dir / "models"))
@@ -138,12 +143,9 @@ def console(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console
 
 @pytest.fixture(scope="session")
 def trained_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small promoted champion, trained once per session on synthetic data (about 10 s)."""
-    from backend.model.registry import Registry
-    from backend.training.train import train_and_register
+    """A small promoted champion, trained once per test run on synthetic data (about 10 s; shared with
+    the browser tests' console, see ``tests/shared_once.py``)."""
+    from shared_once import once
+    from small_champion import train_small_champion
 
-    root = tmp_path_factory.mktemp("registry")
-    report = train_and_register(registry_root=root, rows=1500, seed=7, cv_folds=2,
-                                n_estimators=3, n_boost=10, n_trees=10)
-    Registry(root).promote(report["version"], gates_required=False)  # a tiny model fails fairness gates
-    return root
+    return once(tmp_path_factory, "small-champion", train_small_champion)

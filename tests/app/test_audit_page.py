@@ -14,10 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.csvsafe import DANGEROUS_PREFIXES
-from backend.db.repo_audit import AuditFilter, AuditRepository
-from backend.services.audit import EXPORTED
-from backend.services.auth import UserInfo
+from backend.compliance.audit import EXPORTED
+from backend.compliance.audit_queries import AuditFilter, AuditRepository
+from backend.domain import Actor
+from backend.domain.csvsafe import DANGEROUS_PREFIXES
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "audit.py")
 NASTY = "=HYPERLINK(\"http://evil\",\"x\") <script>alert(1)</script> **bold** [link](http://x)"
@@ -53,7 +53,7 @@ def test_risk_manager_and_admin_see_the_page(console, role):
 
 def test_loan_officer_is_refused(console):
     at = AppTest.from_file(PAGE, default_timeout=30)
-    at.session_state[USER_KEY] = UserInfo(uuid.uuid4(), console.users["loan_officer"], "Officer", "loan_officer")
+    at.session_state[USER_KEY] = Actor(console.users["loan_officer"], "loan_officer", uuid.uuid4(), "Officer")
     at.run()
     assert not at.exception
     assert [e.value for e in at.error] == [NOT_ALLOWED]

@@ -1,7 +1,7 @@
 """The Streamlit console through AppTest: every page for every role, access control, login
 failures, revoked sessions, the users and audit pages, and a bad setting.
 
-Pages and roles come from ``app.navigation.PAGES`` and ``backend.permissions.POLICY``, so a page
+Pages and roles come from ``app.navigation.PAGES`` and ``backend.domain.permissions.POLICY``, so a page
 or role added later is covered without touching this file (a page whose file does not exist yet
 is skipped, as ``pages_for`` does).
 """
@@ -15,10 +15,11 @@ from streamlit.testing.v1 import AppTest
 
 from app.guard import NOT_ALLOWED, USER_KEY
 from app.navigation import PAGES, PageSpec, pages_for
-from backend.permissions import POLICY, Role
-from backend.services.auth import LOGIN_FAILED, UserInfo
-from backend.services.model_provider import NO_MODEL
-from backend.services.users import USER_EXISTS
+from backend.domain import Actor
+from backend.domain.permissions import POLICY, Role
+from backend.identity.auth import LOGIN_FAILED
+from backend.identity.users import USER_EXISTS
+from backend.models.provider import NO_MODEL
 
 ROLE_NAMES = [r.value for r in POLICY]
 SESSION_ENDED = "Your session has ended"
@@ -96,7 +97,7 @@ def test_page_guard_refuses_a_role_without_the_permission(console, spec, role):
     asserts; this checks the second line of defence, ``require(perm)`` on the page.)
     """
     at = AppTest.from_file(str(spec.path), default_timeout=30)
-    at.session_state[USER_KEY] = UserInfo(uuid.uuid4(), console.users[role], "Someone", role)
+    at.session_state[USER_KEY] = Actor(console.users[role], role, uuid.uuid4(), "Someone")
     at.run()
     assert not at.exception
     assert _errors(at) == [NOT_ALLOWED]

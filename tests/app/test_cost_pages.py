@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.components.cost_views import PRICE_NOTE, usd
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.db.tables import Application, Decision, LLMUsageRow, Outcome, Prediction
-from backend.services.auth import UserInfo
+from backend.domain import Actor
+from backend.platform.db.tables_book import Application, Decision, LLMUsageRow, Outcome, Prediction
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 ROLES = ["product_lead", "ml_engineer", "admin"]
@@ -70,9 +70,10 @@ def _metric(at: AppTest, label: str) -> str:
 @pytest.mark.parametrize("role", ROLES)
 def test_cost_page_shows_the_services_figures(console, role):
     month = _usage(console)
+    at = _open(console, role, "costs.py")
+    # after the page: storage is billed as measured now, and signing in writes rows (sessions, audit)
     expected = console.services.costs.report().month(month)
     assert expected is not None
-    at = _open(console, role, "costs.py")
     assert [t.value for t in at.title] == ["Costs"]
     assert any("Simulated data" in c.value for c in at.caption)
     assert any(c.value == PRICE_NOTE for c in at.caption)
@@ -111,7 +112,11 @@ def test_latency_page_shows_the_services_figures(console, role):
                                            "Scoring request (total)", "LLM call", "End to end per decision"]
     assert list(components["group"]) == ["all"] * 4 + ["openai / gpt-4o (explanation)", "all"]
     assert components["p95 ms"].iloc[-1] == pytest.approx(1000 * expected.p95_end_to_end_s)
-    assert len(at.get("download_button")) == 5
+    ai = next(d.value for d in at.dataframe if "interval low s" in d.value.columns)
+    assert ai[["phase", "arm", "final decisions"]].values.tolist() == [["full", "ai", 4]]  # no rollout: "full"
+    assert ai["p95 s"].iloc[0] == pytest.approx(expected.p95_end_to_end_s)  # every decision is an AI-arm one
+    assert _metric(at, "p95, last 7 days") == "—"  # the usage is last month's
+    assert len(at.get("download_button")) == 6
 
 
 @pytest.mark.parametrize("page", ["costs.py", "latency.py"])
@@ -125,7 +130,7 @@ def test_loan_officer_is_refused(console, page):
     at = console.logged_in("loan_officer")
     assert (PAGES / page).resolve() not in console.registered_scripts(at)
     direct = AppTest.from_file(str(PAGES / page), default_timeout=30)
-    direct.session_state[USER_KEY] = UserInfo(uuid.uuid4(), console.users["loan_officer"], "Officer", "loan_officer")
+    direct.session_state[USER_KEY] = Actor(console.users["loan_officer"], "loan_officer", uuid.uuid4(), "Officer")
     direct.run()
     assert not direct.exception
     assert [e.value for e in direct.error] == [NOT_ALLOWED]

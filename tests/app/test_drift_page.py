@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.db.repo_audit import AuditRepository
-from backend.services.operations_sim import OperationsSimulator, SimConfig
+from backend.compliance.audit_queries import AuditRepository
+from backend.simulation.operations import OperationsSimulator, SimConfig
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "drift.py")
 

@@ -12,11 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.db.repo_snapshots import SnapshotRepository
-from backend.db.tables import AuditLog
-from backend.services.fairness import KIND, NO_SNAPSHOTS, NOT_PROVIDED_LABEL, SMALL_LABEL, THRESHOLD_LABEL
-from backend.services.fairness_queries import CELL_KEYS
-from backend.services.fairness_report import ratio
+from backend.monitoring.fairness import KIND, NO_SNAPSHOTS, NOT_PROVIDED_LABEL, SMALL_LABEL, THRESHOLD_LABEL
+from backend.monitoring.fairness_queries import CELL_KEYS
+from backend.monitoring.fairness_report import ratio
+from backend.monitoring.snapshot_queries import SnapshotRepository
+from backend.platform.db.tables_governance import AuditLog
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "fairness.py"
 

@@ -12,11 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.db.tables import AlertRow
-from backend.model.registry import Registry
-from backend.services.halts import HALT_ACTION
-from backend.services.model_admin import ModelAdmin
-from backend.training.gates import GateConfig
+from backend.models.gates import GateConfig
+from backend.models.halts import HALT_ACTION
+from backend.models.registry import Registry
+from backend.platform.db.tables_governance import AlertRow
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "models.py"
 LENIENT = GateConfig(min_disparate_impact=0.0, max_auc_loss=1.0)  # a tiny challenger: gates set to pass
@@ -87,7 +86,7 @@ def test_rollback_from_the_page(ready):
     svc = ready.services
     reg = Registry(ready.registry_dir)
     first, second = reg.resolve("champion"), reg.resolve("challenger")
-    ModelAdmin(svc).promote(second, svc.users.get(ready.users["ml_engineer"]))
+    svc.model_admin.promote(second, svc.users.get(ready.users["ml_engineer"]))
     at = _page(ready, "risk_manager")
     assert at.selectbox(key="models_rollback_to").value == first
     assert at.button(key="models_rollback").disabled  # confirm first
@@ -100,6 +99,47 @@ def test_rollback_from_the_page(ready):
     events = _events(at)
     assert events["event"].tolist()[:2] == ["rolled back to", "promoted"]
     assert events["note"].tolist()[0] == "drill"
+
+
+def test_rolled_back_for_cause_is_not_offered_and_is_refused_from_the_page(ready):
+    """Issue 19: the September model, rolled back for cause, must not come back through the canary picker."""
+    from backend.training.train import train_and_register
+
+    svc, reg = ready.services, Registry(ready.registry_dir)
+    first, second = reg.resolve("champion"), reg.resolve("challenger")
+    admin = svc.model_admin
+    admin.promote(second, svc.users.get(ready.users["ml_engineer"]))
+    admin.rollback(svc.users.get(ready.users["risk_manager"]), to=first,
+                   cause="trained on the corrupted September feed (PSI above 0.25)")
+    newest = train_and_register(registry_root=ready.registry_dir, rows=1500, seed=9, cv_folds=2, n_estimators=3,
+                                n_boost=10, n_trees=10, gates=LENIENT)["version"]
+    at = _page(ready, "ml_engineer")
+    table = at.dataframe[0].value.set_index("version")
+    assert table.loc[second, "state"] == "rolled back for cause" and "corrupted" in table.loc[second, "cause"]
+    assert table.loc[first, "state"] == "champion" and table.loc[newest, "state"] == "challenger"
+    assert all(str(lbl).startswith("creditrisk · trained ") and v not in str(lbl) for v, lbl in table["label"].items())
+    picker = at.selectbox(key="models_canary_version")
+    assert picker.value == newest  # the newest challenger that passed its gates, not the rolled-back one
+    assert picker.options[0].startswith("creditrisk · trained ") and "rolled back for cause" in picker.options[-1]
+    assert at.selectbox(key="models_cmp_version").value == newest  # the comparison is of the version considered
+    assert not any(c.value == second for c in at.code) and any(c.value == newest for c in at.code)
+    picker.set_value(second).run()
+    assert any("cannot go to a canary" in w.value and "rolled back for cause" in w.value for w in at.warning)
+    at.button(key="models_canary_propose").click().run()
+    assert any("rolled back for cause" in e.value and "override" in e.value for e in at.error), [e.value for e in at.error]
+    assert reg.aliases()["canary"] is None  # refused: nothing started
+
+    mgr = _page(ready, "risk_manager")
+    assert "models_rollback_to" not in [s.key for s in mgr.selectbox]  # its only earlier champion was rolled back
+    assert any("No earlier champion (that was not rolled back for cause)" in c.value for c in mgr.caption)
+    mgr.text_area(key="models_override_reason").input("clean retrain elsewhere; a 5% look is acceptable")
+    mgr.button(key="models_override").click().run()
+    assert not mgr.error, [e.value for e in mgr.error]
+    assert reg.aliases()["overrides"][second]["by"] == ready.users["risk_manager"]
+    again = _page(ready, "ml_engineer")
+    again.selectbox(key="models_canary_version").set_value(second).run()
+    again.button(key="models_canary_propose").click().run()
+    assert not again.error and reg.aliases()["canary"]["version"] == second, [e.value for e in again.error]
 
 
 def test_halted_banner_blocks_the_canary(ready):

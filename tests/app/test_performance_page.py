@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.components.performance_charts import export_csv
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.config_monitoring import MonitoringSettings
-from backend.db.repo_snapshots import SnapshotRepository
-from backend.services.performance import (
+from backend.monitoring.config import MonitoringSettings
+from backend.monitoring.performance import (
     ARM_LABELS,
     GRANULARITY,
     KIND,
@@ -25,6 +23,8 @@ from backend.services.performance import (
     add_months,
     vintage_table,
 )
+from backend.monitoring.performance_views import export_csv
+from backend.monitoring.snapshot_queries import SnapshotRepository
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "performance.py"
 UNTIL = datetime(2026, 5, 15, tzinfo=UTC)  # with 6-month maturity: Sep-Oct mature, Nov-Dec estimates

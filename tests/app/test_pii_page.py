@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from app.guard import OPEN_DECISION_KEY
-from backend.services.pii_reveal import PiiService
-from backend.services.scoring import Submitter
+from backend.domain import Actor
 from backend.training.synthetic import generate
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
@@ -28,7 +27,7 @@ def test_masked_by_default_revealed_on_click_with_an_audit_row(console, trained_
     df = generate(3, seed=21).drop(columns=["default", "pd_true", "application_id"]).astype(object)
     app = {**df.where(df.notna(), None).to_dict("records")[0], "applicant_id": "CUS21-00000777",
            "applicant": {"name": NAME, "ssn": "123-45-6789"}}
-    res = svc.scoring.score(app, submitter=Submitter(officer.username, officer.role, officer.id))
+    res = svc.scoring.score(app, submitter=Actor(officer.username, officer.role, officer.id))
 
     at = console.logged_in("loan_officer")
     at.session_state[OPEN_DECISION_KEY] = res.prediction_id
@@ -67,5 +66,5 @@ def test_score_form_takes_the_applicant_encrypts_it_and_refuses_a_bad_ssn(consol
         (stored,) = list(c.execute(sa.text("SELECT applicant_id, applicant_mask, pii FROM applications")))
     assert stored[1] == "CUS…4242" and "CUS5" not in stored[0] and "Barnaby" not in stored[2]
     (row,) = svc.decisions.decisions_for(svc.users.get(console.users["risk_manager"]))
-    shown = PiiService.of(svc).reveal(row.application_id, actor=svc.users.get(console.users["risk_manager"]))
+    shown = svc.pii.reveal(row.application_id, actor=svc.users.get(console.users["risk_manager"]))
     assert (shown.applicant_id, shown.details) == ("CUS5-00004242", {"name": "Barnaby Quill", "ssn": "123-45-6789"})

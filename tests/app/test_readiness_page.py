@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.components.text import plain
 from app.guard import NOT_ALLOWED, USER_KEY
-from backend.services.signoffs import MSG_COUNSEL_REQUIRED
+from backend.operations.signoffs import MSG_COUNSEL_REQUIRED
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "readiness.py")
 
@@ -69,9 +69,8 @@ def test_risk_manager_signs_compliance_and_records_legal(console, trained_regist
 
 
 def _report_json(console) -> str:  # noqa: ANN001
-    from backend.services.readiness import ReadinessService
 
-    return ReadinessService.from_services(console.services).evaluate().to_json()
+    return console.services.readiness.evaluate().to_json()
 
 
 def test_product_lead_signs_and_revokes(console, trained_registry):

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.components.decision import REC_TEXT, RISK_TEXT
 from app.guard import NOT_ALLOWED, OPEN_DECISION_KEY, USER_KEY
-from backend.services.scoring import Submitter
+from backend.domain import Actor
 from backend.training.synthetic import generate
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
@@ -114,9 +114,9 @@ def _score_as_officer(console):
     info = svc.users.get(console.users["loan_officer"])
     df = generate(300, seed=33).drop(columns=["default", "pd_true", "application_id"]).astype(object)
     rows = df.where(df.notna(), None).to_dict("records")
-    preview = svc.scoring.score_many(rows, submitter=Submitter(info.username, info.role, info.id), persist=False)
+    preview = svc.scoring.score_many(rows, submitter=Actor(info.username, info.role, info.id), persist=False)
     deny = next(i for i, r in enumerate(preview) if r.recommendation == "deny")  # the richest card to hide
-    return svc.scoring.score(rows[deny], submitter=Submitter(info.username, info.role, info.id, info.senior))
+    return svc.scoring.score(rows[deny], submitter=Actor(info.username, info.role, info.id, senior=info.senior))
 
 
 def _assert_no_model_output(text: str, result, *, decided: bool = False) -> None:  # noqa: ANN001
@@ -147,8 +147,10 @@ def test_decision_page_in_shadow_mode_shows_no_model_output_to_the_officer(ready
     decision.set_value("deny")
     next(b for b in at.button if b.label == "Record decision").click().run()
     assert any("principal reason" in e.value for e in at.error)  # a denial needs its reason
-    next(s for s in at.selectbox if s.label.startswith("Principal reason")).set_value("other")
-    next(t for t in at.text_area if t.label.startswith("Explain the reason")).input(OFFICER_REASON)
+    next(m for m in at.multiselect if m.label.startswith("Reasons for the notice")).set_value(["other"])
+    next(t for t in at.text_input if t.label.startswith("Other, specify")).input(OFFICER_REASON)
+    next(t for t in at.text_area if t.label.startswith("Internal note")).input("Internal: call the branch, "
+                                                                                  "do not print this note")
     next(b for b in at.button if b.label == "Record decision").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(s.value == "Decision recorded: Deny." for s in at.success)
@@ -156,6 +158,8 @@ def test_decision_page_in_shadow_mode_shows_no_model_output_to_the_officer(ready
     _assert_no_model_output(text, result, decided=True)
     notice = " ".join(" ".join(t.value.split()) for t in at.text)
     assert "Equal Credit Opportunity Act" in notice and OFFICER_REASON in notice
+    letter = next(t.value for t in at.text if "Equal Credit Opportunity Act" in " ".join(t.value.split()))
+    assert "do not print this note" not in letter  # the officer's internal note never reaches the consumer
     assert len(at.get("download_button")) == 1
     view = ready.services.decisions.current(result.application_id,
                                             actor=ready.services.users.get(ready.users["loan_officer"]))
@@ -183,7 +187,7 @@ def test_score_page_and_applications_list_in_shadow_mode(ready):
     lst = _page(ready, "loan_officer", "decisions.py")
     df = lst.dataframe[0].value
     assert list(df["arm"]) == ["Shadow"]
-    assert df["PD"].isna().all() and df["recommendation"].isna().all()
+    assert (df["PD"] == "").all() and (df["recommendation"] == "").all()  # blank, never "None"
     mgr = _page(ready, "risk_manager", "decisions.py")
     df = mgr.dataframe[0].value
-    assert list(df["arm"]) == ["Shadow"] and df["PD"].notna().all()  # managers see the hidden figures
+    assert list(df["arm"]) == ["Shadow"] and (df["PD"] != "").all()  # managers see the hidden figures

@@ -16,10 +16,10 @@ from streamlit.testing.v1 import AppTest
 
 from app.guard import USER_KEY
 from app.sso import SESSION_ENDED, SIGN_OUT
-from backend.config_sso import SsoSettings
-from backend.db.repo_audit import AuditRepository
-from backend.services.sso import NO_MAPPED_GROUP
-from backend.services.sso_secrets import auth_section
+from backend.compliance.audit_queries import AuditRepository
+from backend.identity.config import SsoSettings
+from backend.identity.sso import NO_MAPPED_GROUP
+from backend.identity.sso_secrets import auth_section
 
 LABEL = "Bank SSO"
 CFG = SsoSettings(enabled=True, provider="okta", label=LABEL, server_metadata_url="https://idp.example/.well-known/openid-configuration",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from backend.db.tables import SurveyResponse
-from backend.services.feedback import period_of
+from backend.decisioning.feedback import period_of
+from backend.platform.db.tables_book import SurveyResponse
 
 NPS_LABEL = "How likely are you to recommend the AI assistant to a colleague? (0 = not at all, 10 = extremely)"
 SAT_LABEL = "How satisfied are you with it this month? (optional)"

@@ -25,9 +25,11 @@ from typing import Any
 
 import pytest
 from proc_helpers import free_port, stop, wait_until_ok
+from shared_once import once
+from small_champion import train_small_champion
 
-from backend.config import load_settings
-from backend.permissions import ROLES
+from backend.container.settings import load_settings
+from backend.domain.permissions import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -131,20 +133,12 @@ class ConsoleServer:
 
 def _console_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITRISK_")}
-    env.update(CREDITRISK_DATA_DIR=str(data_dir), CREDITRISK_AUTH__BCRYPT_ROUNDS="4",
-               CREDITRISK_MODEL__REGISTRY_DIR=str(data_dir / "models"), PYTHONUNBUFFERED="1")
+    env.update(CREDITRISK_MODEL__SIGNING_KEY=os.environ["CREDITRISK_MODEL__SIGNING_KEY"],  # the session's (root conftest)
+               CREDITRISK_DATA_DIR=str(data_dir), CREDITRISK_AUTH__BCRYPT_ROUNDS="4",
+               CREDITRISK_MODEL__REGISTRY_DIR=str(data_dir / "models"), PYTHONUNBUFFERED="1",
+               CREDITRISK_AUTH__MFA_REQUIRED="false")  # tests of the second factor pass env= to turn it on
     env.update(extra or {})
     return env
-
-
-def _train_small_champion(registry_dir: Path) -> None:
-    """A tiny promoted model (synthetic data, ~10 s) so the model pages render for real."""
-    from backend.model.registry import Registry
-    from backend.training.train import train_and_register
-
-    report = train_and_register(registry_root=registry_dir, rows=1500, seed=7, cv_folds=2,
-                                n_estimators=3, n_boost=10, n_trees=10)
-    Registry(registry_dir).promote(report["version"], gates_required=False)  # too small to pass the gates
 
 
 class ConsoleServerFactory:
@@ -156,10 +150,8 @@ class ConsoleServerFactory:
         self._registry: Path | None = None
 
     def trained_registry(self) -> Path:
-        if self._registry is None:
-            registry = self.tmp_path_factory.mktemp("registry") / "models"
-            _train_small_champion(registry)
-            self._registry = registry
+        if self._registry is None:  # trained once per test run, shared with the AppTest console tests
+            self._registry = once(self.tmp_path_factory, "small-champion", train_small_champion)
         return self._registry
 
     def __call__(self, env: Mapping[str, str] | None = None, *, name: str = "console") -> ConsoleServer:

@@ -5,7 +5,7 @@ here, so the real ``openai`` SDK code paths are exercised: the plain JSON answer
 one (``stream=true``: server-sent events, a usage chunk, then ``data: [DONE]``). Which answer the
 next request gets is scripted by the test (``fake.replies``): ``"good"`` writes a correct
 explanation from the decision record in the request (the user message is the record's JSON, see
-``backend/services/explain/providers.py``), ``"hallucinated"`` the same with one invented sentence
+``backend/explanations/adapters/openai.py``), ``"hallucinated"`` the same with one invented sentence
 (:data:`HALLUCINATION`, a promise of approval, which the fact-check must reject). An empty script
 answers ``"good"``. Adapted from the fake in tests/integration/test_llm_providers.py.
 """
@@ -43,6 +43,9 @@ def hallucinated_explanation(record: dict[str, Any]) -> str:
     return good_explanation(record) + " " + HALLUCINATION
 
 
+QA_ANSWER = "Recommendation: deny."  # the Q&A fake's whole answer: true for the flow's denied application
+
+
 class FakeOpenAI:
     """Threaded HTTP server on 127.0.0.1; ``requests`` keeps every request body received."""
 
@@ -50,6 +53,7 @@ class FakeOpenAI:
         self.replies: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self.answers: list[str] = []
+        self.qa_requests: list[dict[str, Any]] = []  # the Q&A's tool-calling requests, kept apart
         self._lock = threading.Lock()
         fake = self
 
@@ -63,6 +67,11 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 if self.path != PATH:
                     fake._send(self, 404, {"error": {"type": "not_found", "message": self.path}})
+                    return
+                if body.get("tools"):  # the Q&A's conversation (issue 17): answers plainly, no tool call, and
+                    with fake._lock:   # never takes an explanation's queued reply
+                        fake.qa_requests.append(body)
+                    fake._send(self, 200, _completion(QA_ANSWER, body))
                     return
                 with fake._lock:
                     mode = fake.replies.pop(0) if fake.replies else "good"

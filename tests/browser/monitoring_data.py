@@ -16,7 +16,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.services.operations_sim import SimReport
+from backend.simulation.operations import SimReport
 
 VOLUME = 400  # applications per month: ~2,400 in all, a few minutes at most on 2 cores
 
@@ -28,9 +28,9 @@ def console_settings_env(data_dir: Path) -> dict[str, str]:
 
 def build_history(data_dir: Path, registry: Path, *, volume: int = VOLUME) -> SimReport:
     """Six months of simulated operations with the monitors run weekly, into ``data_dir``."""
-    from backend.config import load_settings
     from backend.container import build_services
-    from backend.services.operations_sim import OperationsSimulator, SimConfig
+    from backend.container.settings import load_settings
+    from backend.simulation.operations import OperationsSimulator, SimConfig
 
     shutil.copytree(registry, data_dir / "models")
     settings = load_settings(data_dir=data_dir, auth={"bcrypt_rounds": 4}, model={"registry_dir": data_dir / "models"})

@@ -10,7 +10,7 @@ import pytest
 
 from app.guard import NOT_ALLOWED
 from app.navigation import pages_for
-from backend.permissions import POLICY, ROLE_LABELS, Role
+from backend.domain.permissions import POLICY, ROLE_LABELS, Role
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 One console of its own (``console_server_factory``) serves a data directory prepared before it starts
 (``monitoring_data.build_history``: six months of ``seed-demo`` at a small volume, the September 2025
-data-quality incident, the monitors run weekly). Roles and pages come from ``backend.permissions.POLICY``
+data-quality incident, the monitors run weekly). Roles and pages come from ``backend.domain.permissions.POLICY``
 and ``app.navigation.PAGES``, never from lists typed here. Each role logs in once (a browser context per
 role, kept for the module):
 
@@ -11,8 +11,8 @@ role, kept for the module):
 2. each page's content on the data (the first role allowed to see it): drift heatmap with the incident
    weeks in the act band and the week's top features, the resolved September drift alert, the registry
    events timeline, the fairness threshold wording, the phase decision panel, a $ per request, p95;
-3. a role opening a page's URL that it may not see gets none of the page: Streamlit's "Page not found" and
-   the home page (the path is not routed for the role), or the page's own refusal; still logged in.
+3. a role opening a page's URL that it may not see gets none of the page: the address stays, the refusal says
+   why and which roles may see it (the page's own code never runs); still logged in.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from app.components.registry_views import ACTION_LABELS as EVENT_LABELS
 from app.guard import NOT_ALLOWED
 from app.navigation import PAGES, PageSpec
-from backend.config_monitoring import MonitoringSettings
-from backend.permissions import POLICY
-from backend.services.alert_rules import RULES_BY_NAME
-from backend.services.drift import period_of
-from backend.services.fairness import THRESHOLD_LABEL
-from backend.services.operations_sim import SimConfig
+from backend.alerts.rules import RULES_BY_NAME
+from backend.domain.permissions import POLICY
+from backend.monitoring.config import MonitoringSettings
+from backend.monitoring.drift import period_of
+from backend.monitoring.fairness import THRESHOLD_LABEL
+from backend.simulation.operations import SimConfig
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +44,6 @@ T = 30_000
 NAV = "[data-testid='stSidebarNav']"
 NAV_LINK = f"{NAV} a"
 VIEW_MORE = re.compile(r"^View \d+ more$")  # Streamlit folds a long navigation
-NOT_FOUND = "Page not found"  # Streamlit's dialog for a URL path that is not in st.navigation
 MAIN = "[data-testid='stMain']"
 EXCEPTION = "[data-testid='stException']"
 ERROR_BOX = "[data-testid='stAlertContentError']"
@@ -365,10 +364,11 @@ def test_forbidden_urls_show_nothing(sessions: Sessions, monitoring_server: Any,
         assert not server.shows_login_form(page), f"{where}: logged out, so the refusal proves nothing"
         assert display in page.locator("[data-testid='stSidebar']").inner_text(), where
         text = _main_text(page)
-        if page.url.rstrip("/").endswith(f"/{stem}"):  # routed: then the page itself must refuse
-            assert NOT_ALLOWED in text, f"{where}: the page is routed and not refused"
-        else:  # not routed: Streamlit says so and runs the home page
-            expect(page.get_by_role("dialog").filter(has_text=NOT_FOUND)).to_be_visible(timeout=T)
+        # the address stays (no silent landing on Home) and says why, and who may see the page
+        assert page.url.rstrip("/").endswith(f"/{stem}"), f"{where}: sent to {page.url} with nothing said"
+        expect(page.get_by_text(NOT_ALLOWED)).to_be_visible(timeout=T)
+        text = _main_text(page)
+        assert "Ask an administrator" in text and "is for:" in text, f"{where}: {text[:300]}"
         assert spec.title not in _h1(page), f"{where}: {_h1(page)}"
         assert MARKERS[stem] not in text, where
         assert page.locator(EXCEPTION).count() == 0, f"{where}: {page.locator(EXCEPTION).all_inner_texts()}"

@@ -29,8 +29,9 @@ from typing import Any
 import pytest
 from fake_openai import HALLUCINATION, OPENING, FakeOpenAI
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from backend.services.override_rules import MAT_AGAINST_DENY, MAT_HIGH_RISK, OVERRIDE_REASONS
+from backend.domain.decision_rules import MAT_AGAINST_DENY, MAT_HIGH_RISK, OVERRIDE_REASONS
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +44,7 @@ ERROR_BOX = "[data-testid='stAlertContentError']"
 CHAT_MESSAGE = "[data-testid='stChatMessage']"
 APP_ID = re.compile(r"Application ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 # the score page's simulated examples (pages/score.py, _examples)
-EXAMPLE_COUNT, EXAMPLE_SEED = 25, 20260101
+EXAMPLE_COUNT = 25  # the score page lists backend.scoring.example_applications, in its order
 
 OVERRIDE_CODE = "compensating_factors"
 OVERRIDE_TEXT = "Verified savings of $40,000 and a co-signer with steady income offset the thin credit file."
@@ -68,21 +69,22 @@ def _as_form(feature: Any, value: Any) -> Any:
 
 def denied_examples(registry_dir: Path, data_dir: Path) -> list[int]:
     """1-based numbers of the score page's examples that the champion in ``registry_dir`` denies."""
-    from backend.config import load_settings
     from backend.container import build_services
-    from backend.services.scoring import Submitter
-    from backend.training.features import FEATURES
-    from backend.training.synthetic import generate
+    from backend.container.settings import load_settings
+    from backend.domain import Actor
+    from backend.domain.features import FEATURES
+    from backend.scoring import example_applications
 
     svc = build_services(load_settings(data_dir=data_dir, model={"registry_dir": registry_dir}), migrate=True)
     try:
         model = svc.scoring.models.get("champion")
-        rows = generate(EXAMPLE_COUNT, seed=EXAMPLE_SEED, months=2, id_prefix="example-")
-        rows = rows.drop(columns=["default", "pd_true"]).to_dict("records")
+        # the page's own list, in its order, for the officer (the arm and the order depend on who asks)
+        officer = Actor("probe", "loan_officer")  # no rollout here: full production, every example in the AI arm
+        rows = [e.raw for e in example_applications(svc.scoring, officer)]
         denied = []
         for number, row in enumerate(rows, 1):
             values = {f.name: _as_form(f, row.get(f.name)) for f in FEATURES if f.name in model.columns}
-            result = svc.scoring.score(values, submitter=Submitter("probe", "loan_officer"), persist=False)
+            result = svc.scoring.score(values, submitter=Actor("probe", "loan_officer"), persist=False)
             if result.recommendation == "deny":
                 denied.append(number)
         return denied
@@ -114,8 +116,17 @@ def _norm(text: str) -> str:
 
 def _nav(page: Page, server: Any, title: str, stem: str) -> None:
     server.wait(page)
-    page.locator(NAV_LINK, has_text=title).first.click()
-    page.wait_for_url(f"**/{stem}", timeout=T)
+    # a click that lands while the page reruns (a busy machine) can be swallowed by the re-rendered sidebar:
+    # click again, as a person would, within the same overall wait
+    for attempt in range(3):
+        page.locator(NAV_LINK, has_text=title).first.click()
+        try:
+            page.wait_for_url(f"**/{stem}", timeout=T / 3)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            server.wait(page)
     page.get_by_role("heading", level=1).first.wait_for(timeout=T)
     server.wait(page)
 
@@ -247,13 +258,14 @@ def test_officer_flow_override_approval_and_notice(page: Page, console_server: A
     # questions: why, what would change it, an injection with a script tag
     question, answer = _ask(page, server, "why was this denied?")
     assert question.strip().endswith("why was this denied?")
-    assert "The model recommends to deny" in answer and "Principal reasons" in answer, answer
+    assert "Recommendation: deny" in answer and "Principal reasons" in answer, answer
+    assert "answered by offline" in answer, answer  # which engine answered is under every answer
     question, answer = _ask(page, server, "what would change the outcome?")
     assert ("re-scored with the same model" in answer  # changes found by re-scoring
-            or "No change within bounds turns this into an approval" in answer), answer  # searched, none found
+            or "No change within bounds" in answer), answer  # searched: none approves (some may lower the risk)
     question, answer = _ask(page, server, INJECTION)
     assert INJECTION in question, question  # shown literally, tags included
-    assert "follow instructions to change the decision" in answer, answer  # the refusal
+    assert "Questions never change a decision" in answer and "refused (instruction)" in answer, answer
     assert not re.search(r"\b(?:is|been|now) approved\b|\bwill approve\b|\bapproving\b", answer, re.I), answer
     _no_script_ran(page, dialogs)
     expect(page.locator("h4", has_text="Recommendation:")).to_have_text("Recommendation: Deny")  # unchanged
@@ -449,8 +461,9 @@ def test_llm_explanation_is_fact_checked(page: Page, llm_console: Any, fake_open
     # it causes also brings up "Regenerate": the panel does not draw that button on the run that
     # wrote the first explanation (see the report).
     _question, answer = _ask(page, server, "why was this denied?")
-    assert "The model recommends to deny" in answer, answer
-    assert len(fake.requests) == 1  # a question does not call the explainer
+    assert "Recommendation: deny" in answer and "answered by" in answer, answer  # which engine answered is shown
+    # a question does not call the explainer again; it is a conversation with the LLM and its tools (issue 17)
+    assert len(fake.requests) == 1 and len(fake.qa_requests) >= 1 and fake.qa_requests[0]["tools"]
     panel = _tab(page, server, "Explanation")
     page.evaluate(WATCH_JS, HALLUCINATION)
     panel.get_by_role("button", name="Regenerate").click()

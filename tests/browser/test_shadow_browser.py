@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from backend.services.rollout import CACHE_SECONDS
+from backend.rollout.service import CACHE_SECONDS
 
 pytestmark = pytest.mark.browser
 
@@ -34,8 +34,8 @@ OFFICER_REASON = "Verified monthly obligations exceed what the stated salary can
 @pytest.fixture(scope="module")
 def shadow(console_server_factory: Any) -> Iterator[tuple[Any, Any]]:
     """A console in shadow mode, and Services on the same database (for the records)."""
-    from backend.config import load_settings
     from backend.container import build_services
+    from backend.container.settings import load_settings
 
     server = console_server_factory(name="shadow")
     svc = build_services(load_settings(data_dir=server.data_dir, auth={"bcrypt_rounds": 4},
@@ -89,6 +89,8 @@ def _tab(page: Page, server: Any, name: str) -> Locator:
 
 def test_shadow_mode_officer_sees_no_model_output(page: Page, shadow: tuple[Any, Any]) -> None:
     server, svc = shadow
+    page.goto(server.url, timeout=180_000)  # warm-up: the first script run imports the stack (slow when loaded)
+    page.locator("h1, [data-testid='stForm']").first.wait_for(timeout=180_000)
     server.login(page, "loan_officer")
     _nav(page, server, "Score an application", "score")
     page.get_by_role("button", name="Score", exact=True).click()
@@ -119,10 +121,12 @@ def test_shadow_mode_officer_sees_no_model_output(page: Page, shadow: tuple[Any,
     panel = _tab(page, server, "Decision")
     form = panel.locator("[data-testid='stForm']")
     form.locator("label").filter(has_text=re.compile(r"^Deny$")).click()
-    picker = form.locator("[data-testid='stSelectbox']")
+    picker = form.locator("[data-testid='stMultiSelect']")
     picker.locator("input").click()
-    page.get_by_role("option", name="Other (explained in the text)").click()
-    form.get_by_label(re.compile(r"^Explain the reason")).fill(OFFICER_REASON)
+    page.keyboard.type("Other, specify")  # the list is long and virtualised: filter it first
+    page.get_by_role("option", name="Other, specify…").click()
+    page.keyboard.press("Escape")
+    form.get_by_label(re.compile(r"^Other, specify \(printed")).fill(OFFICER_REASON)
     form.get_by_role("button", name="Record decision").click()
     expect(main.get_by_text("Decision recorded: Deny.")).to_be_visible(timeout=T)
     server.wait(page)
@@ -137,5 +141,6 @@ def test_shadow_mode_officer_sees_no_model_output(page: Page, shadow: tuple[Any,
     server.screenshot(page, "shadow_decision_notice.png")
 
     view = svc.decisions.current(result.application_id, actor=manager)
-    assert (view.outcome, view.status, view.is_override, view.reason_text) == ("deny", "final", False, OFFICER_REASON)
+    assert (view.outcome, view.status, view.is_override) == ("deny", "final", False)
+    assert view.notice_reasons == (f"other:{OFFICER_REASON}",)
     assert view.decision_seconds is not None and view.decision_seconds > 0

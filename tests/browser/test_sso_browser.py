@@ -19,12 +19,12 @@ import pytest
 from fake_oidc import FakeOidcProvider, OidcUser
 
 from app.navigation import pages_for
-from backend.config_sso import SsoSettings
-from backend.db.engine import Database, make_engine
-from backend.db.repo_audit import AuditRepository
-from backend.db.repo_users import UserRepository
-from backend.services.sso import NO_MAPPED_GROUP, is_sso_account
-from backend.services.sso_secrets import write_secrets
+from backend.compliance.audit_queries import AuditRepository
+from backend.identity.config import SsoSettings
+from backend.identity.queries import UserRepository
+from backend.identity.sso import NO_MAPPED_GROUP, is_sso_account
+from backend.identity.sso_secrets import write_secrets
+from backend.platform.db.engine import Database, make_engine
 
 pytestmark = pytest.mark.browser
 

@@ -29,11 +29,21 @@ APPLICATION = {"application_id": "APP-1", "loan_amount": 12000, "annual_income":
 
 def package_into(registry_root: Path, tmp: Path) -> tuple[Path, Any]:
     """``creditrisk deploy package`` of the champion, extracted as SageMaker does into ``tmp/opt_ml_model``."""
-    from backend.model.registry import Registry
-    from backend.serving.package import build_package, extract_package
+    from backend.models.package import build_package, extract_package
+    from backend.models.registry import Registry
 
     info = build_package(Registry(registry_root, name="creditrisk"), "champion", tmp / "model.tar.gz")
     return extract_package(info.path, tmp / "opt_ml_model"), info
+
+
+def verify_key() -> str:
+    """The public key of the session's model signing key (what a serving container is given)."""
+    import base64
+
+    from backend.models.signing import private_from_b64, public_raw
+
+    private = private_from_b64(os.environ["CREDITRISK_MODEL__SIGNING_KEY"])
+    return base64.b64encode(public_raw(private.public_key())).decode()
 
 
 @contextmanager
@@ -46,6 +56,7 @@ def serving_process(model_dir: Path, log_path: Path, *, registry_dir: Path | Non
                CREDITRISK_DATA_DIR=str(log_path.parent))
     if registry_dir is not None:
         env["CREDITRISK_MODEL__REGISTRY_DIR"] = str(registry_dir)
+    env["CREDITRISK_MODEL__VERIFY_KEYS"] = verify_key()  # serving holds the public key only, never the signing key
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([str(SERVE_SCRIPT)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

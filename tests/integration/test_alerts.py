@@ -5,28 +5,23 @@ against a real loopback HTTP receiver (delivered, retried after a 500, timed out
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
+from serving_records import Call, craft
 
-from backend.adapters.notify_factory import MSG_NO_WEBHOOK_URL, build_notifier
-from backend.adapters.notify_log import LOGGER_NAME
-from backend.config_monitoring import MonitoringSettings
-from backend.db.tables import Application, LLMUsageRow, Prediction
-from backend.services.alert_rules import FIRING, NO_DATA, OK, SHORT_WINDOW, latency_p95
-from backend.services.alerts import (
+from backend.alerts.rules import FIRING, NO_DATA, OK, AlertSources
+from backend.alerts.service import (
     MSG_ALREADY_ACK,
     MSG_ALREADY_RESOLVED,
     MSG_BAD_ID,
@@ -39,44 +34,17 @@ from backend.services.alerts import (
     AlertError,
     AlertService,
 )
-from backend.services.halts import HALT_ACTION, MSG_HALTED, DeploymentsHalted, active_halts, ensure_not_halted
+from backend.analytics import ALERT_WINDOW
+from backend.container import build_services
+from backend.container.adapters import MSG_NO_WEBHOOK_URL, build_notifier
+from backend.models.halts import HALT_ACTION, MSG_HALTED, DeploymentsHalted, active_halts, ensure_not_halted
+from backend.monitoring.config import MonitoringSettings
+from backend.platform.adapters.notify_log import LOGGER_NAME
 
 PASSWORD = "correct horse battery staple"
-Call = dict[str, Any]
 
 
-# -- crafted records ----------------------------------------------------------------------------------
-def craft(db, end: datetime, n: int, *, scoring_ms: float = 5.0, calls: Callable[[int], list[Call]] | None = None,
-          fallback: Callable[[int], str | None] | None = None, days: float = 6.0) -> list[float]:
-    """``n`` scoring requests spread over the ``days`` before ``end``; returns their end-to-end ms."""
-    apps, preds, usage, totals = [], [], [], []
-    for i in range(n):
-        t = end - timedelta(days=days) + timedelta(seconds=i * days * 86_400 / max(n, 1)) + timedelta(seconds=1)
-        aid, pid = uuid.uuid4(), uuid.uuid4()
-        apps.append({"id": aid, "applicant_id": f"crafted-{aid.hex[:8]}", "features": {}, "protected": {},
-                     "loan_amount": 5000.0, "applied_at": t, "created_at": t, "source": "api"})
-        preds.append({"id": pid, "application_id": aid, "model_name": "creditrisk", "model_version": "crafted",
-                      "model_role": "primary", "engine": "compiled", "pd": 0.1, "raw_score": -2.0, "risk_class": "low",
-                      "confidence": 0.9, "recommendation": "approve", "policy_reasons": [], "reasons": [],
-                      "attributions": {}, "cache_hit": False, "latency_ms": scoring_ms, "created_at": t,
-                      "fallback_error": fallback(i) if fallback else None})
-        total = scoring_ms
-        for c in calls(i) if calls else []:
-            usage.append({"id": uuid.uuid4(), "at": t + timedelta(seconds=1), "purpose": "explanation",
-                          "prediction_id": pid, "provider": c.get("provider", "openai"), "model": "m",
-                          "input_tokens": 10, "output_tokens": 10, "cost_usd": 0.001,
-                          "latency_ms": c.get("ms", 1000.0), "fallback_used": c.get("fallback", False),
-                          "fact_check_ok": c.get("ok", True), "error": c.get("error")})
-            total += c.get("ms", 1000.0)
-        totals.append(total)
-    with db.transaction() as s:
-        s.execute(insert(Application), apps)
-        s.execute(insert(Prediction), preds)
-        if usage:
-            s.execute(insert(LLMUsageRow), usage)
-    return totals
-
-
+# -- crafted records (tests/serving_records.py) ----------------------------------------------------------
 def slow(i: int) -> list[Call]:
     return [{"ms": 40_000.0}]  # a 40 s explanation: end to end above the 30 s threshold
 
@@ -94,12 +62,16 @@ def _reading(report, rule: str):
 
 
 @pytest.fixture
-def svc(services):
-    """The services with the monitoring services' readers answering "no reading" (each test sets the one it
-    needs): crafted requests alone would make e.g. the cost rule fire (fixed monthly costs over 250 requests)."""
-    for name in ("performance", "drift", "fairness", "costs"):
-        services.__dict__[name] = FakeReader(None)
-    return services
+def readers():
+    """Fakes of the monitoring services the rules read, each answering "no reading" until a test sets its value:
+    crafted requests alone would make e.g. the cost rule fire (fixed monthly costs over 250 requests)."""
+    return {name: FakeReader(None) for name in ("performance", "drift", "fairness", "costs")}
+
+
+@pytest.fixture
+def svc(settings, db, clock, readers):
+    """The services with the fakes above in place of the real monitoring services (composition-root overrides)."""
+    return build_services(settings, db=db, clock=clock, **readers)
 
 
 # -- lifecycle ----------------------------------------------------------------------------------------
@@ -152,7 +124,7 @@ def test_no_data_never_fires_and_leaves_an_open_alert_alone(svc):
     assert svc.alerts.get(opened[0]).status == "open"
 
 
-def test_p95_is_computed_in_sql_like_numpy(services):
+def test_the_latency_rule_reads_the_latency_pages_p95_per_final_decision(services):
     rng = np.random.default_rng(5)
     now = services.clock.now()
     scoring = rng.uniform(1, 50, 240)
@@ -161,11 +133,14 @@ def test_p95_is_computed_in_sql_like_numpy(services):
     for i in range(240):  # one request at a time: each its own scoring latency and 0-2 explanation calls
         totals += craft(services.db, now - timedelta(seconds=i), 1, scoring_ms=float(scoring[i]),
                         calls=lambda _i, c=plan[i]: c)
-    craft(services.db, now - SHORT_WINDOW, 5, calls=slow, days=3)  # older than the window: not counted
-    with services.db.read() as s:
-        m = latency_p95(s, now - SHORT_WINDOW, now)
-    assert m.n == 240
-    assert m.value == pytest.approx(np.percentile(totals, 95, method="inverted_cdf") / 1000)
+    craft(services.db, now - ALERT_WINDOW, 5, calls=slow, days=3)  # older than the window: not counted
+    craft(services.db, now, 30, calls=slow, decided=lambda i: False)  # not decided (yet): not a decision
+    rep = services.alerts.evaluate(refresh=False)
+    r = _reading(rep, "latency")
+    assert r.n == 240 and r.value == pytest.approx(np.percentile(totals, 95) / 1000)  # linear, as percentile_cont
+    fig = services.latency.recent(now)
+    assert (r.value, r.n, r.extra) == (fig.p95_s, fig.n, {"low": fig.low_s, "high": fig.high_s})
+    assert fig.low_s < fig.p95_s < fig.high_s
 
 
 def test_error_rate_counts_fallbacks_and_llm_failures_without_a_working_fallback(svc):
@@ -262,13 +237,18 @@ class FakeReader:
     def latest_max_psi(self, before: datetime) -> Any:
         return None if self.value is None else (self.value, "2025-W38")
 
-    def per_request(self, start: datetime, end: datetime) -> Any:
-        return self.value
+    def recent(self, at: datetime) -> Any:
+        """The cost service's window before ``at``: ``per_request`` is the value (None: no reading)."""
+        if self.value is None:
+            return None
+        usage = SimpleNamespace(requests=10_000, start=at - timedelta(days=30), end=at)
+        return SimpleNamespace(per_request=self.value, usage=usage)
 
 
-def test_a_disparate_impact_alert_halts_deployments_until_resolved(people):
+def test_a_disparate_impact_alert_halts_deployments_until_resolved(people, readers):
     svc = people
-    fairness = svc.__dict__["fairness"] = FakeReader(0.71)
+    fairness = readers["fairness"]
+    fairness.value = 0.71
     rep = svc.alerts.evaluate(refresh=False)
     first = svc.alerts.get(rep.opened[0])
     assert (first.rule, first.action, first.severity, first.halts) == ("fairness", HALT_ACTION, "critical", True)
@@ -294,8 +274,9 @@ def test_a_disparate_impact_alert_halts_deployments_until_resolved(people):
 @pytest.mark.parametrize("service, rule, bad, good, action", [
     ("performance", "accuracy", 0.84, 0.93, "retrain"), ("drift", "drift", 0.42, 0.07, "notify"),
     ("costs", "cost", 0.91, 0.05, "notify")])
-def test_service_backed_rules_open_and_clear(svc, service, rule, bad, good, action):
-    reader = svc.__dict__[service] = FakeReader(bad)
+def test_service_backed_rules_open_and_clear(svc, readers, service, rule, bad, good, action):
+    reader = readers[service]
+    reader.value = bad
     craft(svc.db, svc.clock.now(), 220)  # the cost rule counts requests in its 30 days
     rep = svc.alerts.evaluate(refresh=False)
     assert [svc.alerts.get(i).rule for i in rep.opened] == [rule]
@@ -312,8 +293,6 @@ MONITORING = ("drift", "performance", "fairness", "costs")
 @pytest.mark.parametrize("module", MONITORING)
 def test_the_real_monitoring_services_on_an_empty_book(scoring_services, module):
     services = scoring_services  # drift needs a champion model for its reference
-    pytest.importorskip(f"backend.services.{module}", reason=f"backend.services.{module} is being written by "
-                        "another helper; this part runs once it lands")
     rule = {"drift": "drift", "performance": "accuracy", "fairness": "fairness", "costs": "cost"}[module]
     rep = services.alerts.evaluate()  # refresh on an empty book, then read: no data, nothing opened
     assert [e for e in rep.errors if e.startswith((f"{module} refresh:", f"{rule}:"))] == []
@@ -322,20 +301,18 @@ def test_the_real_monitoring_services_on_an_empty_book(scoring_services, module)
     assert _reading(rep, rule).status == NO_DATA and rep.opened == []
 
 
-def test_a_missing_monitoring_service_reads_no_data_not_an_error(services, monkeypatch):
-    for name in ("performance", "drift", "fairness", "costs"):  # as if none of them were installed yet
-        monkeypatch.setitem(sys.modules, f"backend.services.{name}", None)
-        services.__dict__.pop(name, None)
-    rep = services.alerts.evaluate()
-    for module, rule in (("drift", "drift"), ("performance", "accuracy"), ("fairness", "fairness"), ("costs", "cost")):
+def test_a_missing_monitoring_service_reads_no_data_not_an_error(services):
+    alerts = AlertService(services.db, services.clock, services.settings.monitoring, services.notifier,
+                          sources=AlertSources())  # a deployment that runs none of the monitoring summaries
+    rep = alerts.evaluate()
+    for module, rule in (("drift", "drift"), ("performance", "accuracy"), ("fairness", "fairness"), ("costs", "cost"),
+                         ("latency", "latency"), ("latency", "errors")):
         assert _reading(rep, rule).detail == f"the {module} service is not installed yet"
-        if module != "costs":
+        if module not in ("costs", "latency"):
             assert rep.refreshed[module] == "not installed"
     assert rep.errors == [] and rep.all_clear
 
 
-@pytest.mark.skipif(importlib.util.find_spec("backend.services.drift") is None,
-                    reason="backend.services.drift is being written by another helper; runs once it lands")
 def test_the_september_incident_raises_the_drift_alert(sim_services):
     rep = sim_services.alerts.evaluate(at=datetime(2025, 9, 22, 9, 0, tzinfo=UTC))
     assert _reading(rep, "drift").status == FIRING
@@ -391,7 +368,9 @@ def receiver() -> Iterator[Callable[[list[int | str]], Receiver]]:
 
 def _webhook_alerts(services, url: str, timeout: float = 2.0) -> AlertService:
     cfg = MonitoringSettings(notifier="webhook", webhook_url=url, webhook_timeout=timeout)
-    return AlertService(services.db, services.clock, cfg, build_notifier(cfg), services=services)
+    webhook = build_services(services.settings.model_copy(update={"monitoring": cfg}), db=services.db,
+                             clock=services.clock, **{name: services.overrides[name] for name in services.overrides})
+    return webhook.alerts
 
 
 def test_webhook_delivers_json_to_a_loopback_receiver(svc, receiver):
@@ -431,7 +410,7 @@ def test_webhook_gives_up_after_bounded_retries_on_5xx_and_not_on_4xx(svc, recei
     assert (d["ok"], d["status_code"], d["attempts"], len(rx.bodies)) == (False, 503, 3, 3)
     assert d["error"] == "HTTP 503: boom"
     rx4 = receiver([404])
-    from backend.adapters.notify_webhook import WebhookNotifier
+    from backend.platform.adapters.notify_webhook import WebhookNotifier
 
     d4 = WebhookNotifier(rx4.url, timeout=2.0).send({"event": "opened", "alert_id": "x"})
     assert (d4["ok"], d4["status_code"], d4["attempts"], len(rx4.bodies)) == (False, 404, 1, 1)
@@ -457,7 +436,7 @@ def test_a_refused_connection_is_recorded_and_webhook_needs_its_url(services):
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    from backend.adapters.notify_webhook import WebhookNotifier
+    from backend.platform.adapters.notify_webhook import WebhookNotifier
 
     d = WebhookNotifier(f"http://127.0.0.1:{port}/x", timeout=1.0, backoff=0.01).send({"event": "opened"})
     assert (d["ok"], d["attempts"]) == (False, 3) and d["error"].startswith("ConnectError")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from backend.db.repo_audit import AuditRepository
+from backend.compliance.audit_queries import AuditRepository
 
 
 def _fill(db, n=5):
@@ -59,7 +59,7 @@ def test_deleted_row_is_detected(services):
             s.execute(sa.text("DROP TRIGGER audit_log_no_delete"))
         s.execute(sa.text("DELETE FROM audit_log WHERE seq = 3"))
     report = services.audit.verify()
-    assert not report.ok and report.first_broken_seq == 4
+    assert not report.ok and report.first_broken_seq == 3 and "deleted" in report.detail
 
 
 def test_payload_stored_verbatim(services):

@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from signing_key import SESSION_SIGNING_KEY
 from typer.testing import CliRunner
 
-from backend.csvsafe import DANGEROUS_PREFIXES
-from backend.db.repo_audit import GENESIS, AuditFilter, AuditRepository, canonical_json, row_hash, sha256
-from backend.services.audit import (
+from backend.compliance.audit import (
     ARCHIVE_EXISTS,
     EXPORT_COLUMNS,
     EXPORTED,
@@ -23,6 +22,14 @@ from backend.services.audit import (
     ExportTooLarge,
     verify_archive,
 )
+from backend.compliance.audit_queries import (
+    AuditFilter,
+    AuditRepository,
+    canonical_json,
+    row_hash_v2,
+    sha256,
+)
+from backend.domain.csvsafe import DANGEROUS_PREFIXES
 
 T0 = datetime(2018, 1, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)  # the `clock` fixture's time
@@ -96,12 +103,10 @@ def test_choices_list_what_is_present(services):
 
 def test_rows_carry_everything_needed_to_recompute_hashes(services):
     _sample(services.db)
-    prev = GENESIS
     for r in reversed(services.audit.search(AuditFilter(), limit=100).rows):
-        assert r["prev_hash"] == prev and sha256(canonical_json(r["payload"])) == r["payload_hash"]
-        assert row_hash(prev, uuid.UUID(r["id"]), datetime.fromisoformat(r["at"]), r["actor"], r["role"], r["action"],
-                        r["entity_type"], r["entity_id"], r["payload_hash"]) == r["row_hash"]
-        prev = r["row_hash"]
+        assert r["prev_hash"] == "" and sha256(canonical_json(r["payload"])) == r["payload_hash"]  # sealed in batches
+        assert row_hash_v2(uuid.UUID(r["id"]), datetime.fromisoformat(r["at"]), r["actor"], r["role"], r["action"],
+                           r["entity_type"], r["entity_id"], r["payload_hash"]) == r["row_hash"]
 
 
 # -- CSV export -----------------------------------------------------------------------------------
@@ -130,11 +135,10 @@ def test_export_neutralises_every_formula_and_round_trips(services):
         assert json.loads(got["payload"]) == payload
         # an examiner can recompute both hashes from the file alone
         assert sha256(got["payload"]) == got["payload_hash"]
-        assert row_hash(got["prev_hash"], uuid.UUID(got["id"]), datetime.fromisoformat(got["at"]), _unquote(got["actor"]),
-                        got["role"], _unquote(got["action"]), _unquote(got["entity_type"]), _unquote(got["entity_id"]),
-                        got["payload_hash"]) == got["row_hash"]
-    assert parsed[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["row_hash"] for a, b in zip(parsed, parsed[1:]))
+        assert row_hash_v2(uuid.UUID(got["id"]), datetime.fromisoformat(got["at"]), _unquote(got["actor"]),
+                           got["role"], _unquote(got["action"]), _unquote(got["entity_type"]),
+                           _unquote(got["entity_id"]), got["payload_hash"]) == got["row_hash"]
+    assert all(r["prev_hash"] == "" for r in parsed)  # their order is sealed by the sequencer's batches
 
 
 def test_export_honours_the_filters_and_pins_the_head(services):
@@ -173,11 +177,14 @@ def test_export_refuses_more_rows_than_the_limit(services):
 
 # -- retention and archives -------------------------------------------------------------------------
 def _aged(db, *, old: int, new: int):
-    """``old`` rows written eight years before NOW, then ``new`` rows a day before it."""
-    _append(db, [("alice", "login", "session", f"o{i}", NOW - timedelta(days=365 * 8) + timedelta(minutes=i),
+    """``old`` rows written eight years before NOW, then ``new`` rows a day before it; one transaction
+    each, so each is sealed as its own batch (an archive takes whole batches)."""
+    rows = ([("alice", "login", "session", f"o{i}", NOW - timedelta(days=365 * 8) + timedelta(minutes=i),
                   {"i": i, "text": FORMULAS[i % len(FORMULAS)]}) for i in range(old)]
             + [("bob", "login", "session", f"n{i}", NOW - timedelta(days=1) + timedelta(minutes=i), {"i": i})
                for i in range(new)])
+    for row in rows:
+        _append(db, [row])
 
 
 def test_retention_report(services):
@@ -210,15 +217,13 @@ def _delete_as_dba(db, last_seq):
         s.execute(sa.text("DELETE FROM audit_log"))
 
 
-def test_live_chain_may_start_at_a_given_anchor(services):
+def test_deleting_without_a_signed_archive_is_detected_whatever_anchor_is_given(services):
     _sample(services.db)
     kept = services.audit.search(AuditFilter(through_seq=3), limit=1).rows[0]
-    _delete_as_dba(services.db, 2)  # without an archive: nothing recorded the anchor
+    _delete_as_dba(services.db, 2)  # without an archive: no signed checkpoint covers the rows
     report = services.audit.verify()
-    assert not report.ok and report.first_broken_seq == 3 and "no archive anchor" in report.detail
-    report = services.audit.verify((kept["prev_hash"],))
-    assert report.ok and report.rows == 4 and report.start_anchor == kept["prev_hash"]
-    assert not services.audit.verify(("0" * 63 + "1",)).ok
+    assert not report.ok and report.first_broken_seq == 1 and "deleted" in report.detail
+    assert not services.audit.verify((kept["row_hash"], kept["prev_hash"])).ok
 
 
 def test_archive_writes_the_rows_past_retention_and_verifies(services, tmp_path):
@@ -228,11 +233,10 @@ def test_archive_writes_the_rows_past_retention_and_verifies(services, tmp_path)
     assert (res.rows, res.first_seq, res.last_seq) == (5, 1, 5) and res.check.ok
     lines = out.read_text().splitlines()
     header = json.loads(lines[0])
-    assert header["start_prev_hash"] == GENESIS and header["rows"] == 5
+    assert header["start_prev_mac"] == "0" * 64 and header["rows"] == 5 and header["version"] == 2
     rows = [json.loads(x) for x in lines[1:]]
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
-    kept = services.audit.search(AuditFilter(through_seq=6), limit=1).rows[0]
-    assert header["anchor"] == rows[-1]["row_hash"] == kept["prev_hash"] == res.anchor
+    assert header["anchor"] == header["batches"][-1]["mac"] == res.anchor  # the last archived batch's MAC
     assert verify_archive(out).ok
     # the archive is an audited event that records its anchor; nothing was deleted
     rec = services.audit.search(AuditFilter(action="audit_archived"), limit=5).rows
@@ -242,16 +246,16 @@ def test_archive_writes_the_rows_past_retention_and_verifies(services, tmp_path)
         services.audit.archive(out, retention_days=SEVEN_YEARS, now=NOW, actor="cli:dba", role="admin")
     assert ARCHIVE_EXISTS.split("{path}")[1].strip() in str(ArchiveError(ARCHIVE_EXISTS.format(path=out)))
 
-    # the DBA removes the archived rows; the live chain still verifies from the recorded anchor
+    # the DBA removes the archived rows; the live rows still verify (a signed checkpoint covers the archive)
     _delete_as_dba(services.db, res.last_seq)
     report = services.audit.verify()
-    assert report.ok and report.rows == 3 and report.start_anchor == res.anchor
+    assert report.ok and report.rows == 3 and report.archived == 5
     # a second archive continues from the first one's anchor
     services.audit.record(actor="x", role="admin", action="login", entity_type="session", entity_id="z")
     later = NOW + timedelta(days=SEVEN_YEARS + 10)
     res2 = services.audit.archive(tmp_path / "second.jsonl", retention_days=SEVEN_YEARS, now=later,
                                   actor="cli:dba", role="admin")
-    assert res2.check.ok and res2.check.header["start_prev_hash"] == res.anchor
+    assert res2.check.ok and res2.check.header["start_prev_mac"] == res.anchor
 
 
 def test_deleting_more_than_was_archived_is_detected(services, tmp_path):
@@ -259,12 +263,12 @@ def test_deleting_more_than_was_archived_is_detected(services, tmp_path):
     res = services.audit.archive(tmp_path / "a.jsonl", retention_days=SEVEN_YEARS, now=NOW, actor="d", role="admin")
     _delete_as_dba(services.db, res.last_seq + 1)
     report = services.audit.verify()
-    assert not report.ok and report.first_broken_seq == res.last_seq + 2
+    assert not report.ok and report.first_broken_seq == res.last_seq + 1 and "deleted" in report.detail
 
 
 def test_nothing_to_archive(services, tmp_path):
     _aged(services.db, old=0, new=2)
-    with pytest.raises(ArchiveError, match="no audit rows are past the retention period"):
+    with pytest.raises(ArchiveError, match="no sealed batch of audit rows is wholly past the retention period"):
         services.audit.archive(tmp_path / "a.jsonl", retention_days=SEVEN_YEARS, now=NOW, actor="d", role="admin")
     assert not (tmp_path / "a.jsonl").exists()
 
@@ -289,14 +293,16 @@ TAMPER = {
     "payload": (_set("payload", {"i": 99}), 3, 3, "payload changed"),
     "actor": (_set("actor", "mallory"), 4, 4, "row fields changed"),
     "at": (_set("at", "2017-01-01T00:00:00.000000+00:00"), 2, 2, "row fields changed"),
-    "line-removed": (lambda lines, i: lines.pop(i), 3, 3, "prev_hash does not match"),
-    "lines-swapped": (lambda lines, i: lines.__setitem__(slice(i, i + 2), [lines[i + 1], lines[i]]), 3, 3,
-                      "prev_hash does not match"),
-    "seq-reordered": (_set("seq", 1), 3, 3, "seq does not increase"),
+    "line-removed": (lambda lines, i: lines.pop(i), 3, 3, "row 2 was deleted"),
+    "lines-swapped": (lambda lines, i: lines.__setitem__(slice(i, i + 2), [lines[i + 1], lines[i]]), 3, 4,
+                      "rows reordered"),
+    "seq-reordered": (_set("seq", 1), 3, 3, "rows reordered"),
     "garbage": (lambda lines, i: lines.__setitem__(i, "{not json"), 5, 5, "not a valid audit row"),
-    "last-removed": (lambda lines, i: lines.pop(i), 6, 6, "header says 5 rows"),
+    "last-removed": (lambda lines, i: lines.pop(i), 6, 6, "row 5 was deleted"),
     "header": (_set("format", "something-else"), 1, 1, "header"),
-    "anchor": (_set("anchor", "f" * 64), 1, 7, "anchor"),
+    "anchor": (_set("anchor", "f" * 64), 1, 1, "anchor"),
+    "batch-root": (lambda lines, i: lines.__setitem__(i, lines[i].replace('"root": "', '"root": "0')), 1, 2,
+                   "Merkle root"),
 }
 
 
@@ -322,19 +328,22 @@ def test_unreadable_archive(tmp_path):
 # -- the command line (SQLite under a tmp data dir) -------------------------------------------------
 def test_cli_retention_archive_and_verify(tmp_path, monkeypatch):
     from backend.cli import app
-    from backend.config import load_settings
     from backend.container import build_services
+    from backend.container.settings import load_settings
 
     for k in list(__import__("os").environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("CREDITRISK_AUDIT__RETENTION_DAYS", "800")
     svc = build_services(load_settings(), migrate=True)
     now = datetime.now(UTC)
-    _append(svc.db, [("alice", "login", "session", str(i), now - timedelta(days=900 - i), {"i": i}) for i in range(3)]
-            + [("bob", "login", "session", "new", now - timedelta(days=1), {})])
+    for row in ([("alice", "login", "session", str(i), now - timedelta(days=900 - i), {"i": i}) for i in range(3)]
+                + [("bob", "login", "session", "new", now - timedelta(days=1), {})]):
+        _append(svc.db, [row])  # each sealed as its own batch: an archive takes whole batches
     svc.close()
     run = CliRunner().invoke
 

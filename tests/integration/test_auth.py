@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.services.auth import LOGIN_FAILED
-from backend.services.passwords import PASSWORD_TOO_SHORT
-from backend.services.users import BAD_ROLE, BAD_USERNAME, USER_EXISTS, UserError
+from backend.identity.auth import LOGIN_FAILED
+from backend.identity.passwords import PASSWORD_TOO_SHORT
+from backend.identity.users import BAD_ROLE, BAD_USERNAME, USER_EXISTS, UserError
 
 PW = "correct horse battery"
 
@@ -34,7 +34,7 @@ def test_failures_share_one_message(services, alice, username, password):
 
 
 def test_unknown_user_still_runs_bcrypt(services, alice, monkeypatch):
-    import backend.services.auth as auth_mod
+    import backend.identity.auth as auth_mod
 
     calls = []
     real = auth_mod.verify_password

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from backend.adapters.cache_factory import ERR_BAD_CACHE_URL, build_cache
-from backend.adapters.cache_memory import ERR_BAD_TTL, ERR_BAD_VALUE, MemoryCache
-from backend.adapters.cache_redis import ERR_BAD_NAMESPACE, RedisCache
-from backend.ports import Cache
+from backend.container.adapters import ERR_BAD_CACHE_URL, build_cache
+from backend.platform.adapters.cache_memory import ERR_BAD_TTL, ERR_BAD_VALUE, MemoryCache
+from backend.platform.adapters.cache_redis import ERR_BAD_NAMESPACE, RedisCache
+from backend.platform.ports import Cache
 
 REDIS_URL = os.environ.get("CREDITRISK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NOT_A_MINUTE = 2.0  # seconds; generous bound for "fails fast", not a performance target

@@ -12,20 +12,26 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from registry_helpers import install_registry
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from backend.db.tables import AlertRow, Prediction, User
-from backend.model import canary
-from backend.model.registry import MSG_NOT_FORMER, Registry, RegistryError
-from backend.services.halts import HALT_ACTION, DeploymentsHalted
-from backend.services.model_admin import MSG_NOT_A_USER, MSG_ROLE, ModelActionRefused, ModelAdmin
-from backend.services.scoring import Submitter
-from backend.training.gates import GateConfig
+from backend.domain import Actor
+from backend.models import canary
+from backend.models.gates import GateConfig
+from backend.models.halts import HALT_ACTION, DeploymentsHalted
+from backend.models.lifecycle import MSG_NOT_A_USER, MSG_ROLE, ModelActionRefused
+from backend.models.registry import MSG_NOT_FORMER, Registry, RegistryError
+from backend.platform.db.tables_access import User
+from backend.platform.db.tables_book import Prediction
+from backend.platform.db.tables_governance import AlertRow
 from backend.training.synthetic import generate
 
+SESSION_SIGNING_KEY = __import__("os").environ["CREDITRISK_MODEL__SIGNING_KEY"]  # the root conftest's
+
+
 PASSWORD = "correct horse battery staple"
-OFFICER = Submitter("olivia", "loan_officer")
+OFFICER = Actor("olivia", "loan_officer")
 # The challengers are tiny models: their gates are configured to pass so these tests exercise the canary
 # and the rollback, not the gates (gates are tested in test_training.py and test_evaluate_gates.py).
 LENIENT = GateConfig(min_disparate_impact=0.0, max_auc_loss=1.0)
@@ -50,14 +56,7 @@ def three_models(model_registry: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture
 def svc(scoring_services, three_models):
-    root = Path(scoring_services.settings.model.registry_dir)
-    shutil.rmtree(root)
-    shutil.copytree(three_models["root"], root)
-    scoring_services.models.invalidate()
-    scoring_services.scoring.canary.invalidate()
-    for name, role in USERS.items():
-        scoring_services.users.add(name, role=role, password=PASSWORD)
-    return scoring_services
+    return install_registry(scoring_services, three_models["root"], USERS, PASSWORD)
 
 
 def _who(svc, name):
@@ -87,7 +86,7 @@ def _halt(svc):
 
 
 def test_routing_share_within_tolerance_and_deterministic(svc, three_models):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     champion, challenger = three_models["A"], three_models["C"]
     apps = _apps(3000)
     before = [r.model_version for r in svc.scoring.score_many(apps, submitter=OFFICER, persist=False)]
@@ -116,7 +115,7 @@ def test_routing_share_within_tolerance_and_deterministic(svc, three_models):
 
 def test_router_sees_a_change_made_elsewhere(svc, three_models):
     """Another process (a CLI run, another console) changes aliases.json: the next score sees it."""
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     apps = _apps(1000, seed=4)
     admin.canary_propose(_who(svc, "mlops"))
     reg = Registry(svc.settings.model.registry_dir)  # not through this process's ModelAdmin: nothing invalidated
@@ -129,7 +128,7 @@ def test_router_sees_a_change_made_elsewhere(svc, three_models):
 
 
 def test_four_eyes_and_roles(svc):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     with pytest.raises(ModelActionRefused, match=MSG_ROLE.format(role="risk manager", what="propose a canary step")):
         admin.canary_propose(_who(svc, "risk"))
     with pytest.raises(ModelActionRefused, match=MSG_ROLE.format(role="product lead", what="propose a canary step")):
@@ -160,7 +159,7 @@ def test_four_eyes_and_roles(svc):
 
 
 def test_halted_deployments_block_start_advance_approve_promote_not_rollback_abort(svc, three_models):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     admin.promote(three_models["B"], _who(svc, "mlops"))  # B champion, A an earlier champion, C the challenger
     admin.canary_propose(_who(svc, "mlops"))
     admin.canary_review(_who(svc, "risk"), approve=True)
@@ -183,7 +182,7 @@ def test_halted_deployments_block_start_advance_approve_promote_not_rollback_abo
 
 
 def test_reaching_100_percent_promotes(svc, three_models):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     app = _apps(1)[0]
     old = svc.scoring.score(app, submitter=OFFICER, persist=False)
     assert old.model_version == three_models["A"]
@@ -204,7 +203,7 @@ def test_reaching_100_percent_promotes(svc, three_models):
 
 
 def test_rollback_to_an_earlier_version_restores_its_predictions(svc, three_models):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     a, b, c = three_models["A"], three_models["B"], three_models["C"]
     app = _apps(1, seed=99)[0]
     first = svc.scoring.score(app, submitter=OFFICER, persist=False)
@@ -234,7 +233,7 @@ def test_rollback_to_an_earlier_version_restores_its_predictions(svc, three_mode
 
 
 def test_rollback_refuses_a_version_that_never_served(svc, three_models):
-    admin = ModelAdmin(svc)
+    admin = svc.model_admin
     admin.promote(three_models["B"], _who(svc, "mlops"))
     with pytest.raises(Exception, match=MSG_NOT_FORMER.split("{")[0]):
         admin.rollback(_who(svc, "mlops"), to=three_models["C"])
@@ -246,6 +245,8 @@ def cli(svc, monkeypatch, tmp_path):
     for k in list(__import__("os").environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(svc.settings.model.registry_dir))
@@ -255,7 +256,7 @@ def cli(svc, monkeypatch, tmp_path):
     runner = CliRunner()
 
     def run(*args):  # rich wraps long lines: compare the output as one line
-        res = runner.invoke(app, list(args))
+        res = runner.invoke(app, list(args), input=f"{PASSWORD}\n" if "--as" in args else None)  # --as: proven
         return SimpleNamespace(exit_code=res.exit_code, output=" ".join(res.output.split()))
 
     return run

@@ -62,7 +62,11 @@ def test_users_lifecycle(env):
     bad = run("users", "add", "dave", "--role", "boss")
     assert bad.exit_code == 2 and "Unknown role" in bad.output
     assert run("users", "add", "erin", "--role", "admin", "--password-stdin", input="a long enough password\n").exit_code == 0
-    assert run("users", "disable", "carol").exit_code == 0
+    refused = run("users", "disable", "carol")  # an admin exists now: the operator must prove who they are
+    assert refused.exit_code == 2 and "manage_users" in refused.output
+    assert run("users", "add", "mallory", "--role", "admin").exit_code == 2
+    assert run("users", "disable", "carol", "--as", "carol", input="wrong\n").exit_code == 2
+    assert run("users", "disable", "carol", "--as", "erin", input="a long enough password\n").exit_code == 0
     listing = run("users", "list", "--json")
     assert '"disabled": true' in listing.output
     assert run("users", "disable", "nobody").exit_code == 2

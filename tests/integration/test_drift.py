@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from backend.db.repo_audit import AuditRepository
-from backend.db.repo_snapshots import SnapshotRepository
-from backend.db.tables import Application
-from backend.monitoring.psi import psi_from_counts
-from backend.services.drift import (
+from backend.compliance.audit_queries import AuditRepository
+from backend.domain import Actor
+from backend.monitoring.drift import (
     BAD_GRANULARITY,
     KIND,
     NAIVE_UNTIL,
@@ -27,9 +25,11 @@ from backend.services.drift import (
     period_of,
     periods_between,
 )
-from backend.services.drift_queries import parse_features, reason_codes
-from backend.services.drift_report import load_holdout
-from backend.services.users import Actor
+from backend.monitoring.drift_queries import parse_features, reason_codes
+from backend.monitoring.drift_report import load_holdout
+from backend.monitoring.psi import psi_from_counts
+from backend.monitoring.snapshot_queries import SnapshotRepository
+from backend.platform.db.tables_book import Application
 
 INCIDENT = ["annual_income", "revolving_utilization", "max_card_utilization", "num_inquiries_6m",
             "num_inquiries_12m"]

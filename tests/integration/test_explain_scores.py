@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from backend.services.explain.engine import build_engine
-from backend.services.explain.factcheck import fact_check
-from backend.services.explain.record import DecisionRecord
-from backend.services.scoring import Submitter
-from backend.training.features import PROTECTED
+from backend.container.adapters import build_engine
+from backend.domain import Actor
+from backend.domain.features import PROTECTED
+from backend.explanations.factcheck import fact_check
+from backend.explanations.record import DecisionRecord
 from backend.training.synthetic import generate
 
-OFFICER = Submitter("olivia", "loan_officer")
+OFFICER = Actor("olivia", "loan_officer")
 
 
 def _apps(n: int, seed: int = 5) -> list[dict]:

@@ -14,10 +14,11 @@ from pypdf import PdfReader
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 
-from backend.db.tables import Application, AuditLog, Decision, Outcome, Prediction
-from backend.services.fairness import BAD_UNTIL, THRESHOLD_LABEL
-from backend.services.fairness_report import build_report, ratio, render_html, render_pdf
-from backend.services.users import Actor
+from backend.domain import Actor
+from backend.monitoring.fairness import BAD_UNTIL, THRESHOLD_LABEL
+from backend.monitoring.fairness_report import build_report, ratio, render_html, render_pdf
+from backend.platform.db.tables_book import Application, Decision, Outcome, Prediction
+from backend.platform.db.tables_governance import AuditLog
 
 MONTHS = ["2025-08", "2025-09", "2025-10", "2025-11", "2025-12", "2026-01"]
 SEX = Application.protected["sex"].as_string()

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from backend.db.tables import AuditLog, ExplanationFeedback, SurveyResponse
-from backend.services import feedback as fb
-from backend.services.auth import UserInfo
-from backend.services.feedback import FeedbackError, FeedbackItem, SurveyItem
-from backend.services.override_rules import NOT_FOUND, TEXT_NUL, DecisionNotFound
-from backend.services.scoring import Submitter
+from backend.decisioning import feedback as fb
+from backend.decisioning.feedback import FeedbackError, FeedbackItem, SurveyItem
+from backend.domain import Actor
+from backend.domain.decision_rules import NOT_FOUND, TEXT_NUL, DecisionNotFound
+from backend.platform.db.tables_book import ExplanationFeedback, SurveyResponse
+from backend.platform.db.tables_governance import AuditLog
 from backend.training.synthetic import generate
 
 
@@ -39,7 +39,7 @@ def f(scoring_services):
 
     def score(owner: str = "olivia", seed: int = 5):
         u = users[owner]
-        return svc.scoring.score(_app(seed), submitter=Submitter(u.username, u.role, u.id))
+        return svc.scoring.score(_app(seed), submitter=Actor(u.username, u.role, u.id))
 
     return SimpleNamespace(svc=svc, fb=svc.feedback, db=svc.db, score=score, clock=svc.clock, **users)
 
@@ -89,7 +89,7 @@ def test_officer_cannot_rate_another_officers_decision(f):
     f.svc.users.set_disabled("olivia", True)
     with pytest.raises(DecisionNotFound):
         f.fb.rate_explanation(r.prediction_id, actor=f.olivia, helpful=True)
-    ghost = UserInfo(uuid.uuid4(), "ghost", "Ghost", "risk_manager")
+    ghost = Actor("ghost", "risk_manager", uuid.uuid4(), "Ghost")
     with pytest.raises(FeedbackError, match=fb.NOT_A_USER):
         f.fb.rate_explanation(r.prediction_id, actor=ghost, helpful=True)
     assert _count(f.db, ExplanationFeedback) == 1

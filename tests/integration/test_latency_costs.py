@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
 
-from backend.config import DEFAULT_LLM_PRICES
-from backend.config_analytics import CostSettings
-from backend.db.tables import Application, Decision, LLMUsageRow, Outcome, Prediction, RolloutConfig
-from backend.services import cost_model as m
-from backend.services.costs import BAD_WINDOW, NAIVE_WINDOW, CostService
-from backend.services.latency import BAD_TARGET, LatencyService
+from backend.analytics import cost_model as m
+from backend.analytics import cost_scenarios as cs
+from backend.analytics.config import CostSettings
+from backend.analytics.costs import BAD_WINDOW, NAIVE_WINDOW, CostService
+from backend.analytics.latency import BAD_TARGET, LatencyService
+from backend.explanations.config import DEFAULT_LLM_PRICES
+from backend.platform.db.tables_book import Application, Decision, LLMUsageRow, Outcome, Prediction
+from backend.platform.db.tables_governance import RolloutConfig
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)  # the `clock` fixture
@@ -119,7 +121,7 @@ def test_report_months_storage_and_what_if_follow_the_records(services):
     assert r.total.component("LLM") == pytest.approx(5.0 + 0.01 + 0.0035)
     assert r.recent.usage.start == NOW - timedelta(days=30) and r.recent.usage.requests == 4  # the alert's window
     assert r.recent.per_request == pytest.approx(costs.per_request(NOW - timedelta(days=30), NOW))
-    saving = m.what_if(r.breakdowns, m.Scenario(llm_cache_hit_rate=0.2), costs.costs).saving
+    saving = cs.what_if(r.breakdowns, cs.Scenario(llm_cache_hit_rate=0.2), costs.costs).saving
     with services.db.transaction() as s:  # the same calls again: twice the LLM usage
         pids = s.execute(select(LLMUsageRow.prediction_id, LLMUsageRow.at, LLMUsageRow.cost_usd,
                                 LLMUsageRow.input_tokens, LLMUsageRow.output_tokens)
@@ -127,7 +129,7 @@ def test_report_months_storage_and_what_if_follow_the_records(services):
         for pid, at, cost, tin, tout in pids:
             _llm(s, pid, at, cost=cost, tokens=(tin, tout) if tin is not None else None)
     again = costs.report()
-    assert m.what_if(again.breakdowns, m.Scenario(llm_cache_hit_rate=0.2), costs.costs).saving == \
+    assert cs.what_if(again.breakdowns, cs.Scenario(llm_cache_hit_rate=0.2), costs.costs).saving == \
         pytest.approx(2 * saving)
     assert again.total is not None and again.total.component("LLM") == pytest.approx(2 * (5.0 + 0.01 + 0.0035))
 
@@ -185,9 +187,13 @@ def test_percentiles_equal_numpy_on_the_same_rows(services):
     openai = next(x for x in r.table("explanation", "provider") if x.group == "openai / gpt-4o (explanation)")
     check(openai, llm_ms[explained])
     assert r.p95_end_to_end_s == pytest.approx(np.percentile(e2e, 95) / 1000)
-    assert LatencyService(services.db, services.clock).end_to_end_p95_s(JAN - timedelta(days=60), NOW) == \
-        pytest.approx(np.percentile(e2e, 95) / 1000)
-    assert LatencyService(services.db, services.clock).end_to_end_p95_s(NOW, NOW + timedelta(days=1)) is None
+    lat = LatencyService(services.db, services.clock)
+    window = lat.end_to_end_p95(start=JAN - timedelta(days=60), end=NOW)
+    assert (window.p95_s, window.n) == (pytest.approx(np.percentile(e2e, 95) / 1000), len(e2e))
+    assert lat.end_to_end_p95(start=NOW, end=NOW + timedelta(days=1)).p95_s is None
+    pilot_fig = lat.end_to_end_p95(phase="pilot")  # the phase filter is the page's phase grouping
+    assert (pilot_fig.p95_s, pilot_fig.n) == (pytest.approx(pilot.p95_ms / 1000), pilot.n)
+    assert r.e2e == lat.end_to_end_p95()  # the report's headline is the one definition
     assert r.timing_keys == ("validate_ms", "score_ms") and not r.truncated
     assert r.target_met is False  # 5 ms is a target these rows cannot meet
 

@@ -4,23 +4,19 @@ resolve with the actor's permission checked, --retrain-on-alert, and bad input."
 from __future__ import annotations
 
 import json
-import sys
-import types
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
+import serving_records
 from typer.testing import CliRunner
 
-from backend.adapters.notify_factory import MSG_NO_WEBHOOK_URL
+from backend.alerts import rules as alert_rules
+from backend.alerts.cli import BAD_AS_OF
+from backend.alerts.service import MSG_BAD_STATUS, MSG_NOT_ALLOWED
 from backend.cli import app
-from backend.cli_monitor import BAD_AS_OF, RETRAIN_MISSING
-from backend.config import load_settings
 from backend.container import build_services
-from backend.db.tables import Application, LLMUsageRow, Prediction
-from backend.services import alert_rules
-from backend.services.alerts import MSG_BAD_STATUS, MSG_NOT_ALLOWED, MSG_NOT_USER
+from backend.container.adapters import MSG_NO_WEBHOOK_URL
+from backend.container.settings import load_settings
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("wide_cli_tables")
@@ -41,26 +37,13 @@ def env(cli_env, monkeypatch):
 
 
 def craft(svc, end: datetime, n: int, llm_ms: float) -> None:
-    """``n`` scoring requests in the 6 days before ``end``, each with one explanation call of ``llm_ms``."""
-    apps, preds, usage = [], [], []
-    for i in range(n):
-        t = end - timedelta(days=6) + timedelta(minutes=20 * i)
-        aid, pid = uuid.uuid4(), uuid.uuid4()
-        apps.append({"id": aid, "applicant_id": f"c-{i}", "features": {}, "protected": {}, "loan_amount": 5000.0,
-                     "applied_at": t, "created_at": t, "source": "api"})
-        preds.append({"id": pid, "application_id": aid, "model_name": "creditrisk", "model_version": "crafted",
-                      "model_role": "primary", "engine": "compiled", "pd": 0.1, "raw_score": -2.0, "risk_class": "low",
-                      "confidence": 0.9, "recommendation": "approve", "latency_ms": 5.0, "created_at": t})
-        usage.append({"id": uuid.uuid4(), "at": t, "purpose": "explanation", "prediction_id": pid,
-                      "provider": "openai", "model": "m", "latency_ms": llm_ms, "fact_check_ok": True})
-    with svc.db.transaction() as s:
-        s.execute(insert(Application), apps)
-        s.execute(insert(Prediction), preds)
-        s.execute(insert(LLMUsageRow), usage)
+    """``n`` decided scoring requests in the 6 days before ``end``, each with one explanation call of ``llm_ms``."""
+    serving_records.craft(svc.db, end, n, calls=lambda i: [{"ms": llm_ms}])
 
 
 def run(*args: str):
-    return runner.invoke(app, list(args))
+    """``--by NAME`` is proven by NAME's password (prompted), as a person at a terminal would type it."""
+    return runner.invoke(app, list(args), input=f"{PASSWORD}\n" if "--by" in args else None)
 
 
 def _one_line(text: str) -> str:
@@ -91,7 +74,9 @@ def test_run_alerts_ack_resolve_and_exit_codes(env):
     res = run("monitor", "ack", alert.id, "--by", "pat", "--note", "looking at it")
     assert res.exit_code == 1 and MSG_NOT_ALLOWED.format(role="product lead") in _one_line(res.output)
     res = run("monitor", "ack", alert.id, "--by", "nobody", "--note", "looking at it")
-    assert res.exit_code == 1 and MSG_NOT_USER.format(username="nobody") in _one_line(res.output)
+    assert res.exit_code == 2 and "Login failed" in _one_line(res.output)  # no such user: nothing to prove
+    res = runner.invoke(app, ["monitor", "resolve", alert.id, "--by", "rita", "--note", "x"], input="guess\n")
+    assert res.exit_code == 2 and "Login failed" in _one_line(res.output)  # resolving lifts halts: proof first
     res = run("monitor", "ack", alert.id, "--by", "rita", "--note", "Explainer provider slow; ticket OPS-7")
     assert res.exit_code == 0 and f"acknowledged alert {alert.id} (latency) as rita" in res.output
     res = run("monitor", "resolve", alert.id, "--by", "mel", "--note", "Provider switched")
@@ -114,14 +99,14 @@ def test_run_alerts_ack_resolve_and_exit_codes(env):
 def test_retrain_on_alert(env, monkeypatch):
     low = alert_rules.Measurement(0.84, 5000, "2025-01")
     monkeypatch.setitem(alert_rules.READERS, "accuracy", lambda ctx: low)
-    monkeypatch.setitem(sys.modules, "backend.training.retrain", None)  # not written yet (or removed)
-    res = run("monitor", "run", "--no-refresh", "--retrain-on-alert")
-    assert res.exit_code == 1 and RETRAIN_MISSING in _one_line(res.output)
+    res = run("monitor", "run", "--no-refresh", "--retrain-on-alert", "--json")  # an empty book: nothing to learn from
+    assert res.exit_code == 1
+    said = json.loads(res.output)["retrain"]
+    assert said.startswith("failed: too little data to retrain") and "Nothing was registered" in said
 
     calls = []
-    fake = types.ModuleType("backend.training.retrain")
-    fake.retrain_from_book = lambda services, actor, at: calls.append((actor.username, at)) or "challenger 7"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "backend.training.retrain", fake)
+    monkeypatch.setattr("backend.training.Retrainer.from_book",
+                        lambda self, actor, at: calls.append((actor.username, at)) or "challenger 7")
     res = run("monitor", "run", "--as-of", "2026-02-01", "--no-refresh", "--retrain-on-alert", "--json")
     assert res.exit_code == 1 and json.loads(res.output)["retrain"] == "done: challenger 7"
     assert calls == [("monitor", datetime(2026, 2, 1, tzinfo=UTC))]

@@ -16,12 +16,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from backend.config import load_settings
 from backend.container import Services, build_services
-from backend.db.engine import Database
-from backend.db.tables import (
+from backend.container.settings import load_settings
+from backend.platform.db.engine import Database
+from backend.platform.db.tables_book import (
     Application,
-    AuditLog,
     Decision,
     ExplanationFeedback,
     ExplanationRow,
@@ -30,7 +29,9 @@ from backend.db.tables import (
     Prediction,
     SurveyResponse,
 )
-from backend.services.operations_sim import OperationsSimulator, SimConfig, _generate
+from backend.platform.db.tables_governance import AuditLog
+from backend.simulation.draws import generate_applications
+from backend.simulation.operations import OperationsSimulator, SimConfig
 
 VOLUME = 900  # per month: small enough for CI, large enough for the story's rates
 
@@ -104,7 +105,7 @@ def _history_tells_the_seed_story(history):
     # handful, so the check uses the generator's ground-truth default probability of the same rows
     # (the full default run's realized rates are in the README).
     cfg = SimConfig(volume=VOLUME, retrain=False)
-    truth = _generate(VOLUME * cfg.months, seed=cfg.seed, start=cfg.start, end=cfg.end,
+    truth = generate_applications(VOLUME * cfg.months, seed=cfg.seed, start=cfg.start, end=cfg.end,
                       incident=cfg.incident_window).set_index("application_id")["pd_true"]
     funded = df[df["funded"].eq(True) & df["arm"].isin(["ai", "control"])]
     risk = truth.reindex(funded["external_id"]).to_numpy()
@@ -132,7 +133,9 @@ def _records_behind_the_dashboards(history, db):
         def n(table, *where):
             return s.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
-        assert n(ExplanationRow) == report.explanations == int(df["ai_visible"].sum())
+        # officers open the AI card at their own rate (62-95%, varying by month): adoption is not 100%
+        shown, ai_cases = n(ExplanationRow), int(df["ai_visible"].sum())
+        assert shown == report.explanations and 0.62 * ai_cases <= shown <= 0.97 * ai_cases
         usage = s.execute(select(LLMUsageRow.provider, LLMUsageRow.input_tokens, LLMUsageRow.cost_usd,
                                  LLMUsageRow.error, LLMUsageRow.fallback_used)).all()
         providers = {u.provider for u in usage}
@@ -153,14 +156,19 @@ def _records_behind_the_dashboards(history, db):
 
 def _idempotent_and_same_seed_same_history(history, tmp_path, model_registry):
     svc, df, _report = history
+    with svc.db.read() as s:
+        audit_rows = s.scalar(select(func.count()).select_from(AuditLog))
     again = OperationsSimulator(svc, SimConfig(volume=VOLUME, retrain=False), progress=None).run()
     assert again.applications == 0 and again.decisions == 0 and again.skipped_days > 150
+    assert again.outcomes == 0
+    with svc.db.read() as s:  # a re-run says nothing happened that did not (no backdated outcomes_imported)
+        assert s.scalar(select(func.count()).select_from(AuditLog)) == audit_rows
     assert len(_frame(svc.db)) == len(df)
     if svc.db.dialect != "sqlite":
         return
     other = tmp_path / "second"
     other.mkdir()
-    from backend.db.engine import make_engine
+    from backend.platform.db.engine import make_engine
 
     db2 = Database(make_engine(f"sqlite:///{other / 'second.db'}"))
     db2.migrate()
@@ -171,6 +179,18 @@ def _idempotent_and_same_seed_same_history(history, tmp_path, model_registry):
     a = df[cols].sort_values("external_id").reset_index(drop=True)
     b = df2[cols].sort_values("external_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+    assert _voice(svc.db) == _voice(db2)  # ratings and surveys too (ratings once followed the random prediction ids)
+
+
+def _voice(db: Database) -> tuple[object, ...]:
+    """What the officers said, by application and month: which explanations they rated and how, their NPS."""
+    with db.read() as s:
+        ratings = sorted(s.execute(select(Application.external_id, ExplanationFeedback.helpful, ExplanationFeedback.at)
+                                   .join(Prediction, Prediction.id == ExplanationFeedback.prediction_id)
+                                   .join(Application, Application.id == Prediction.application_id)).all())
+        surveys = sorted(s.execute(select(SurveyResponse.period, SurveyResponse.nps)).all())
+    assert ratings and surveys
+    return tuple(ratings), tuple(surveys)
 
 
 def test_incident_retrain_is_promoted_then_rolled_back(tmp_path, sqlite_database, model_registry):

@@ -13,11 +13,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select
 
-from backend.db.engine import Database
-from backend.db.repo_audit import AuditRepository
-from backend.db.tables import Application, AuditLog, Outcome
-from backend.services import outcomes as oc
-from backend.services.outcomes import OutcomeFileError
+from backend.compliance.audit_queries import AuditRepository
+from backend.decisioning import outcomes_file as oc
+from backend.decisioning.outcomes_file import OutcomeFileError
+from backend.decisioning.outcomes_queries import OutcomeImportRepository
+from backend.platform.db.engine import Database
+from backend.platform.db.tables_book import Application, Outcome
+from backend.platform.db.tables_governance import AuditLog
+
+SESSION_SIGNING_KEY = __import__("os").environ["CREDITRISK_MODEL__SIGNING_KEY"]  # the root conftest's
+
 
 APPLIED = datetime(2025, 10, 1, 14, 30, tzinfo=UTC)  # the clock fixture is 2026-01-15 09:00 UTC
 HEADER = "application_id,funded,default_flag,observation_date\n"
@@ -224,7 +229,7 @@ def test_exception_mid_import_leaves_nothing(o, monkeypatch):
     def boom_update(self, rows, now, batch):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(oc._Repo, "update", boom_update)
+    monkeypatch.setattr(OutcomeImportRepository, "update", boom_update)
     with pytest.raises(RuntimeError, match="disk full"):
         o.imp(HEADER + "EXT-0,true,true,2026-01-10\nEXT-1,true,false,2026-01-10\n")  # an insert AND an update
     got = _stored(o.db)
@@ -256,13 +261,15 @@ def test_cli_import_report_is_formula_safe_and_exit_codes(o, monkeypatch):
     for k in list(os.environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     monkeypatch.chdir(o.tmp)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(o.tmp / "var"))
     monkeypatch.setenv("CREDITRISK_DATABASE__URL", o.db.engine.url.render_as_string(hide_password=False))
     runner = CliRunner()
     o.services.users.add("rita", role="risk_manager", password="a long enough password")
     good = o.write(HEADER + "EXT-0,true,false,2026-01-10\n", "good.csv")
-    res = runner.invoke(app, ["outcomes", "import", str(good), "--as", "rita"])
+    res = runner.invoke(app, ["outcomes", "import", str(good), "--as", "rita"], input="a long enough password\n")
     assert res.exit_code == 0, res.output
     assert "accepted    1" in res.output and "rejected    0" in res.output
     assert _imports(o.db)[-1].actor == "rita" and _imports(o.db)[-1].role == "risk_manager"

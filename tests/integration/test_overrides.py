@@ -16,10 +16,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from backend.db.tables import Application, AuditLog, Decision, Prediction
-from backend.services import override_rules as R
-from backend.services.overrides import DecisionError, DecisionNotFound
-from backend.services.scoring import Submitter
+from backend.decisioning.decisions import DecisionError, DecisionNotFound
+from backend.domain import Actor
+from backend.domain import decision_rules as R
+from backend.platform.db.tables_book import Application, Decision, Prediction
+from backend.platform.db.tables_governance import AuditLog
 from backend.training.synthetic import generate
 
 TEXT = "Verified two years of tax returns; income is 40% higher than stated."
@@ -49,7 +50,7 @@ def w(scoring_services):
     pools = {}
     for owner, n, seed in [("olivia", 24, 5), ("oscar", 4, 6)]:
         u = users[owner]
-        res = svc.scoring.score_many(_apps(n, seed), submitter=Submitter(u.username, u.role, u.id))
+        res = svc.scoring.score_many(_apps(n, seed), submitter=Actor(u.username, u.role, u.id))
         pools[owner] = [r.prediction_id for r in res]
 
     def take(rec="approve", risk="low_risk", amount=10_000.0, owner="olivia"):
@@ -332,7 +333,7 @@ def test_officer_cannot_decide_or_see_another_officers_application(w):
 
 def test_decision_on_a_superseded_score_is_refused(w, clock):
     raw = dict(_apps(3, seed=9)[0], application_id="ext-rescore-1")
-    sub = Submitter(w.olivia.username, w.olivia.role, w.olivia.id)
+    sub = Actor(w.olivia.username, w.olivia.role, w.olivia.id)
     old = w.svc.scoring.score(raw, submitter=sub)
     clock.advance(minutes=1)
     new = w.svc.scoring.score(raw, submitter=sub)

@@ -12,9 +12,8 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sqlalchemy import select
 
-from backend.config_monitoring import MonitoringSettings
-from backend.db.tables import Application, MonitorSnapshot, Outcome, Prediction
-from backend.services.performance import (
+from backend.monitoring.config import MonitoringSettings
+from backend.monitoring.performance import (
     KIND,
     NAIVE_UNTIL,
     PerformanceService,
@@ -24,6 +23,8 @@ from backend.services.performance import (
     version_table,
     vintage_table,
 )
+from backend.platform.db.tables_book import Application, Outcome, Prediction
+from backend.platform.db.tables_governance import MonitorSnapshot
 
 LATE = datetime(2026, 11, 15, tzinfo=UTC)  # after the outcome feed (2026-11-01): Aug, Sep, Oct mature
 EARLY = datetime(2026, 2, 15, tzinfo=UTC)  # the fixture's clock: nothing mature, few defaults seen

@@ -10,15 +10,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import insert, select
 
-from backend.db.tables import Application, AuditLog
-from backend.security.keys import is_token, token_kid
-from backend.services.auth import UserInfo
-from backend.services.override_rules import NOT_FOUND, DecisionNotFound
-from backend.services.pii_reveal import REVEAL_NOT_ALLOWED, PiiService, PiiUnreadable, RevealRefused
-from backend.services.pii_rotation import PiiRotation
-from backend.services.rollout import OfficerInfo, assign, default_phase
-from backend.services.scoring import Submitter
-from backend.services.validation import ApplicationInvalid
+from backend.compliance.pii_keys import is_token, token_kid
+from backend.compliance.pii_reveal import REVEAL_NOT_ALLOWED, PiiService, PiiUnreadable, RevealRefused
+from backend.compliance.pii_rotation import PiiRotation
+from backend.domain import Actor
+from backend.domain.decision_rules import NOT_FOUND, DecisionNotFound
+from backend.domain.validation import ApplicationInvalid
+from backend.platform.db.tables_book import Application
+from backend.platform.db.tables_governance import AuditLog
+from backend.rollout.service import OfficerInfo, assign, default_phase
 from backend.training.synthetic import generate
 
 NAME, SSN, EMAIL = "Zebulon Quixote-Marchetti", "219-09-9999", "zq.marchetti@example.org"
@@ -34,13 +34,13 @@ def _apps(n: int, seed: int) -> list[dict]:
     return rows
 
 
-def _users(svc) -> dict[str, UserInfo]:
+def _users(svc) -> dict[str, Actor]:
     return {name: svc.users.add(name, role=role, password="correct horse battery staple")[0]
             for name, role in ROLES.items()}
 
 
-def _sub(u: UserInfo) -> Submitter:
-    return Submitter(u.username, u.role, u.id, u.senior)
+def _sub(u: Actor) -> Actor:
+    return Actor(u.username, u.role, u.id, senior=u.senior)
 
 
 def _raw(db) -> list[tuple]:
@@ -112,7 +112,7 @@ def test_scored_pii_is_tokens_only_masked_in_views_and_revealed_to_allowed_roles
 def test_rotation_is_batched_resumable_audited_and_reads_old_rows(scoring_services):
     svc = scoring_services
     old = svc.scoring.pii
-    sub = Submitter("olivia", "loan_officer")
+    sub = Actor("olivia", "loan_officer")
     rows = _apps(4, seed=9)
     rows[1]["applicant"] = {"name": NAME, "phone": "+1 555 010 0100"}
     done = svc.scoring.score_many(rows, submitter=sub)
@@ -164,7 +164,7 @@ def test_rotation_is_batched_resumable_audited_and_reads_old_rows(scoring_servic
 
 def test_encrypt_existing_takes_plaintext_rows_only(scoring_services):
     svc = scoring_services
-    done = svc.scoring.score(_apps(1, seed=5)[0], submitter=Submitter("olivia", "loan_officer"))
+    done = svc.scoring.score(_apps(1, seed=5)[0], submitter=Actor("olivia", "loan_officer"))
     with svc.db.transaction() as s:
         s.execute(insert(Application), [dict(id=uuid.uuid4(), applicant_id=f"OLD-{i}", features=done.features,
                                              protected={}, loan_amount=1.0, applied_at=svc.clock.now())
@@ -185,9 +185,9 @@ def test_cli_status_encrypt_existing_keys_and_find_print_no_pii(scoring_services
     from backend.cli import app
 
     svc = scoring_services
-    monkeypatch.setattr("backend.cli.services", lambda migrate=True: svc)
+    monkeypatch.setattr("backend.platform.cli._services_factory", lambda migrate=True: svc)
     run = CliRunner().invoke
-    svc.scoring.score(_apps(1, seed=3)[0], submitter=Submitter("olivia", "loan_officer"))
+    svc.scoring.score(_apps(1, seed=3)[0], submitter=Actor("olivia", "loan_officer"))
     ok = run(app, ["pii", "status"])
     assert ok.exit_code == 0 and "not under the active key: 0" in ok.output, ok.output
     with svc.db.transaction() as s:

@@ -10,15 +10,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.services.counterfactuals import DERIVED, MSG_TERM, apply_changes
-from backend.services.qa import HELP, NO_COMPARISON, NONE_FOUND, REFUSAL, DecisionQA, FrameComparisonStats
-from backend.services.scoring import Submitter
-from backend.training.features import MUTABLE_FEATURES
-from backend.training.loan_terms import amortized_payment, apr_for
+from backend.domain import Actor
+from backend.domain.features import MUTABLE_FEATURES
+from backend.domain.loan_terms import amortized_payment, apr_for
+from backend.explanations.counterfactuals import DERIVED, MSG_TERM, apply_changes
+from backend.explanations.qa_whatif import PAYDOWN, apply_hypothetical
+from backend.explanations.questions import (
+    HELP,
+    NO_COMPARISON,
+    REFUSALS,
+    DecisionQA,
+    FrameComparisonStats,
+)
 from backend.training.synthetic import generate
 
-OFFICER = Submitter("olivia", "loan_officer")
+OFFICER = Actor("olivia", "loan_officer")
 
+REFUSED_KINDS = ["protected"] * 20 + ["other_applicant"] * 10 + ["instruction"] * 12
 REFUSED = [
     # protected characteristics and proxies
     "What is the applicant's gender?", "Is the applicant male or female?", "How old is the applicant?",
@@ -47,18 +55,18 @@ LEGIT = [
     ("Why was this denied?", "why"), ("why was it sent to manual review", "why"),
     ("What were the main reasons for the decision?", "why"), ("Explain the decision", "why"),
     ("WHY DID THE MODEL DECLINE?", "why"), ("What drove this outcome?", "why"),
-    ("What would change the outcome?", "what_if"), ("How could the applicant get approved?", "what_if"),
-    ("What would it take to approve this loan?", "what_if"), ("What if they borrowed less?", "what_if"),
-    ("What is the smallest change that flips the decision?", "what_if"),
-    ("What if the loan amount were $15,000?", "explicit_what_if"),
-    ("with a 60-month term?", "explicit_what_if"), ("What if they borrowed 12k over 5 years?", "explicit_what_if"),
-    ("what if the term were 36 months", "explicit_what_if"), ("What if they enrolled in autopay?", "explicit_what_if"),
+    ("What would change the outcome?", "counterfactual"), ("How could the applicant get approved?", "counterfactual"),
+    ("What would it take to approve this loan?", "counterfactual"), ("What if they borrowed less?", "counterfactual"),
+    ("What is the smallest change that flips the decision?", "counterfactual"),
+    ("What if the loan amount were $15,000?", "what_if"),
+    ("with a 60-month term?", "what_if"), ("What if they borrowed 12k over 5 years?", "what_if"),
+    ("what if the term were 36 months", "what_if"), ("What if they enrolled in autopay?", "what_if"),
     ("How does the DTI compare with approved applicants?", "compare"),
     ("Is the revolving utilization high compared to approved loans?", "compare"),
     ("What percentile is the credit score among approved applications?", "compare"),
-    ("What is revolving utilization?", "explain_feature"), ("What does LTV mean?", "explain_feature"),
-    ("define debt-to-income", "explain_feature"), ("What is the average age of credit accounts?", "explain_feature"),
-    ("what's the payment to income ratio?", "explain_feature"),
+    ("What is revolving utilization?", "definition"), ("What does LTV mean?", "definition"),
+    ("define debt-to-income", "definition"), ("What is the average age of credit accounts?", "definition"),
+    ("what's the payment to income ratio?", "definition"),
 ]  # fmt: skip
 
 
@@ -101,22 +109,42 @@ def test_why_states_the_recommendation_and_each_reason_with_values(scoring_servi
             assert all(p in a.text for p in r.policy_reasons)
 
 
+def test_why_names_the_risk_in_words_that_agree_with_the_recommendation(scoring_services, scored):
+    """A denial is never described with a mild PD band ("moderate (5% to 15%)" beside Deny, issue 16/17)."""
+    qa = DecisionQA(scoring_services.scoring)
+    seen = set()
+    for r in scored:
+        text = qa.ask("why?", result=r).text.lower()
+        head = text.split("\n")[0]
+        for mild in ("very low", "moderate", "low (", "5% to 15%"):
+            if r.recommendation == "deny":
+                assert mild not in head, head
+        if r.recommendation == "deny":
+            assert "high risk" in head, head
+        if r.recommendation == "approve":
+            assert "low risk" in head and "high" not in head, head
+        seen.add(r.recommendation)
+    assert {"deny", "approve"} <= seen
+
+
 def test_counterfactuals_flip_the_outcome_when_rescored_independently(scoring_services, scored):
     qa = DecisionQA(scoring_services.scoring)
     flipped = none = 0
     for r in [x for x in scored if x.recommendation != "approve"][:60]:
         a = qa.ask("What would change the outcome?", result=r)
-        assert a.intent == "what_if" and not a.refused
+        assert a.intent == "counterfactual" and not a.refused
         if a.facts["reached"] == "none":
             none += 1
-            assert a.text == NONE_FOUND and a.counterfactuals == []
+            assert a.text.startswith("No change within bounds") and a.counterfactuals == []
+            assert f"{a.facts['evaluated']} re-scored variants" in a.text
             continue
         for cf in a.counterfactuals:
-            assert set(cf["changes"]) <= set(MUTABLE_FEATURES)
+            assert set(cf["changes"]) <= set(MUTABLE_FEATURES) | {PAYDOWN, "annual_income"}
+            assert "Cost: " in a.text
             moved = {k for k, v in cf["features"].items() if not _eq(v, r.features.get(k))}
-            assert moved <= set(MUTABLE_FEATURES) | set(DERIVED), moved
+            assert moved <= set(MUTABLE_FEATURES) | set(DERIVED) | MOVES_WITH_INCOME_OR_PAYDOWN, moved
             # rebuild from the lever values alone, then score with the model from scratch
-            rebuilt = apply_changes(r.features, {k: new for k, (_, new) in cf["changes"].items()})
+            rebuilt = apply_hypothetical(r.features, {k: new for k, (_, new) in cf["changes"].items()})
             assert all(_eq(rebuilt[k], cf["features"][k]) for k in cf["features"])
             f = cf["features"]
             assert f["estimated_monthly_payment"] == pytest.approx(
@@ -129,6 +157,10 @@ def test_counterfactuals_flip_the_outcome_when_rescored_independently(scoring_se
             else:
                 assert again.risk_class == "low_risk"
     assert flipped >= 1 and none >= 1
+
+
+MOVES_WITH_INCOME_OR_PAYDOWN = {"annual_income", "debt_to_income", "housing_to_income", "revolving_balance",
+                                "revolving_utilization", "open_to_buy", "total_debt_balance", "monthly_debt_payments"}
 
 
 def _eq(a, b):
@@ -153,7 +185,7 @@ def test_explicit_what_if_rescores_with_the_stated_value(scoring_services, score
     qa = DecisionQA(scoring_services.scoring)
     r = _first(scored, "deny")
     a = qa.ask("What if the loan amount were $15,000?", result=r)
-    assert a.intent == "explicit_what_if" and len(a.counterfactuals) == 1
+    assert a.intent == "what_if" and len(a.counterfactuals) == 1
     cf = a.counterfactuals[0]
     assert cf["features"]["loan_amount"] == 15_000
     again = _independent(scoring_services, apply_changes(r.features, {"loan_amount": 15_000}))
@@ -167,13 +199,13 @@ def test_explicit_what_if_out_of_bounds_gives_a_clear_message(scoring_services, 
     qa = DecisionQA(scoring_services.scoring)
     r = next(x for x in scored if x.recommendation == "deny" and x.features["loan_purpose"] != "auto")
     too_big = qa.ask("What if the loan amount were $250,000?", result=r)
-    assert too_big.intent == "explicit_what_if" and too_big.counterfactuals == []
+    assert too_big.intent == "what_if" and too_big.counterfactuals == []
     assert "must be between $500 and $100,000" in too_big.text
     term = qa.ask("What if the term were 84 months?", result=r)
     assert MSG_TERM.split("{")[0].strip() in term.text or "not an offered term" in term.text
     assert "12, 24, 36, 48, 60" in term.text
-    lawful = qa.ask("What if the credit score were 800?", result=r)
-    assert "not something the applicant can change" in lawful.text and lawful.counterfactuals == []
+    score = qa.ask("What if the credit score were 900?", result=r)
+    assert "must be between 300 and 850" in score.text and score.counterfactuals == []
 
 
 def test_compare_uses_approved_percentiles(scoring_services, scored, stats):
@@ -193,19 +225,20 @@ def test_explain_feature_and_help(scoring_services, scored):
     qa = DecisionQA(scoring_services.scoring)
     r = _first(scored, "deny")
     a = qa.ask("What is revolving utilization?", result=r)
-    assert a.intent == "explain_feature" and "revolving credit utilization" in a.text.lower()
+    assert a.intent == "definition" and "revolving credit utilization" in a.text.lower()
     assert a.facts["revolving_utilization"]["value"] == r.features["revolving_utilization"]
     assert qa.ask("good morning", result=r).text == HELP
 
 
-@pytest.mark.parametrize("question", REFUSED)
-def test_refusals(scoring_services, scored, question):
+@pytest.mark.parametrize(("question", "kind"), list(zip(REFUSED, REFUSED_KINDS, strict=True)))
+def test_refusals(scoring_services, scored, question, kind):
     assert len(REFUSED) >= 30
     qa = DecisionQA(scoring_services.scoring)
     r = _first(scored, "deny")
     before = copy.deepcopy(r.as_dict())
     a = qa.ask(question, result=r)
-    assert a.refused and a.text == REFUSAL and a.counterfactuals == [], (question, a.intent)
+    assert a.refused and a.intent == "refused" and a.counterfactuals == [], (question, a.intent)
+    assert a.refusal == kind and a.text == REFUSALS[kind], (question, a.refusal)
     assert r.as_dict() == before
 
 

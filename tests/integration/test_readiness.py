@@ -11,13 +11,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.config import load_settings
+from backend.compliance import evidence
 from backend.container import build_services
-from backend.services import evidence
-from backend.services.readiness import ReadinessService
-from backend.services.readiness_checks import MISMATCH, MISSING, STALE
-from backend.services.readiness_rollback import MSG_NO_TARGET, rollback_drill
-from backend.services.signoffs import (
+from backend.container.settings import load_settings
+from backend.operations.readiness import ReadinessService
+from backend.operations.readiness_checks import MISMATCH, MISSING, STALE
+from backend.operations.readiness_rollback import MSG_NO_TARGET, rollback_drill
+from backend.operations.signoffs import (
     AREA_ROLES,
     AREAS,
     MSG_ALREADY_REVOKED,
@@ -173,8 +173,23 @@ def test_supersede_revoke_and_version_mismatch(world):
     assert "for v2, not for the current champion v3" in world.readiness.evaluate().item("signoff_legal").evidence
 
 
+def _resign_as(reg, version):
+    """Make a copied version folder a genuine version of its own id: manifest, checksums and signature (the
+    test holds the signing key, as the registering process does)."""
+    import hashlib
+    import json
+
+    folder = reg.path / version
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "version": version}))
+    sums = {f: hashlib.sha256((folder / f).read_bytes()).hexdigest()
+            for f in json.loads((folder / "checksums.json").read_text())}
+    (folder / "checksums.json").write_text(json.dumps(sums))
+    (folder / "signature.json").write_bytes(reg.keys.sign(reg.name, version, (folder / "checksums.json").read_bytes()))
+
+
 def test_rollback_drill_on_a_trained_registry(sqlite_database, clock, model_registry, tmp_path):
-    from backend.model.registry import Registry
+    from backend.models.registry import Registry
 
     shutil.copytree(model_registry, tmp_path / "models")
     svc = build_services(load_settings(data_dir=tmp_path, model={"registry_dir": tmp_path / "models"}),
@@ -183,17 +198,18 @@ def test_rollback_drill_on_a_trained_registry(sqlite_database, clock, model_regi
     first = reg.aliases()["champion"]
     failed = rollback_drill(reg, svc.db, clock, actor="cli:test")
     assert not failed.ok and MSG_NO_TARGET.format(champion=first) in failed.summary
-    assert ReadinessService.from_services(svc).evaluate().item("rollback").reason == "failed"
+    assert svc.readiness.evaluate().item("rollback").reason == "failed"
 
     second = "v29990101-000000000-abcdef"  # a second version that served: a copy of the first under a new id
     shutil.copytree(reg.path / first, reg.path / second)
+    _resign_as(reg, second)
     Registry(reg.root, reg.name).promote(second, gates_required=False)
     clock.advance(minutes=1)
     ok = rollback_drill(reg, svc.db, clock, actor="cli:test")
     assert ok.ok, ok.summary
     assert ok.payload["restored"] == first and ok.payload["scored_rows"] > 0
     assert reg.aliases()["champion"] == second  # the serving registry was not touched
-    report = ReadinessService.from_services(svc).evaluate()
+    report = svc.readiness.evaluate()
     assert report.item("rollback").green and "scratch copy" in report.item("rollback").evidence
     assert "held-out AUC" in report.item("holdout").evidence and report.champion == second
     assert svc.audit.recent(1, entity_type="ops_evidence")[0]["payload"]["kind"] == "rollback_test"

@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from backend.cli import app
-from backend.config import load_settings
 from backend.container import build_services
-from backend.services.readiness_rollback import MSG_NO_TARGET
-from backend.services.signoffs import MSG_COUNSEL_REQUIRED, MSG_NO_CHAMPION
+from backend.container.settings import load_settings
+from backend.operations.readiness_rollback import MSG_NO_TARGET
+from backend.operations.signoffs import MSG_COUNSEL_REQUIRED, MSG_NO_CHAMPION
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("wide_cli_tables")
@@ -32,7 +32,8 @@ def env(cli_env):
 
 
 def run(*args: str):  # noqa: ANN201
-    return runner.invoke(app, list(args))
+    """``--user NAME`` is proven by NAME's password (prompted)."""
+    return runner.invoke(app, list(args), input=f"{PASSWORD}\n" if "--user" in args else None)
 
 
 def test_checklist_on_a_fresh_install(env):
@@ -67,6 +68,8 @@ def test_signoffs_and_rollback_drill_with_a_champion(env, model_registry):
     assert pm["signed_by"] == "Pat Tester (pat)" and pm["note"] == "phase report read"
     assert pm["id"][:8] in run("signoff", "list").output
     assert run("signoff", "revoke", pm["id"][:8], "--user", "mel").exit_code == 2  # not a product lead
+    claimed = runner.invoke(app, ["signoff", "revoke", pm["id"][:8], "--user", "pat"], input="guess\n")
+    assert claimed.exit_code == 2 and "Login failed" in claimed.output  # naming pat is not being pat
     revoked = run("signoff", "revoke", pm["id"][:8], "--user", "pat", "--note", "re-review")
     assert revoked.exit_code == 0, revoked.output
     items = {i["key"]: i for i in json.loads(run("readiness", "--json").output)["items"]}

@@ -9,18 +9,20 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from cli_identity import sign_in_as_named
 from typer.testing import CliRunner
 
-from backend.db.tables import AlertRow
-from backend.services.users import Actor
+from backend.domain import Actor
+from backend.platform.db.tables_governance import AlertRow
 from backend.training.retrain import (
     MSG_TOO_FEW_DEFAULTS,
     MSG_TOO_FEW_ROWS,
     RETRAIN_ACTION,
     RetrainError,
-    retrain_due,
-    retrain_from_book,
 )
+
+SESSION_SIGNING_KEY = __import__("os").environ["CREDITRISK_MODEL__SIGNING_KEY"]  # the root conftest's
+
 
 AS_OF = datetime(2026, 11, 2, tzinfo=UTC)  # the simulated outcomes are observed by 2026-11-01
 ML = Actor("sim.marcus", "ml_engineer")
@@ -33,7 +35,7 @@ def _prefix(template: str) -> str:
 def test_retrain_registers_a_challenger_with_gates_and_lineage(sim_services):
     reg = sim_services.models.registry()
     champion, before = reg.resolve("champion"), reg.versions()
-    report = retrain_from_book(sim_services, ML, at=AS_OF, months=18, n_boost=20, n_trees=40)  # smaller: faster
+    report = sim_services.retrainer.from_book(ML, at=AS_OF, months=18, n_boost=20, n_trees=40)  # smaller: faster
     version = report["version"]
     assert reg.versions() == sorted([*before, version])
     doc = reg.aliases()
@@ -63,22 +65,22 @@ def test_retrain_refuses_with_too_little_data(sim_services):
     reg = sim_services.models.registry()
     before, audit = reg.versions(), sim_services.audit.count()
     with pytest.raises(RetrainError, match=_prefix(MSG_TOO_FEW_ROWS)):
-        retrain_from_book(sim_services, ML, at=AS_OF, months=1)  # October 2026: no applications
+        sim_services.retrainer.from_book(ML, at=AS_OF, months=1)  # October 2026: no applications
     with pytest.raises(RetrainError, match=_prefix(MSG_TOO_FEW_ROWS)):  # before repaid loans are observed
-        retrain_from_book(sim_services, ML, at=datetime(2026, 3, 1, tzinfo=UTC), months=12)
+        sim_services.retrainer.from_book(ML, at=datetime(2026, 3, 1, tzinfo=UTC), months=12)
     with pytest.raises(RetrainError, match=_prefix(MSG_TOO_FEW_DEFAULTS)):
-        retrain_from_book(sim_services, ML, at=AS_OF, months=18, min_defaults=100_000)
+        sim_services.retrainer.from_book(ML, at=AS_OF, months=18, min_defaults=100_000)
     with pytest.raises(RetrainError, match="window must be 1 to 120 months"):
-        retrain_from_book(sim_services, ML, at=AS_OF, months=500)
+        sim_services.retrainer.from_book(ML, at=AS_OF, months=500)
     assert reg.versions() == before and sim_services.audit.count() == audit  # nothing registered or audited
 
 
 def test_retrain_due_by_age_and_by_alert(sim_services):
     events = [e for e in sim_services.models.registry().aliases()["events"] if e["action"] == "register"]
     last = max(datetime.fromisoformat(e["at"]) for e in events)
-    due, why = retrain_due(sim_services, last + timedelta(days=3))
+    due, why = sim_services.retrainer.due(last + timedelta(days=3))
     assert not due and why.startswith("not due: the last registration") and "retrain every 30 days" in why
-    due, why = retrain_due(sim_services, last + timedelta(days=31))
+    due, why = sim_services.retrainer.due(last + timedelta(days=31))
     assert due and "is 31 days old" in why
     now = datetime(2026, 2, 15, tzinfo=UTC)
     with sim_services.db.transaction() as s:
@@ -86,7 +88,7 @@ def test_retrain_due_by_age_and_by_alert(sim_services):
                        action=RETRAIN_ACTION, status="acknowledged", value=0.8, threshold=0.88,
                        message="accuracy 0.80 below 0.88", details={}, opened_at=now, last_seen_at=now,
                        notifications=[]))
-    due, why = retrain_due(sim_services, last + timedelta(days=3))
+    due, why = sim_services.retrainer.due(last + timedelta(days=3))
     assert due and why == "due: unresolved retrain alert(s): accuracy"
 
 
@@ -95,6 +97,8 @@ def cli(sim_services, monkeypatch, tmp_path):
     for k in list(__import__("os").environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(sim_services.settings.model.registry_dir))
@@ -103,7 +107,10 @@ def cli(sim_services, monkeypatch, tmp_path):
 
     runner = CliRunner()
 
-    def run(*args):  # rich wraps long lines: compare the output as one line
+    def run(*args, signed_in_as=None):  # rich wraps long lines: compare the output as one line
+        # --as NAME (or a cron job's CLI token) is proven by that user's CLI token
+        who = ["--as", signed_in_as] if signed_in_as else list(args)
+        sign_in_as_named(sim_services, who, tmp_path / "cli-token", monkeypatch)
         res = runner.invoke(app, list(args))
         return SimpleNamespace(exit_code=res.exit_code, output=" ".join(res.output.split()))
 
@@ -122,6 +129,6 @@ def test_cli_retrain(cli, sim_services):
     assert res.exit_code == 0, res.output
     version = reg.aliases()["challenger"]
     assert version and f'"version": "{version}"' in res.output and "Selection bias" in res.output
-    res = cli("retrain", "--if-due")  # just registered: not due, and it says why
+    res = cli("retrain", "--if-due", signed_in_as="sim.marcus")  # cron's CLI token; just registered: not due
     assert res.exit_code == 0 and "not due: the last registration" in res.output
     assert reg.aliases()["challenger"] == version

@@ -9,14 +9,17 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from cli_identity import sign_in_as_named
+from signing_key import SESSION_SIGNING_KEY
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from backend.db.tables import Application, AuditLog, Decision, RolloutConfig
-from backend.services.override_rules import DecisionError
-from backend.services.rollout import CONTROL, RolloutError
-from backend.services.scoring import Submitter
-from backend.services.workspace import AIHidden, WorkspaceService
+from backend.decisioning.workspace import AIHidden, WorkspaceService
+from backend.domain import Actor
+from backend.domain.decision_rules import DecisionError
+from backend.platform.db.tables_book import Application, Decision
+from backend.platform.db.tables_governance import AuditLog, RolloutConfig
+from backend.rollout.service import CONTROL, RolloutError
 from backend.training.synthetic import generate
 
 RATIONALE = "Pilot agreed at the steering committee"
@@ -111,7 +114,7 @@ def test_four_eyes(r):
 
 def test_the_proposer_cannot_review_their_own_proposal(r, monkeypatch):
     """Even a user allowed both steps (here a risk manager given PROPOSE_ROLLOUT) cannot approve their own."""
-    from backend import permissions
+    from backend.domain import permissions
 
     policy = dict(permissions.POLICY)
     policy[permissions.Role.RISK_MANAGER] = policy[permissions.Role.RISK_MANAGER] | {permissions.Perm.PROPOSE_ROLLOUT}
@@ -187,8 +190,17 @@ def test_cli_rollout_flow_and_errors(r, tmp_path, monkeypatch):
 
     for key in [k for k in __import__("os").environ if k.startswith("CREDITRISK_")]:
         monkeypatch.delenv(key)
-    monkeypatch.setattr("backend.cli.services", lambda migrate=True: r.svc)
-    run = CliRunner().invoke
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
+    monkeypatch.setattr("backend.platform.cli._services_factory", lambda migrate=True: r.svc)
+    runner = CliRunner()
+
+    def run(app, args):  # --as NAME is proven by NAME's CLI token
+        sign_in_as_named(r.svc, args, tmp_path / "cli-token", monkeypatch)
+        return runner.invoke(app, args)
+
+    unproven = runner.invoke(app, ["rollout", "approve", "1", "--as", "rita"])  # no token, no password
+    assert unproven.exit_code == 2 and "needs proof" in unproven.output
     ok = run(app, ["rollout", "set", "--phase", "pilot", "--ai-share", "0.1", "--cap", "25000", "--threshold", "0.7",
                    "--senior-only", "--roles", "loan_officer", "--officers", "olivia", "--disable", "qa,letters",
                    "--rationale", RATIONALE, "--as", "paul"])
@@ -227,7 +239,7 @@ def s(scoring_services):
 
 def _score(s, rows, officer=None):  # noqa: ANN001
     u = officer or s.olivia
-    return [s.svc.scoring.score(row, submitter=Submitter(u.username, u.role, u.id, u.senior)) for row in rows]
+    return [s.svc.scoring.score(row, submitter=Actor(u.username, u.role, u.id, senior=u.senior)) for row in rows]
 
 
 def _apps_rows(db) -> dict[str, tuple]:

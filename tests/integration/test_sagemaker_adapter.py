@@ -20,20 +20,22 @@ from botocore.stub import Stubber
 from sagemaker_support import APPLICATION, RuntimeShim, free_port, package_into
 from sqlalchemy import select
 
-from backend.adapters import model_sagemaker as sm
-from backend.adapters.model_sagemaker import SageMakerError, SageMakerModelServer
-from backend.adapters.model_sagemaker_remote import MSG_ROLE, MSG_VERSION
-from backend.config import load_settings
 from backend.container import build_services
-from backend.db.tables import Prediction
-from backend.model.policy import REVIEW
-from backend.services.model_provider import ModelProvider
-from backend.services.scoring import ScoringService, Submitter
+from backend.container.adapters import build_model_server
+from backend.container.settings import load_settings
+from backend.domain import Actor
+from backend.domain.policy import REVIEW
+from backend.models.adapters import sagemaker_runtime as sm
+from backend.models.adapters.sagemaker_remote import MSG_ROLE, MSG_VERSION
+from backend.models.adapters.sagemaker_runtime import SageMakerError, SageMakerModelServer
+from backend.models.provider import ModelProvider
+from backend.platform.db.tables_book import Prediction
+from backend.scoring import ScoringService
 from backend.serving.app import build
 from backend.serving.scorer import score_items
 
 ENDPOINT = "creditrisk-test"
-OFFICER = Submitter("officer", "loan_officer")
+OFFICER = Actor("officer", "loan_officer")
 
 
 @pytest.fixture
@@ -51,7 +53,8 @@ def env(tmp_path: Path, sqlite_database, clock, model_registry: Path):
 
 def _scoring(svc, server=None, model_settings=None) -> ScoringService:
     """The services' scoring use case over a model provider with the given SageMaker server (or settings)."""
-    provider = ModelProvider(model_settings or svc.settings.model, svc.settings.policy, server=server)
+    model = model_settings or svc.settings.model
+    provider = ModelProvider(model, svc.settings.policy, server=server or build_model_server(model))
     return ScoringService(svc.db, svc.cache, provider, svc.clock, svc.rollout, pii=getattr(svc.scoring, "pii", None))
 
 

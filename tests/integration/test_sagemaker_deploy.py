@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import tarfile
 import uuid
@@ -19,15 +20,18 @@ from botocore.stub import ANY, Stubber
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from backend.config import load_settings
+from backend.compliance.audit_queries import AuditRepository
+from backend.compliance.evidence import latest
 from backend.container import build_services
-from backend.db.repo_audit import AuditRepository
-from backend.db.tables import AlertRow, AuditLog
-from backend.services import deploy_sagemaker as dep
-from backend.services.evidence import latest
-from backend.services.halts import HALT_ACTION, DeploymentsHalted
-from backend.services.users import Actor
-from backend.serving.package import SERVING_JSON
+from backend.container.settings import load_settings
+from backend.domain import Actor
+from backend.models import deploy as dep
+from backend.models.halts import HALT_ACTION, DeploymentsHalted
+from backend.models.package import SERVING_JSON
+from backend.platform.db.tables_governance import AlertRow, AuditLog
+
+SESSION_SIGNING_KEY = __import__("os").environ["CREDITRISK_MODEL__SIGNING_KEY"]  # the root conftest's
+
 
 ML = Actor("cli:mlops", "ml_engineer")
 STAMP = "20260115090000"  # the FixedClock of tests/conftest.py
@@ -131,6 +135,12 @@ def test_first_deploy_creates_everything_on_moto(svc, monkeypatch):
     assert row.payload["sha256"] == res.sha256 and row.payload["autoscaling"]["target_value"] == 280.0
 
 
+def _session_public_key() -> str:
+    from backend.models.signing import ModelKeys, private_from_b64
+
+    return ModelKeys.of(private_from_b64(os.environ["CREDITRISK_MODEL__SIGNING_KEY"])).public_text()
+
+
 def _stub_update(stubs: dict[str, Stubber], version: str, name: str, *, serves: str | None = None) -> None:
     sm, s3, aas = stubs["sagemaker"], stubs["s3"], stubs["autoscaling"]
     sm.add_response("describe_endpoint", _endpoint(OLD), {"EndpointName": "creditrisk"})
@@ -142,7 +152,9 @@ def _stub_update(stubs: dict[str, Stubber], version: str, name: str, *, serves: 
     sm.add_response("create_model", {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{name}"}, {
         "ModelName": name, "ExecutionRoleArn": ROLE, "Tags": tags,
         "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{key}",
-                             "Environment": {"CREDITRISK_MODEL__NAME": "creditrisk"}}})
+                             "Environment": {"CREDITRISK_MODEL__NAME": "creditrisk",
+                                             # the container verifies signatures with the public key only
+                                             "CREDITRISK_MODEL__VERIFY_KEYS": _session_public_key()}}})
     sm.add_response("create_endpoint_config", {"EndpointConfigArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/{name}"}, {
         "EndpointConfigName": name, "Tags": tags,
         "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 2,
@@ -255,6 +267,7 @@ def test_cli_dry_run_prints_the_exact_calls_and_records_nothing(tmp_path, monkey
     for k in list(__import__("os").environ):
         if k.startswith(("CREDITRISK_", "AWS_")):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_MODEL__SIGNING_KEY", SESSION_SIGNING_KEY)  # the copied registries are signed with it
     shutil.copytree(model_registry, tmp_path / "models")
     monkeypatch.chdir(tmp_path)
     for k, v in {"DATA_DIR": tmp_path / "var", "MODEL__REGISTRY_DIR": tmp_path / "models", "DEPLOY__ROLE_ARN": ROLE,

@@ -14,11 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sagemaker_support import APPLICATION, package_into, post, serving_process
 
-from backend.config import PolicySettings, load_settings
-from backend.model.registry import Registry
-from backend.services.model_provider import ModelProvider
-from backend.services.scoring import ScoringService
-from backend.serving import package as pkg
+from backend.container.settings import load_settings
+from backend.domain.policy import PolicySettings
+from backend.models import package as pkg
+from backend.models.provider import ModelProvider
+from backend.models.registry import Registry
+from backend.scoring.service import ScoringService
 from backend.serving.app import build
 from backend.serving.scorer import MSG_BATCH, MSG_CSV_WIDTH
 

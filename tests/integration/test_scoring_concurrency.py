@@ -9,11 +9,12 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from backend.db.tables import Application, Prediction
-from backend.services.scoring import ApplicationConflict, Submitter
+from backend.domain import Actor
+from backend.platform.db.tables_book import Application, Prediction
+from backend.scoring import ApplicationConflict
 from backend.training.synthetic import generate
 
-OFFICER = Submitter("olivia", "loan_officer")
+OFFICER = Actor("olivia", "loan_officer")
 THREADS = 6
 
 

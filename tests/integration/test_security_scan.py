@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from backend.cli import app
-from backend.services import evidence
-from backend.services import security_scan as S
+from backend.compliance import evidence
+from backend.operations import security_scan as S
 
 ROOT = S.Path(__file__).resolve().parents[2]
 
@@ -123,6 +123,7 @@ def test_cli_scan_records_evidence_and_exits_with_the_verdict(tmp_path, monkeypa
     for k in list(__import__("os").environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path / "var"))
     res = CliRunner().invoke(app, ["security", "scan", "--json"])
     assert res.exit_code == 0, res.output
@@ -130,8 +131,8 @@ def test_cli_scan_records_evidence_and_exits_with_the_verdict(tmp_path, monkeypa
     outputs["bandit"] = (1, bandit_json(high=True), "")
     res = CliRunner().invoke(app, ["security", "scan"])
     assert res.exit_code == 1 and "FAILED" in res.output
-    from backend.config import load_settings
     from backend.container import build_services
+    from backend.container.settings import load_settings
 
     svc = build_services(load_settings())
     try:
@@ -140,3 +141,11 @@ def test_cli_scan_records_evidence_and_exits_with_the_verdict(tmp_path, monkeypa
         assert evidence.latest(svc.db, "security_scan", ok=True) is not None
     finally:
         svc.close()
+
+
+def test_the_cli_scans_the_repository_not_a_package_folder():
+    """After the move to backend/operations/ the CLI's root was backend/ and bandit found no targets."""
+    from backend.operations import security_cli
+
+    assert security_cli.ROOT == ROOT
+    assert all((security_cli.ROOT / t).is_dir() for t in S.TARGETS)

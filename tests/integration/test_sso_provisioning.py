@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from backend.config_sso import SsoSettings
-from backend.db.repo_audit import AuditRepository
-from backend.db.repo_users import UserRepository
-from backend.services.sso import (
+from backend.compliance.audit_queries import AuditRepository
+from backend.identity.config import SsoSettings
+from backend.identity.queries import UserRepository
+from backend.identity.sso import (
     ACCOUNT_DISABLED,
     IDENTITY_EXPIRED,
     NO_MAPPED_GROUP,
@@ -144,12 +144,13 @@ def test_cli_writes_and_checks_streamlit_secrets(tmp_path: Any, monkeypatch: pyt
     from typer.testing import CliRunner
 
     from backend.cli import app
-    from backend.services.sso_secrets import SSO_DISABLED
+    from backend.identity.sso_secrets import SSO_DISABLED
 
     for k in list(os.environ):
         if k.startswith("CREDITRISK_"):
             monkeypatch.delenv(k)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CREDITRISK_AUTH__MFA_REQUIRED", "false")  # password-only sign-in (tests/mfa_helpers.py)
     runner = CliRunner()
     res = runner.invoke(app, ["sso", "write-secrets"])
     assert res.exit_code == 2 and SSO_DISABLED.split(" (")[0] in res.output

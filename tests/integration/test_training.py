@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.model.registry import (
+from backend.models.gates import GateConfig
+from backend.models.registry import (
     ArtifactIntegrityError,
     PromotionRefused,
     Registry,
@@ -20,7 +21,6 @@ from backend.model.registry import (
     apply_calibration,
 )
 from backend.training.dataset import DatasetError, from_synthetic
-from backend.training.gates import GateConfig
 from backend.training.synthetic import generate
 from backend.training.train import MSG_NO_TARGET, train, train_and_register
 
@@ -101,6 +101,7 @@ def test_registry_round_trip(result, registry):
             "reference.joblib",
             "holdout.parquet",
             "checksums.json",
+            "signature.json",
         ]
     )
     manifest = registry.manifest(version)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
-from backend.adapters.notify_webhook import text_for
-from backend.config_monitoring import AlertThresholds
-from backend.services.alert_rules import (
+from backend.alerts.rules import (
     FIRING,
     NO_DATA,
     NO_READING,
@@ -24,13 +21,17 @@ from backend.services.alert_rules import (
     fmt,
     judge,
     message,
-    nearest_rank,
     read_accuracy,
+    read_cost,
     read_drift,
+    read_errors,
     read_fairness,
+    read_latency,
     threshold_for,
 )
-from backend.services.halts import HALT_ACTION
+from backend.models.halts import HALT_ACTION
+from backend.monitoring.config import AlertThresholds
+from backend.platform.adapters.notify_webhook import text_for
 
 T = AlertThresholds()
 MIN = T.min_rows
@@ -112,35 +113,51 @@ def test_message_names_figure_threshold_period_and_action():
         "31.0 s", "$0.0040", "$0.75", "—")
 
 
-@pytest.mark.parametrize("n", [1, 2, 19, 20, 21, 100, 257])
-def test_nearest_rank_matches_numpy_inverted_cdf(n):
-    values = np.sort(np.random.default_rng(n).lognormal(8, 1, n))
-    for q in (0.5, 0.95, 0.99, 1.0):
-        assert values[nearest_rank(n, q)] == np.percentile(values, q * 100, method="inverted_cdf")
-    with pytest.raises(ValueError):
-        nearest_rank(0, 0.95)
-
-
 class _Services:
-    """Answers shaped as the monitoring services return them."""
+    """Answers shaped as the monitoring and analytics services return them."""
 
-    def __init__(self, accuracy=None, psi=None, di=None):  # noqa: ANN001
+    def __init__(self, accuracy=None, psi=None, di=None, latency=None, errors=None, cost=None):  # noqa: ANN001
         self.performance = type("P", (), {"latest_accuracy": lambda _s, before: accuracy})()
         self.drift = type("D", (), {"latest_max_psi": lambda _s, before: psi})()
         self.fairness = type("F", (), {"latest_min_di": lambda _s, before: di})()
+        self.latency = type("L", (), {"recent": lambda _s, at: latency, "errors": lambda _s, at: errors})()
+        self.costs = type("C", (), {"recent": lambda _s, at: cost})()
 
 
 def test_readers_map_the_services_answers():
     at = datetime(2025, 10, 1, tzinfo=UTC)
     ctx = ReadContext(_Services((0.86, "2025-01", 4100), (0.41, "2025-W38"),
-                                (0.71, "pilot", {"attribute": "age_band", "group": "18-25"})), lambda: None, at)
+                                (0.71, "pilot", {"attribute": "age_band", "group": "18-25"})), at)
     assert read_accuracy(ctx) == Measurement(0.86, 4100, "2025-01")
     assert read_drift(ctx) == Measurement(0.41, None, "2025-W38")
     fair = read_fairness(ctx)
     assert (fair.value, fair.period, fair.extra["fairness"]["group"]) == (0.71, "pilot", "18-25")
     assert "age_band" in fair.detail
-    empty = ReadContext(_Services(), lambda: None, at)
+    empty = ReadContext(_Services(), at)
     assert read_accuracy(empty) is None and read_drift(empty) is None and read_fairness(empty) is None
+
+
+def test_latency_error_and_cost_readers_take_the_analytics_figures():
+    from backend.analytics import ErrorRate, LatencyFigure
+    from backend.analytics.cost_model import Breakdown, Usage
+
+    at = datetime(2025, 10, 1, tzinfo=UTC)
+    week = datetime(2025, 9, 24, tzinfo=UTC)
+    fig = LatencyFigure(31.5, 30.2, 33.0, 450, week, at)
+    errs = ErrorRate(9, 600, 4, 5, week, at)
+    usage = Usage(datetime(2025, 9, 1, tzinfo=UTC), at, requests=1000)
+    cost = Breakdown(usage, (), 0.0, 0.0, ())
+    ctx = ReadContext(_Services(latency=fig, errors=errs, cost=cost), at)
+    assert read_latency(ctx) == Measurement(31.5, 450, "2025-09-24..2025-09-30", "", {"low": 30.2, "high": 33.0})
+    e = read_errors(ctx)
+    assert (e.value, e.n, e.period, e.extra) == (0.015, 600, "2025-09-24..2025-09-30", {
+        "requests": 600, "errors": 9, "scoring_fallbacks": 4, "llm_failures": 5})
+    c = read_cost(ctx)
+    assert (c.value, c.n, c.period) == (0.0, 1000, "2025-09-01..2025-09-30")
+    none = ReadContext(_Services(latency=LatencyFigure(None, None, None, 0, week, at), errors=ErrorRate(0, 0, 0, 0,
+                                                                                                       week, at)), at)
+    assert read_latency(none).value is None and read_errors(none).value is None and read_cost(none) is None
+    assert _judge("latency", read_latency(ctx).value, 450).status == FIRING
 
 
 def test_webhook_text_is_chat_ready():
@@ -154,7 +171,7 @@ def test_webhook_text_is_chat_ready():
 def test_webhook_backoff_and_retry_statuses_through_a_mock_transport():
     import httpx
 
-    from backend.adapters.notify_webhook import WebhookNotifier
+    from backend.platform.adapters.notify_webhook import WebhookNotifier
 
     answers, seen, slept = [429, 502, 200], [], []
 

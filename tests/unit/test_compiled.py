@@ -1,4 +1,4 @@
-"""Compiled ensembles (backend.model.compiled) against scikit-learn / imbalanced-learn and shap."""
+"""Compiled ensembles (backend.models.compiled) against scikit-learn / imbalanced-learn and shap."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from imblearn.ensemble import BalancedRandomForestClassifier, EasyEnsembleClassi
 from sklearn.datasets import make_classification
 from sklearn.tree import DecisionTreeClassifier
 
-from backend.model.compiled import (
+from backend.models.compiled import (
     INVALID_ARRAYS,
     NO_BACKGROUND,
     NON_FINITE,

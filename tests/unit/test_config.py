@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.config import SettingsError, load_settings
+from backend.container.settings import load_settings
+from backend.platform.config import SettingsError
 
 
 def test_embedded_defaults(tmp_path, monkeypatch):

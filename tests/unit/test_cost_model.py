@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from backend.config import DEFAULT_LLM_PRICES
-from backend.config_analytics import CostSettings
-from backend.services import cost_model as m
+from backend.analytics import cost_model as m
+from backend.analytics import cost_scenarios as cs
+from backend.analytics.config import CostSettings
+from backend.explanations.config import DEFAULT_LLM_PRICES
 
 C = CostSettings()
 P = dict(DEFAULT_LLM_PRICES)
@@ -95,7 +96,7 @@ def test_unit_costs_and_cache_savings():
 
 def test_what_if_effects_come_from_usage():
     b = m.breakdown(_usage(), C, P, redis_cache=False)
-    w = m.what_if([b], m.Scenario(serverless=True, llm_cache_hit_rate=0.2, reserved_database=True), C)
+    w = cs.what_if([b], cs.Scenario(serverless=True, llm_cache_hit_rate=0.2, reserved_database=True), C)
     assert w.after["Model serving"] == pytest.approx(16 * 0.00002)
     assert w.after["LLM"] == pytest.approx((LLM_OPENAI + 0.01) * 0.8)
     assert w.after["Lambda"] == pytest.approx(LAMBDA * 0.8)
@@ -103,7 +104,7 @@ def test_what_if_effects_come_from_usage():
     assert w.after["Monitoring"] == w.before["Monitoring"] == 50.0
     assert w.saving == pytest.approx(w.total_before - w.total_after)
     assert "3 of 16 recorded calls" in w.explanation["LLM"]  # 20% of the 16 LLM calls (cache views excluded)
-    nothing = m.what_if([b], m.Scenario(), C)
+    nothing = cs.what_if([b], cs.Scenario(), C)
     assert nothing.saving == 0 and nothing.after == nothing.before
 
 
@@ -114,23 +115,23 @@ def test_llm_saving_doubles_with_the_calls_and_serverless_follows_busy_time():
                                          input_tokens=2 * x.input_tokens, output_tokens=2 * x.output_tokens,
                                          latency_ms=2 * x.latency_ms) for x in one.llm),
                   uncached_busy_ms=2 * one.uncached_busy_ms)
-    cache = m.Scenario(llm_cache_hit_rate=0.2)
-    s1 = m.what_if([m.breakdown(one, C, P, redis_cache=False)], cache, C).saving
-    s2 = m.what_if([m.breakdown(two, C, P, redis_cache=False)], cache, C).saving
+    cache = cs.Scenario(llm_cache_hit_rate=0.2)
+    s1 = cs.what_if([m.breakdown(one, C, P, redis_cache=False)], cache, C).saving
+    s2 = cs.what_if([m.breakdown(two, C, P, redis_cache=False)], cache, C).saving
     assert s2 == pytest.approx(2 * s1) and s1 > 0
-    sl = m.Scenario(serverless=True)
-    after1 = m.what_if([m.breakdown(one, C, P, redis_cache=False)], sl, C).after["Model serving"]
-    after2 = m.what_if([m.breakdown(two, C, P, redis_cache=False)], sl, C).after["Model serving"]
+    sl = cs.Scenario(serverless=True)
+    after1 = cs.what_if([m.breakdown(one, C, P, redis_cache=False)], sl, C).after["Model serving"]
+    after2 = cs.what_if([m.breakdown(two, C, P, redis_cache=False)], sl, C).after["Model serving"]
     assert after2 == pytest.approx(2 * after1)
     # two months add up
-    both = m.what_if([m.breakdown(one, C, P, redis_cache=False)] * 2, cache, C)
+    both = cs.what_if([m.breakdown(one, C, P, redis_cache=False)] * 2, cache, C)
     assert both.saving == pytest.approx(2 * s1)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.5])
 def test_bad_hit_rate_is_refused(rate):
     with pytest.raises(ValueError) as e:
-        m.Scenario(llm_cache_hit_rate=rate)
+        cs.Scenario(llm_cache_hit_rate=rate)
     assert str(e.value) == m.BAD_HIT_RATE.format(value=rate)
 
 
@@ -142,7 +143,7 @@ def _month(label: str, requests: int, llm_usd: float) -> m.Breakdown:
 
 def test_projection_on_an_exact_line():
     hist = [_month("2025-01", 1000, 1.0), _month("2025-02", 1100, 1.1), _month("2025-03", 1200, 1.2)]
-    p = m.project(hist, C, after="2025-03", redis_cache=False)
+    p = cs.project(hist, C, after="2025-03", redis_cache=False)
     assert p is not None and p.slope == pytest.approx(100) and p.variable_per_request == pytest.approx(0.001)
     april = p.months[0]
     assert (april.month, april.requests) == ("2025-04", pytest.approx(1300))
@@ -156,7 +157,7 @@ def test_projection_on_an_exact_line():
 def test_projection_band_is_the_ols_prediction_interval():
     ys = [1000, 1200, 1100, 1300]
     hist = [_month(f"2025-0{i + 1}", y, 0.0) for i, y in enumerate(ys)]
-    p = m.project(hist, C, after="2025-04", redis_cache=False)
+    p = cs.project(hist, C, after="2025-04", redis_cache=False)
     assert p is not None
     fit = sm.OLS(np.array(ys, float), sm.add_constant(np.arange(4.0))).fit()
     pred = fit.get_prediction(np.array([[1.0, 4.0]])).summary_frame(alpha=0.05)
@@ -168,7 +169,7 @@ def test_projection_band_is_the_ols_prediction_interval():
 
 
 def test_projection_needs_history_and_has_no_band_below_three_months():
-    assert m.project([], C, after="2025-01", redis_cache=False) is None
-    p = m.project([_month("2025-01", 500, 0.5), _month("2025-02", 700, 0.7)], C, after="2025-02", redis_cache=False)
+    assert cs.project([], C, after="2025-01", redis_cache=False) is None
+    p = cs.project([_month("2025-01", 500, 0.5), _month("2025-02", 700, 0.7)], C, after="2025-02", redis_cache=False)
     assert p is not None and p.months[0].requests == pytest.approx(900) and p.months[0].usd_low is None
     assert "no band below three months" in p.explanation

@@ -110,8 +110,9 @@ def test_single_class(tmp_path):
 
 
 def test_unknown_positive_lists_observed_values(csv):
-    msg = _error(csv, target="Status", positive="Bad")
-    assert msg == ds.MSG_UNKNOWN_POSITIVE.format(positive="'Bad'", target="Status", observed="'bad', 'good'")
+    msg = _error(csv, target="Status", positive="Terrible")
+    assert msg == ds.MSG_UNKNOWN_POSITIVE.format(positive="'Terrible'", target="Status", observed="'bad', 'good'")
+    assert load_dataset(csv, target="Status", positive="BAD").positive == ["bad"]  # case is forgiven
 
 
 def test_positive_needed_for_non_binary_target(csv):
@@ -209,7 +210,7 @@ def test_bad_schema(tmp_path, text, reason):
 
 
 def test_from_synthetic():
-    from backend.training.features import FEATURE_NAMES, PROTECTED
+    from backend.domain.features import FEATURE_NAMES, PROTECTED
     from backend.training.synthetic import generate
 
     df = generate(300, seed=3)

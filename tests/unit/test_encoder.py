@@ -12,16 +12,8 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from backend.model.encoder import (
-    MISSING_KEY,
-    MSG_MISSING_COLUMNS,
-    MSG_NOT_BINARY,
-    MSG_NOT_FITTED,
-    MSG_NOT_NUMBER,
-    FeatureEncoder,
-    category_key,
-    infer_kind,
-)
+from backend.models.encoder import MISSING_KEY, MSG_MISSING_COLUMNS, MSG_NOT_FITTED, FeatureEncoder
+from backend.models.encoder_values import MSG_NOT_BINARY, MSG_NOT_NUMBER, category_key, infer_kind
 
 
 def _exact(message: str) -> str:
@@ -210,3 +202,39 @@ def test_estimator_contract_and_pipeline():
     pipe = Pipeline([("encode", enc), ("model", LogisticRegression())]).fit(frame, y)
     assert pipe.predict_proba(frame).shape == (len(frame), 2)
     assert list(pipe.named_steps["encode"].get_feature_names_out()) == ["income", "home"]
+
+
+SHAPES = {  # issue 19: a kind of column with one member or none made the fitted encoder unpicklable
+    "numeric only, no string column": {"income": [1.5, 2.0, None, 4.0, 5.5, 6.0], "age": [20, 30, 40, 50, 60, 70]},
+    "one numeric, no categorical": {"income": [1.5, 2.0, None, 4.0, 5.5, 6.0]},
+    "yes/no only": {"owner": ["yes", "no", "no", "yes", None, "yes"]},
+    "exactly one categorical": {"income": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "home": ["a", "b", "a", "c", None, "b"]},
+    "categorical only": {"home": ["a", "b", "a", "c", None, "b"]},
+    "two categoricals, one numeric": {"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "home": list("abacab"),
+                                      "city": list("xyzxyz")},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("via", ["pickle", "joblib", "clone-then-fit"])
+def test_fitted_encoder_pickles_for_every_mix_of_kinds(shape, via, tmp_path):
+    import pickle
+
+    import joblib
+
+    frame = pd.DataFrame(SHAPES[shape])
+    y = np.array([0, 1, 0, 1, 1, 0])
+    enc = FeatureEncoder().fit(frame, y)
+    record = {c: frame[c].iloc[1] for c in frame.columns}
+    before = enc.encode_one(record)  # the fast path built its getters before pickling
+    if via == "pickle":
+        back = pickle.loads(pickle.dumps(enc))
+    elif via == "joblib":
+        joblib.dump(Pipeline([("encode", enc), ("model", LogisticRegression())]).fit(frame, y), tmp_path / "p.joblib")
+        back = joblib.load(tmp_path / "p.joblib").named_steps["encode"]
+    else:
+        back = pickle.loads(pickle.dumps(clone(enc).fit(frame, y)))
+    assert "_fast" not in back.__getstate__()  # derived tables are rebuilt, never pickled
+    np.testing.assert_array_equal(back.encode_one(record), before)
+    np.testing.assert_array_equal(back.transform(frame), enc.transform(frame))
+    assert back.to_dict() == enc.to_dict()

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from backend.training import evaluate as ev
-from backend.training.gates import (
+from backend.models import evaluation as ev
+from backend.models.gates import (
     GateConfig,
     all_passed,
     champion_challenger_gate,

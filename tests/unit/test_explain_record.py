@@ -7,12 +7,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from backend.clock import FixedClock
-from backend.services.explain.engine import ExplanationEngine
-from backend.services.explain.factcheck import WRONG_NUMBER, fact_check
-from backend.services.explain.providers import Completion, ProviderError, ProviderStream, cost_usd
-from backend.services.explain.record import DecisionRecord, format_value, pd_band
-from backend.services.explain.template import TemplateExplainer
+from backend.explanations.engine import ExplanationEngine
+from backend.explanations.factcheck import WRONG_NUMBER, fact_check
+from backend.explanations.providers import Completion, ProviderError, ProviderStream, cost_usd
+from backend.explanations.record import DecisionRecord, format_value, pd_band
+from backend.explanations.template import TemplateExplainer
+from backend.platform.clock import FixedClock
 
 
 def _result() -> SimpleNamespace:

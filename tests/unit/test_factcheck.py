@@ -1,7 +1,7 @@
 """Fact-check corpus: generated faulty and correct explanations of real-looking decision records.
 
 Records: synthetic applications (``backend.training.synthetic``) with random sparse attributions run
-through the real reason builder (``backend.model.reasons.top_reasons``), then ``DecisionRecord``.
+through the real reason builder (``backend.models.reasons.top_reasons``), then ``DecisionRecord``.
 
 Last run (``pytest -s tests/unit/test_factcheck.py``):
     faulty rejected: 300/300 (100.0%)   correct accepted: 300/300 (100.0%)
@@ -22,8 +22,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from backend.model.reasons import top_reasons
-from backend.services.explain.factcheck import (
+from backend.domain.features import FEATURE_NAMES, FEATURES_BY_NAME
+from backend.explanations.factcheck import (
     EMPTY,
     PROMISE,
     PROTECTED_ATTRIBUTE,
@@ -34,9 +34,9 @@ from backend.services.explain.factcheck import (
     WRONG_RECOMMENDATION,
     fact_check,
 )
-from backend.services.explain.record import RECOMMENDATION_WORDS, DecisionRecord, FeatureFact, format_value
-from backend.services.explain.template import TemplateExplainer
-from backend.training.features import FEATURE_NAMES, FEATURES_BY_NAME
+from backend.explanations.record import RECOMMENDATION_WORDS, DecisionRecord, FeatureFact, format_value
+from backend.explanations.template import TemplateExplainer
+from backend.models.reasons import top_reasons
 from backend.training.synthetic import generate
 
 N = 300
@@ -100,7 +100,7 @@ def paraphrase(r: DecisionRecord, style: int) -> str:
     """Correct explanations in a few LLM-like styles."""
     raising = [r.facts[n] for reason in r.reasons for n in reason.features]
     helping = r.helping()[:2]
-    band = r.pd_band.split(" (")[0]
+    band = r.risk_words.split(" (")[0].replace(" risk", "")
     rec = {"approve": "approval", "deny": "denial", "manual_review": "manual review"}[r.recommendation]
     out = []
     if style == 0:
@@ -184,7 +184,7 @@ def invent(text: str, r: DecisionRecord, rng: random.Random) -> str | None:
         free = [c for c in ("bankruptcy", "garnishment_or_attachment", "foreclosure_or_repossession",
                             "collection_or_judgment", "unverified_residence") if c not in codes]
         if free:
-            from backend.model.reason_codes import REASONS
+            from backend.domain.reason_codes import REASONS
             return text + f"\nAnother principal reason: {REASONS[rng.choice(free)]}."
     free_f = [n for n in INVENTED if n not in r.facts]
     name = rng.choice(free_f)
@@ -271,7 +271,7 @@ def test_each_kind_is_detected(records: list[DecisionRecord]) -> None:
     assert fact_check(f"The {FEATURES_BY_NAME[missing].description} matters.", r).failures[0].kind == UNKNOWN_FEATURE
     codes = {x.reason_code for x in r.facts.values()}
     code = next(c for c in ("bankruptcy", "garnishment_or_attachment") if c not in codes)
-    from backend.model.reason_codes import REASONS
+    from backend.domain.reason_codes import REASONS
     assert fact_check(f"{REASONS[code]}.", r).failures[0].kind == UNKNOWN_REASON
     assert fact_check("We recommend denial.", r).failures[0].kind == WRONG_RECOMMENDATION
     assert fact_check("This is not a guarantee of approval.", r).ok

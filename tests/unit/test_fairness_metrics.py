@@ -17,11 +17,11 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
-from backend.clock import FixedClock
-from backend.config_monitoring import MonitoringSettings
 from backend.monitoring import fairness_metrics as fm
-from backend.services.fairness import FairnessService
-from backend.services.fairness_queries import CELL_KEYS, to_cells
+from backend.monitoring.config import MonitoringSettings
+from backend.monitoring.fairness import FairnessService
+from backend.monitoring.fairness_queries import CELL_KEYS, to_cells
+from backend.platform.clock import FixedClock
 
 RNG = np.random.default_rng(7)
 

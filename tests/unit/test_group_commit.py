@@ -1,4 +1,4 @@
-"""Group commit (backend/db/group_commit.py): concurrent jobs share batches, each caller gets its own
+"""Group commit (backend/platform/db/group_commit.py): concurrent jobs share batches, each caller gets its own
 result or its own error, and a failed batch never fails the jobs that would have succeeded alone."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from backend.db.group_commit import BatchWorker, GroupCommit
+from backend.platform.db.group_commit import BatchWorker, GroupCommit
 
 T = TypeVar("T")
 

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from backend.services.explain import lambda_handler
-from backend.services.explain.engine import ExplanationEngine, build_engine
-from backend.services.explain.factcheck import WRONG_NUMBER
-from backend.services.explain.lambda_handler import BAD_REQUEST, CONFIG, LAMBDA_RECURSION, handler
-from backend.services.explain.providers import Completion, ProviderStream
-from backend.services.explain.record import DecisionRecord, RecordError
-from backend.services.explain.template import TemplateExplainer
+from backend.container.adapters import build_engine
+from backend.explanations.engine import ExplanationEngine
+from backend.explanations.factcheck import WRONG_NUMBER
+from backend.explanations.providers import Completion, ProviderStream
+from backend.explanations.record import DecisionRecord, RecordError
+from backend.explanations.template import TemplateExplainer
+from backend.serving import explain_lambda as lambda_handler
+from backend.serving.explain_lambda import BAD_REQUEST, CONFIG, LAMBDA_RECURSION, handler
 
 PII = "Jane Q. Applicant 078-05-1120"
 

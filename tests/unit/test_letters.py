@@ -12,24 +12,30 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from backend.config import Settings
-from backend.model.reason_codes import REASONS
-from backend.services.letters import (
+from backend.container.settings import Settings
+from backend.decisioning.letters import (
+    AWAITING_APPROVAL,
     ECOA_NOTICE,
     FCRA_REPORT_USED,
     FCRA_SCORE_USED,
     HUMAN_REASONS_REQUIRED,
     MAX_NAME_CHARS,
+    NO_DECISION_YET,
+    NO_KEY_FACTORS,
     NOT_FINAL,
     NOTICE_NOT_REQUIRED,
+    RETURNED,
     NoticeNotRequired,
     build_notice,
     clean_text,
-    render_pdf,
+    notice_outcome,
     render_text,
 )
-from backend.services.letters_pdf import find_font, to_latin1
-from backend.services.scoring import ScoreResult
+from backend.decisioning.letters_pdf import render_pdf
+from backend.domain import KEY_FACTORS
+from backend.domain.reason_codes import OTHER_PREFIX, REASONS, printed_reason
+from backend.platform.pdf import find_font, to_latin1
+from backend.scoring import ScoreResult
 
 TODAY = date(2026, 3, 5)
 HAS_TTF = find_font() is not None
@@ -103,7 +109,7 @@ def test_every_required_element_is_in_the_letter(how):
     expected = ["Your application has been denied", "a loan of $15,000", "Acme Savings Bank",
                 "1 Ledger Way, Columbus, OH 43004", ecoa,  # creditor; 1002.9(b)(1) with the agency
                 "STATEMENT OF SPECIFIC PRINCIPAL REASONS" if how == "text" else "Statement of specific principal reasons",
-                *(f"{i}. {r['text']}" for i, r in enumerate(REASONS_5[:4], start=1)),
+                *(f"{i}. {printed_reason(r['text'])}" for i, r in enumerate(REASONS_5[:4], start=1)),
                 FCRA_REPORT_USED, FCRA_SCORE_USED, "Your credit score: 612", "March 5, 2026",
                 "Scores range from a low of 300 to a high of 850",
                 "Key factors that adversely affected your credit score",
@@ -144,7 +150,7 @@ def test_letter_settings_come_from_the_environment(monkeypatch):
 def test_reasons_are_the_decisions_codes_in_order_at_most_four():
     n = notice(record(reasons=REASONS_5))
     assert n.reason_codes == tuple(r["code"] for r in REASONS_5[:4])
-    assert n.reasons == tuple(REASONS[r["code"]] for r in REASONS_5[:4])
+    assert n.reasons == tuple(printed_reason(REASONS[r["code"]]) for r in REASONS_5[:4])
     assert n.reasons_source == "model"
     two = notice(record(reasons=REASONS_5[1:3]))
     assert two.reason_codes == ("excessive_obligations", "other_credit_score")
@@ -165,10 +171,10 @@ def test_reasons_come_from_a_score_result_too():
 
 def test_officer_reasons_override_the_model():
     n = notice(record(recommendation="approve"),
-               human_reasons=["unverified_income", "Applicant could not document 12 months of rent"])
+               human_reasons=["unverified_income", "other:Applicant could not document 12 months of rent"])
     assert n.reasons_source == "officer"
     assert n.reasons == (REASONS["unverified_income"], "Applicant could not document 12 months of rent")
-    assert n.reason_codes == ("unverified_income", "officer")
+    assert n.reason_codes == ("unverified_income", "other")
     text = render_text(n)
     assert REASONS["delinquent_obligations"] not in text.split("YOUR CREDIT SCORE")[0]
     # also when the officer agrees with the model but records their own reasons
@@ -178,9 +184,14 @@ def test_officer_reasons_override_the_model():
 @pytest.mark.parametrize("reasons, message", [
     (["bankruptcy"] * 5, "at most 4"),
     ([], "at least one"),
-    (["\x00\x1b\u200b  \n"], "empty"),
-    (["Applicant is too old for a 30-year term"], "prohibited basis"),
-    (["denied because of her marital status"], "prohibited basis"),
+    (["other:\x00\x1b\u200b  \n"], "empty"),
+    (["other:Applicant is too old for a 30-year term"], "prohibited basis"),
+    (["other:denied because of her marital status"], "prohibited basis"),
+    # free text reaches the consumer only through "Other, specify": an officer's note is refused
+    (["Applicant could not document 12 months of rent"], "not a reason of the notice's list"),
+    (["Customer was rude on the phone, do not lend"], "not a reason of the notice's list"),
+    (["other"], "not a reason of the notice's list"),  # the bare box, with nothing specified
+    ([" Bankruptcy "], "not a reason of the notice's list"),  # a label, not a key
 ])
 def test_bad_officer_reasons_are_refused(reasons, message):
     with pytest.raises(ValueError, match=message):
@@ -217,14 +228,54 @@ def test_score_block_only_when_a_bureau_score_was_used(how):
     assert "Acme Savings Bank" in out and "FDIC Consumer Response Center" in out
 
 
-def test_key_factors_are_the_bureau_reasons_without_the_circular_score_statement():
-    cs = notice(record(reasons=REASONS_5)).credit_score
+def test_key_factors_are_the_bureaus_codes_never_the_models_reasons():
+    cs = notice(record(reasons=REASONS_5), bureau_key_factors=["10", "08", "84", "14"]).credit_score
     assert cs is not None
-    assert cs.key_factors == (REASONS["delinquent_obligations"], REASONS["other_revolving_utilization"])
+    assert cs.key_factors == (KEY_FACTORS["10"], KEY_FACTORS["08"], KEY_FACTORS["14"], KEY_FACTORS["84"])
+    assert not set(cs.key_factors) & set(REASONS.values())  # never a model reason
     assert cs.score_date == TODAY
-    only_income = [_reason("excessive_obligations", "debt_to_income"), _reason("other_credit_score", "credit_score")]
-    assert notice(record(reasons=only_income)).credit_score.key_factors == (REASONS["excessive_obligations"],)
+    assert notice(bureau_key_factors="1;2").credit_score.key_factors == (KEY_FACTORS["01"], KEY_FACTORS["02"])
     assert notice(score_date=date(2026, 2, 1)).credit_score.score_date == date(2026, 2, 1)
+
+
+@pytest.mark.parametrize("sent", [None, [], "", " ; ", float("nan")])
+def test_no_key_factors_sent_says_so(sent):
+    n = notice(record(reasons=REASONS_5), bureau_key_factors=sent)
+    assert n.credit_score is not None and n.credit_score.key_factors == ()
+    out = flat(render_text(n))
+    assert NO_KEY_FACTORS in out
+    for r in REASONS_5:  # the model's reasons never stand in for the bureau's
+        assert out.count(printed_reason(r["text"])) <= 1
+
+
+@pytest.mark.parametrize("bad", ["99", "10;XX", ["01", "02", "03", "05", "07"], {"01": 1}, "01; <script>"])
+def test_unknown_or_too_many_key_factors_are_refused(bad):
+    with pytest.raises(ValueError, match="bureau_key_factors"):
+        notice(bureau_key_factors=bad)
+
+
+def test_other_specify_reasons_print_as_the_reason_itself():
+    n = notice(record(reasons=REASONS_5[2:]))
+    assert n.reasons[0] == "Credit bureau score (the key factors that affected it are listed in this notice)"
+    assert n.reasons[1] == "Proportion of balances to credit limits on revolving accounts is too high"
+    text = render_text(n)
+    assert OTHER_PREFIX.strip() not in text
+    custom = [{"code": "other:branch_tenure", "text": OTHER_PREFIX + "branch tenure", "features": []}]
+    assert notice(record(reasons=custom)).reasons == ("branch tenure",)
+
+
+@pytest.mark.parametrize("current, outcome, why", [
+    (None, None, NO_DECISION_YET),
+    ({"status": "pending_approval", "outcome": "approve"}, None, AWAITING_APPROVAL),
+    ({"status": "pending_approval", "outcome": "deny"}, None, AWAITING_APPROVAL),
+    ({"status": "final", "outcome": "approve"}, None, "an approval"),
+    ({"status": "final", "outcome": "manual_review"}, None, "manual review"),
+    ({"status": "rejected", "outcome": "approve"}, None, RETURNED),
+    ({"status": "final", "outcome": "deny"}, "deny", ""),
+])
+def test_a_notice_follows_the_final_decision_only(current, outcome, why):
+    got, message = notice_outcome(current)
+    assert got == outcome and why in message
 
 
 @pytest.mark.parametrize("how", ["text", *FONTS])
@@ -253,7 +304,7 @@ INJECTION = {
 def test_user_text_renders_inert(kind, font):
     payload = INJECTION[kind]
     n = notice(record(recommendation="approve"), applicant_name=payload,
-               human_reasons=[f"Officer note: {payload}"])
+               human_reasons=[f"other:Officer note: {payload}"])
     assert len(n.applicant_name) <= MAX_NAME_CHARS
     text = render_text(n)
     assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f\u200b\u202e]", text)

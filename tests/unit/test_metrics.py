@@ -16,14 +16,18 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from backend.adapters.cache_memory import MemoryCache
-from backend.adapters.metrics_emf import MAX_VALUES, EmfMetrics
-from backend.adapters.metrics_factory import MeteredCache, build_metrics, keyspace, metered_cache
-from backend.adapters.metrics_noop import NoopMetrics
-from backend.adapters.metrics_prometheus import PrometheusMetrics
-from backend.config import SettingsError, load_settings
-from backend.config_metrics import BAD_NAMESPACE, SHORT_TOKEN, MetricsSettings
-from backend.metrics_catalog import (
+from backend.container.adapters import build_metrics, metered_cache
+from backend.container.settings import load_settings
+from backend.explanations.engine import ExplanationEngine
+from backend.explanations.providers import Completion, ProviderError, ProviderStream
+from backend.explanations.record import DecisionRecord
+from backend.platform.adapters.cache_memory import MemoryCache
+from backend.platform.adapters.metrics_cache import MeteredCache, keyspace
+from backend.platform.adapters.metrics_emf import MAX_VALUES, EmfMetrics
+from backend.platform.adapters.metrics_noop import NoopMetrics
+from backend.platform.adapters.metrics_prometheus import PrometheusMetrics
+from backend.platform.config import SettingsError
+from backend.platform.metrics_catalog import (
     CACHE_LOOKUPS,
     CATALOG,
     HTTP_DURATION,
@@ -33,10 +37,8 @@ from backend.metrics_catalog import (
     WRONG_LABELS,
     method_label,
 )
-from backend.ports import Metrics
-from backend.services.explain.engine import ExplanationEngine
-from backend.services.explain.providers import Completion, ProviderError, ProviderStream
-from backend.services.explain.record import DecisionRecord
+from backend.platform.metrics_config import BAD_NAMESPACE, SHORT_TOKEN, MetricsSettings
+from backend.platform.ports import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 REQ = {"route": "/v1/score", "method": "POST", "status": "200"}
@@ -242,7 +244,7 @@ def test_explanations_count_fallbacks_tokens_and_cost() -> None:
 
 MULTIPROC = textwrap.dedent("""
     import sys
-    from backend.adapters.metrics_prometheus import PrometheusMetrics
+    from backend.platform.adapters.metrics_prometheus import PrometheusMetrics
     m = PrometheusMetrics()
     if sys.argv[1] == "count":
         m.inc("http_requests", {"route": "/v1/score", "method": "POST", "status": "200"}, 2)

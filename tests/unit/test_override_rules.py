@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.services import override_rules as R
+from backend.domain import decision_rules as R
 
 
 @pytest.mark.parametrize(("outcome", "rec", "risk", "amount", "expected"), [

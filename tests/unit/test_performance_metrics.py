@@ -29,7 +29,6 @@ from backend.monitoring.performance_metrics import (
     expected_bad_rate,
     ks_statistic,
     why_undefined,
-    wilson_interval,
 )
 
 
@@ -88,7 +87,7 @@ def test_degenerate_input_gives_none_with_a_reason(y):
     else:
         assert out["bad_rate"] is None and out["accuracy"] is None and out["calibration"] == []
         assert out["calibration_check"] is None and out["undefined"]["bad_rate"] == NO_ROWS
-    assert expected_bad_rate([]) is None and wilson_interval(0, 0) is None
+    assert expected_bad_rate([]) is None
 
 
 def test_bad_input_is_refused_with_a_clear_message():
@@ -135,12 +134,13 @@ def test_calibration_table_bins_and_intervals():
         calibration_table([0], [0.1], bins=0)
 
 
-def test_wilson_interval_matches_statsmodels():
+def test_calibration_bins_use_the_one_wilson_interval():
     from statsmodels.stats.proportion import proportion_confint
 
-    for k, n in ((0, 10), (3, 40), (40, 40), (17, 1000)):
-        lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
-        assert wilson_interval(k, n) == pytest.approx((lo, hi), abs=1e-9)
+    rows = calibration_table([0, 1, 0, 0, 1, 1, 0, 0], [0.1, 0.2, 0.2, 0.3, 0.5, 0.6, 0.7, 0.9], bins=2)
+    for r in rows:
+        lo, hi = proportion_confint(r["defaults"], r["n"], alpha=0.05, method="wilson")
+        assert (r["obs_lo"], r["obs_hi"]) == pytest.approx((lo, hi), abs=1e-12)
 
 
 def test_expected_bad_rate_and_calibration_check():

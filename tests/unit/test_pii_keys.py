@@ -9,10 +9,8 @@ import stat
 
 import pytest
 
-from backend.config import SettingsError, load_settings
-from backend.security import keys as K
-from backend.security.keys import PiiDecryptError, PiiKeyError, PiiKeyRing, is_token, parse_keys, token_kid
-from backend.security.pii import (
+from backend.compliance import pii_keys as K
+from backend.compliance.pii import (
     DEV_KEY_FILE,
     KEYS_FROM_ENV,
     KEYS_REQUIRED,
@@ -22,8 +20,25 @@ from backend.security.pii import (
     protect_applicant,
     reveal_details,
 )
-from backend.security.pii_fields import MSG_CONTROL, MSG_EMAIL, MSG_PHONE, MSG_SSN, MSG_UNKNOWN, clean_details
-from backend.services.validation import ApplicationInvalid
+from backend.compliance.pii_fields import (
+    MSG_CONTROL,
+    MSG_EMAIL,
+    MSG_PHONE,
+    MSG_SSN,
+    MSG_UNKNOWN,
+    clean_details,
+)
+from backend.compliance.pii_keys import (
+    PiiDecryptError,
+    PiiKeyError,
+    PiiKeyRing,
+    is_token,
+    parse_keys,
+    token_kid,
+)
+from backend.container.settings import load_settings
+from backend.domain.validation import ApplicationInvalid
+from backend.platform.config import SettingsError
 
 TOKEN_RE = re.compile(r"^pii1:[A-Za-z0-9-]{1,32}:[A-Za-z0-9+/]+={0,2}$")
 ROW = "0b6a3c1e-0000-4000-8000-000000000001"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.model.policy import (
+from backend.domain.features import FEATURE_NAMES, FEATURES_BY_NAME, PROTECTED
+from backend.domain.policy import (
     APPROVE,
     DENY,
     HIGH_RISK,
@@ -15,9 +16,8 @@ from backend.model.policy import (
     agreement,
     decide,
 )
-from backend.model.reason_codes import REASONS
-from backend.model.reasons import ReasonMapper, top_reasons
-from backend.training.features import FEATURE_NAMES, FEATURES_BY_NAME, PROTECTED
+from backend.domain.reason_codes import REASONS
+from backend.models.reasons import ReasonMapper, top_reasons
 
 P = Policy()
 AGREE_LOW = [0.3] * 10

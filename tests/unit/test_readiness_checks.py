@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from backend.config import SettingsError, load_settings
-from backend.config_readiness import ReadinessSettings
-from backend.db.repo_ops import Evidence, SignOffRecord
-from backend.services import readiness_checks as rc
-from backend.services.readiness import VERDICT_READY, Report
+from backend.compliance.evidence_queries import Evidence, SignOffRecord
+from backend.container.settings import load_settings
+from backend.operations import readiness_checks as rc
+from backend.operations.readiness import VERDICT_READY, Report
+from backend.operations.readiness_config import ReadinessSettings
+from backend.platform.config import SettingsError
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 CFG = ReadinessSettings()
@@ -131,7 +132,9 @@ def test_holdout_green_and_each_reason_for_red():
                                                          "detail": "DI 0.70"}]}, None, None, CFG)
     assert gate.status == rc.RED and "gate fairness:age_band failed (DI 0.70)" in gate.evidence
     forced = rc.check_holdout("v1", MANIFEST, None, {"forced": True}, CFG)
-    assert forced.status == rc.RED and "--force" in forced.evidence
+    assert forced.status == rc.RED and "promoted over a failed gate" in forced.evidence
+    overridden = rc.check_holdout("v1", MANIFEST, None, {"forced": True, "override_by": "rita"}, CFG)
+    assert overridden.status == rc.RED and "under rita's written override" in overridden.evidence
     broken = rc.check_holdout("v1", MANIFEST, "artifact integrity: primary.npz: tampered", None, CFG)
     assert broken.status == rc.RED and "tampered" in broken.evidence
     unreadable = rc.check_holdout("v1", None, "the champion cannot be read: bad manifest", None, CFG)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from backend.services.rollout import AI, CONTROL, EXCLUDED, OfficerInfo, Phase, assign, bucket
+from backend.rollout.service import AI, CONTROL, EXCLUDED, OfficerInfo, Phase, assign, bucket
 
 N = 20_000
 IDS = [f"applicant-{i:06d}" for i in range(N)]

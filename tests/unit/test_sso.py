@@ -9,10 +9,10 @@ import tomllib
 import pytest
 from pydantic import ValidationError
 
-from backend.config import SettingsError, load_settings
-from backend.config_sso import BAD_PROVIDER, BAD_REDIRECT, SSO_NO_GROUPS, SsoSettings
-from backend.services.passwords import verify_password
-from backend.services.sso import (
+from backend.container.settings import load_settings
+from backend.identity.config import BAD_PROVIDER, BAD_REDIRECT, SSO_NO_GROUPS, SsoSettings
+from backend.identity.passwords import verify_password
+from backend.identity.sso import (
     AMBIGUOUS_GROUPS,
     EMAIL_DOMAIN_REFUSED,
     NO_MAPPED_GROUP,
@@ -24,7 +24,7 @@ from backend.services.sso import (
     sso_marker,
     username_from,
 )
-from backend.services.sso_secrets import (
+from backend.identity.sso_secrets import (
     FOREIGN_AUTH,
     SSO_DISABLED,
     SecretsError,
@@ -32,6 +32,7 @@ from backend.services.sso_secrets import (
     mismatches,
     write_secrets,
 )
+from backend.platform.config import SettingsError
 
 ROLES = {"creditrisk-officers": "loan_officer", "CreditRisk-Risk": "risk_manager", "risk-admins": "risk_manager",
          "creditrisk-product": "product_lead"}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.model import reason_codes as rc
-from backend.training import features as cat
+from backend.domain import features as cat
+from backend.domain import reason_codes as rc
 from backend.training import synthetic as syn
 
 START = datetime(2025, 8, 1, tzinfo=UTC)
@@ -143,7 +143,8 @@ def test_reason_for_and_mapping_table():
 
 
 def test_columns_and_dtypes_match_the_catalog(df):
-    assert list(df.columns) == [*cat.ID_COLUMNS, *cat.FEATURE_NAMES, *cat.PROTECTED, "pd_true", cat.TARGET]
+    assert list(df.columns) == [*cat.ID_COLUMNS, *cat.FEATURE_NAMES, *cat.PROTECTED, "bureau_key_factors", "pd_true",
+                                cat.TARGET]
     assert len(df) == 20_000
     for f in cat.FEATURES:
         assert str(df[f.name].dtype) == cat.pandas_dtype(f), f.name
@@ -356,3 +357,15 @@ def test_signal_is_learnable_but_not_trivial(df):
 def test_tiny_datasets(n):
     for seed in range(30):  # a single row must never be drawn as the repeat of an earlier one
         assert len(syn.generate(n, seed=seed)) == n
+
+
+def test_bureau_key_factors_are_valid_codes_and_sometimes_absent(df):
+    from backend.domain import parse_key_factors
+
+    parsed = [parse_key_factors(v) for v in df["bureau_key_factors"]]
+    assert all(len([c for c in p if c != "84"]) <= 4 for p in parsed)
+    none = sum(1 for p in parsed if not p) / len(parsed)
+    assert 0.01 < none < 0.06  # the bureau sent none for a few applications
+    # a factor follows the applicant's own file: revolving utilisation code 10 only above 30%
+    util = df["revolving_utilization"].to_numpy()
+    assert all(util[i] > 0.3 for i, p in enumerate(parsed) if "10" in p)

@@ -1,0 +1,83 @@
+"""The OpenAI explainer through the official ``openai`` SDK (Chat Completions, streamed or not)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from backend.explanations.providers import (
+    BAD_RESPONSE,
+    MISSING_SDK,
+    SYSTEM_PROMPT,
+    ProviderError,
+    SDKExplainer,
+)
+from backend.explanations.qa_llm import ToolTurn
+from backend.explanations.record import DecisionRecord
+
+
+class OpenAIExplainer(SDKExplainer):
+    provider = "openai"
+    package = "openai"
+
+    def _make_client(self, kwargs: dict[str, Any]) -> Any:
+        try:
+            import openai
+        except ImportError as exc:
+            raise ImportError(MISSING_SDK.format(provider=self.provider, package=self.package)) from exc
+        return openai.OpenAI(**kwargs)
+
+    def _request(self, record: DecisionRecord) -> dict[str, Any]:
+        return {"model": self.model, "temperature": self.settings.temperature, "max_tokens": self.settings.max_tokens,
+                "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                             {"role": "user", "content": record.to_prompt_json()}]}
+
+    def _call(self, record: DecisionRecord) -> tuple[str, int | None, int | None]:
+        resp = self.client.chat.completions.create(**self._request(record))
+        if isinstance(resp, str | bytes) or not getattr(resp, "choices", None):
+            raise ProviderError(BAD_RESPONSE, "no choices in the response")
+        text = resp.choices[0].message.content or ""
+        usage = getattr(resp, "usage", None)
+        return text, getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+
+    def _stream(self, record: DecisionRecord, usage: dict[str, int | None]) -> Iterator[str]:
+        events = self.client.chat.completions.create(**self._request(record), stream=True,
+                                                     stream_options={"include_usage": True})
+        with events:  # closes the HTTP response when the engine stops reading early
+            yield from self._openai_chunks(events, usage)
+
+    @staticmethod
+    def _openai_chunks(events: Any, usage: dict[str, int | None]) -> Iterator[str]:
+        for event in events:
+            if getattr(event, "usage", None) is not None:
+                usage["in"], usage["out"] = event.usage.prompt_tokens, event.usage.completion_tokens
+            for choice in getattr(event, "choices", None) or []:
+                if choice.delta is not None and choice.delta.content:
+                    yield choice.delta.content
+
+    # -- the decision conversation: Chat Completions with function tools ---------------------------------
+    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
+        """One Chat Completions call with ``tools``; the provider-neutral transcript (``qa_llm``) in OpenAI's form."""
+        wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
+        for m in messages:
+            if m["role"] == "user":
+                wire.append({"role": "user", "content": m["text"]})
+            elif m["role"] == "assistant":
+                msg: dict[str, Any] = {"role": "assistant", "content": m["text"] or None}
+                if m.get("calls"):
+                    msg["tool_calls"] = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                                         for i, n, a in m["calls"]]
+                wire.append(msg)
+            else:
+                wire.append({"role": "tool", "tool_call_id": m["id"], "content": m["content"]})
+        resp = self.client.chat.completions.create(
+            model=self.model, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
+            messages=wire, tools=[{"type": "function", "function": {"name": n, **spec}} for n, spec in tools.items()])
+        if isinstance(resp, str | bytes) or not getattr(resp, "choices", None):
+            raise ProviderError(BAD_RESPONSE, "no choices in the response")
+        message = resp.choices[0].message
+        calls = [(c.id, c.function.name, c.function.arguments or "") for c in (message.tool_calls or [])
+                 if getattr(c, "function", None) is not None]
+        usage = getattr(resp, "usage", None)
+        return ToolTurn(message.content or "", calls, getattr(usage, "prompt_tokens", None),
+                        getattr(usage, "completion_tokens", None))

@@ -1,1 +1,0 @@
-"""Security primitives: field-level encryption of personal data (:mod:`backend.security.pii`)."""

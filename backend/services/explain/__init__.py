@@ -1,1 +1,0 @@
-"""Explanations of scored decisions: decision record, template, LLM adapters, fact-check, engine."""
