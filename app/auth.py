@@ -9,7 +9,11 @@ One ``Authenticate`` per run of the entrypoint. Its known weaknesses are closed 
   logout, disabling the user or a password change end the session and a copied cookie stops working;
 * the cookie key comes from settings (a random per-install key in dev; required in production);
 * no forgot-password, forgot-username or registration widgets are rendered;
-* its 0.7 s pre-login sleep is turned off (cookies are read from the request headers).
+* its 0.7 s pre-login sleep is turned off (cookies are read from the request headers);
+* its cookie component (extra-streamlit-components' CookieManager) is never rendered: once mounted in the
+  browser it sent the cookies back, which reran the script, so every page load ran twice and a link clicked
+  or an address opened while that rerun was on its way landed on Home (the CI failures of 2026-12-06).
+  The cookie is set and removed by a script the console renders (``render_cookie``), which sends nothing back.
 
 An account with a second factor (or whose role requires one) gets a second step after its password:
 the code, or enrolment with a QR code and recovery codes (``app/mfa.py``); the password alone starts nothing.
@@ -20,13 +24,17 @@ get the same server-side session and the same ``auth_user`` in session state.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+import streamlit_authenticator.models.cookie_model as _stauth_cookie
 
 from app import mfa
 from app.guard import TOKEN_KEY, USER_KEY
@@ -40,6 +48,38 @@ PENDING_KEY = "auth_pending_user"
 ERROR_KEY = "auth_error"
 JUST_LOGGED_IN_KEY = "auth_just_logged_in"
 DELETE_COOKIE_KEY = "auth_delete_cookie"
+COOKIE_SCRIPT_KEY = "auth_cookie_script"
+
+
+def _js(value: str) -> str:
+    """A JavaScript string literal that cannot close the <script> element it sits in."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def cookie_script(name: str, value: str, expires: datetime) -> str:
+    """The script that sets (or, with a past ``expires``, removes) the console's cookie for the whole site.
+    Strict same-site; ``Secure`` whenever the console is served over HTTPS."""
+    stamp = expires.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return ("<script>(() => { const secure = location.protocol === 'https:' ? '; Secure' : ''; "
+            f"document.cookie = {_js(name)} + '=' + {_js(value)} + '; expires=' + {_js(stamp)} "
+            "+ '; path=/; SameSite=Strict' + secure; })();</script>")
+
+
+class _CookieScripts:
+    """Stands in for extra-streamlit-components' CookieManager inside streamlit-authenticator: a set or a delete
+    becomes the script ``render_cookie`` renders; reading is done from the request headers (``_cookie``)."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def set(self, cookie: str, val: str, expires_at: datetime | None = None, **_kwargs: Any) -> None:
+        st.session_state[COOKIE_SCRIPT_KEY] = cookie_script(cookie, val, expires_at or datetime.now(UTC))
+
+    def delete(self, cookie: str, **_kwargs: Any) -> None:
+        st.session_state[COOKIE_SCRIPT_KEY] = cookie_script(cookie, "", datetime(1970, 1, 1, tzinfo=UTC))
+
+
+_stauth_cookie.stx = SimpleNamespace(CookieManager=_CookieScripts)  # type: ignore[attr-defined]
 
 
 def _client() -> str:
@@ -150,6 +190,7 @@ class ConsoleAuth:
                                              fields={"Form name": "Sign in", "Username": "Username",
                                                      "Password": "Password", "Login": "Sign in"})
         except Exception:  # noqa: BLE001 - the library raises LoginError for stale cookies etc.
+            log.warning("sign-in check failed; the form is shown", exc_info=True)
             st.session_state["authentication_status"] = None
         if mfa.pending() and not st.session_state.get("authentication_status"):
             st.session_state["authentication_status"] = None  # not a failure: the second step is next
@@ -185,18 +226,29 @@ class ConsoleAuth:
 
     def forget_cookie(self) -> None:
         """After logout, remove the (already revoked) cookie from the browser on the next run."""
-        if st.session_state.pop(DELETE_COOKIE_KEY, False) and _cookie(self.svc.settings.auth.cookie_name):
+        if st.session_state.pop(DELETE_COOKIE_KEY, False):
             try:
                 self.authenticator.cookie_controller.delete_cookie()
             except Exception:  # noqa: BLE001 - the server-side session is revoked either way
                 log.debug("cookie delete failed", exc_info=True)
+        self.render_cookie()
+
+    @staticmethod
+    def render_cookie() -> None:
+        """Render the pending cookie script (set after a sign-in, delete after a log-out). It is rendered on every
+        run with the same body, so the browser keeps one element and a rerun that follows at once cannot drop it
+        before it ran; the script's value is our own signed token and fixed text (no user or LLM text)."""
+        script = st.session_state.get(COOKIE_SCRIPT_KEY)
+        if isinstance(script, str):
+            with st.sidebar:
+                st.html(script, unsafe_allow_javascript=True)
 
     def _clear(self, revoked: bool = False) -> None:
         try:
             self.authenticator.logout(location="unrendered")
         except Exception:  # noqa: BLE001 - already logged out in the library's view
             log.debug("library logout failed", exc_info=True)
-        for key in (TOKEN_KEY, USER_KEY, PENDING_KEY, ERROR_KEY):
+        for key in (TOKEN_KEY, USER_KEY, PENDING_KEY, ERROR_KEY, COOKIE_SCRIPT_KEY):
             st.session_state.pop(key, None)
         mfa.clear()
         st.session_state["authentication_status"] = None

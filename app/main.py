@@ -21,13 +21,17 @@ if user is None:
     auth.forget_cookie()
     st.caption("creditrisk — AI-assisted credit decisioning. Accounts are created by an administrator "
                "(`creditrisk users add`); there is no self-registration.")
-    st.navigation([st.Page(lambda: None, title="Sign in", url_path="signin")], position="hidden")
+    # every address keeps its page while the form is shown: a link to /decision?id=… opens that decision after
+    # the sign-in, and a run that could not see the user yet does not send the browser to Home
+    st.navigation([st.Page(lambda: None, title="Sign in", url_path="signin", default=True)]
+                  + [st.Page(lambda: None, title=s.title, url_path=s.path.stem) for s in PAGES[1:]],
+                  position="hidden")
     st.stop()
 
 with st.sidebar:
     st.markdown(f"**{plain(user.display_name)}**  \n{ROLE_LABELS.get(Role(user.role), user.role)}")
     auth.logout_button()
-
+auth.render_cookie()
 
 
 def _refusal(spec: PageSpec) -> st.Page:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from app.guard import NOT_ALLOWED
 from app.navigation import pages_for
@@ -31,7 +32,7 @@ def _assert_no_errors(page, where: str) -> None:  # noqa: ANN001
 
 
 def _auth_cookie(context, name: str, timeout: float = 15.0) -> dict | None:  # noqa: ANN001
-    """The cookie is written by a component iframe after the login run: poll for it."""
+    """The cookie is written by the console's cookie script after the login run: poll for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [c for c in context.cookies() if c["name"] == name]
@@ -81,6 +82,10 @@ def test_copied_cookie_stops_working_after_logout(browser, console_server):
         assert _h1(thief) == [f"Welcome, {console_server.display_names['loan_officer']}"]
 
         console_server.logout(page)
+        deadline = time.monotonic() + 15
+        while any(c["name"] == name for c in ctx.cookies()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [c for c in ctx.cookies() if c["name"] == name], "log-out left the cookie in the browser"
 
         _, late = fresh(copied)
         console_server.open(late)
@@ -151,3 +156,16 @@ def test_officer_scores_an_application(page, console_server):
     assert page.locator(EXCEPTION).count() == 0, page.locator(EXCEPTION).all_inner_texts()
     assert page.get_by_text("Principal reasons").is_visible()
     console_server.screenshot(page, "score_result_loan_officer.png")
+
+
+def test_a_link_opened_signed_out_opens_its_page_after_the_sign_in(page, console_server):
+    """A colleague's link to a page, opened while signed out: the form keeps the address, and the sign-in lands
+    on that page, not on Home (the address used to fall back to Home before the form was shown)."""
+    console_server.open(page, "decisions")
+    assert console_server.shows_login_form(page)
+    assert page.url.rstrip("/").endswith("/decisions"), page.url
+    page.get_by_label("Username", exact=True).fill(console_server.users["loan_officer"])
+    page.get_by_label("Password", exact=True).fill(console_server.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("h1", has_text="Applications").first).to_be_visible(timeout=30_000)
+    assert page.url.rstrip("/").endswith("/decisions"), page.url

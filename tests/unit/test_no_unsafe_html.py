@@ -25,6 +25,9 @@ REVIEWED: dict[tuple[str, str, str], str] = {
         "evidently's self-contained drift report, built from the feature catalogue's names and validated "
         "numeric/categorical values (closed category sets), no free text, no LLM output; rendered inside "
         "the components iframe.",
+    ("app/auth.py", "streamlit.html", "script"):
+        "the cookie script of app.auth.cookie_script: fixed JavaScript around JSON-escaped literals (with <, > and "
+        "& escaped too) of the configured cookie name and our own signed session token; no user or LLM text.",
 }
 
 
