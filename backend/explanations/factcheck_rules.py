@@ -42,6 +42,7 @@ from backend.explanations.factcheck_base import (
 )
 from backend.explanations.factcheck_numbers import check_numbers
 from backend.explanations.factcheck_quality import check_adjectives, check_ranks
+from backend.explanations.factcheck_states import stated_mentions
 from backend.explanations.factcheck_summary import check_none, check_summary
 from backend.explanations.record import PD_BANDS, DecisionRecord
 
@@ -80,7 +81,7 @@ def check_sentence(raw: str, record: DecisionRecord) -> list[Failure]:
 
 def _mentions(st: Sentence) -> list[Mention]:
     rec = st.record
-    taken: list[Mention] = []
+    taken: list[Mention] = stated_mentions(st)  # "the residence being verified": checked against the value
     for pattern, names, code in ALIASES:
         for hit in pattern.finditer(st.work):
             if all(hit.end() <= t.start or hit.start() >= t.end for t in taken):

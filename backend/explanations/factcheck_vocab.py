@@ -20,7 +20,7 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
                           "housing costs relative to income", "housing cost relative to income"),
     "payment_to_income": ("payment to income", "payment to income ratio", "income",
                           "payment as a share of monthly income", "payment as a share of income"),
-    "num_income_sources": ("income sources",),
+    "num_income_sources": ("income sources", "income source", "sources of income"),
     "loan_to_income": ("income", "loan to income", "loan to income ratio"),
     "credit_score": ("credit score", "fico score", "bureau score", "score"),
     "revolving_utilization": ("credit utilization", "utilization", "credit card utilization", "card utilization",

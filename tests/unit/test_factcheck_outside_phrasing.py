@@ -103,11 +103,17 @@ MORE = [
     (7, 'The loan amount of $50,800 raised the risk.'),
     (7, 'A total debt balance of $6,073 increased the risk somewhat.'),
     (7, 'A loan officer will review this recommendation before any final decision is made.'),
-]
-#: True sentences still rejected (a false rejection, never a lie shown): the claim's frame is not parsed.
-STILL_REJECTED = [
+    # the two true sentences the check rejected until the value-stating mentions (factcheck_states.py)
     (1, "Having a single income source raised the risk."),
     (3, "The residence being verified was the strongest factor in the applicant's favour."),
+    (1, "Having just one source of income pushed the risk up."),
+    (1, "The employment was verified, yet it still raised the risk in this model."),
+    (3, "A verified residence lowered the risk."),
+    (7, "The applicant's address was verified, which lowered the risk."),
+]
+#: True sentences still rejected (a false rejection, never a lie shown): a word outside the vocabulary.
+STILL_REJECTED = [
+    (1, "Relying on just one source of income pushed the risk up."),  # 'relying' is not a known word
 ]
 LIES = [
     (0, 'On the positive side, a 34-month banking relationship with us raised the risk.', WRONG_DIRECTION),
@@ -182,6 +188,14 @@ LIES = [
     (0, "**Recommendation:** deny, but an appeal will succeed.", INSTRUCTION),
     (0, "__Recommendation:__ approve.", WRONG_RECOMMENDATION),
     (0, "A loan officer will review this application, which is a formality.", PROMISE),
+    # value-stating mentions: the words state the value, and the value is checked
+    (1, "Having several income sources raised the risk.", WRONG_DIRECTION),
+    (1, "Having two income sources raised the risk.", WRONG_NUMBER),
+    (1, "The employment was not verified, which raised the risk.", WRONG_NUMBER),
+    (1, "Unverified employment raised the risk.", WRONG_NUMBER),
+    (3, "The residence being unverified was the strongest factor in the applicant's favour.", WRONG_NUMBER),
+    (3, "The residence being verified raised the risk.", WRONG_DIRECTION),
+    (7, "The applicant's address could not be verified, which lowered the risk.", WRONG_NUMBER),
 ]
 
 
@@ -213,6 +227,20 @@ def test_lie_in_the_same_frame_fails(records: list[DecisionRecord], rec: int, te
 def test_known_false_rejections_are_still_rejected(records: list[DecisionRecord], rec: int, text: str) -> None:
     """Documents the remainder; when one starts passing, move it to MORE and add its lie."""
     assert not fact_check(text, records[rec]).ok
+
+
+def test_a_stated_value_is_checked_against_the_record(records: list[DecisionRecord]) -> None:
+    """The same words on a record where they are false: the phrase states the value, so it must fail."""
+    raw = json.loads(_RECORDS.read_text().splitlines()[3])["record"]
+    raw["facts"]["residence_verified"].update(value=0, display="no")
+    unverified = DecisionRecord.from_dict(raw)
+    for text in ("The residence being verified was the strongest factor in the applicant's favour.",
+                 "Residence verified was the strongest factor in the applicant's favour.",
+                 "A verified residence lowered the risk."):
+        assert fact_check(text, records[3]).ok, text
+        result = fact_check(text, unverified)
+        assert WRONG_NUMBER in {f.kind for f in result.failures}, (text, result.summary())
+    assert fact_check("Residence verified: no.", unverified).ok  # a label with its value stays a label
 
 
 def test_whole_explanation_in_markdown_passes_and_one_lie_sinks_it(records: list[DecisionRecord]) -> None:
