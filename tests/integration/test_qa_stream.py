@@ -157,3 +157,49 @@ def test_the_offline_engine_is_not_streamed(scoring_services):
     assert stream.stored is not None and events == [("final", stream.stored.text)]
     assert stream.stored.engine == "offline" and stream.stored.text
     assert svc.workspace.history(r.prediction_id, actor=u)[-1].text == stream.stored.text
+
+
+def test_cli_ask_prints_the_streamed_sentences_and_withdraws_a_fallback(cli_env, model_registry, tool_llm,
+                                                                         monkeypatch):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+    from backend.container import build_services
+    from backend.container.settings import load_settings
+
+    shutil.copytree(model_registry, cli_env / "models")
+    for k, v in {"PROVIDER": "openai", "BASE_URL": tool_llm.url + "/v1", "API_KEY": "sk-test", "MAX_RETRIES": "0",
+                 "TIMEOUT": "5"}.items():
+        monkeypatch.setenv(f"CREDITRISK_LLM__{k}", v)
+    svc = build_services(load_settings(), migrate=True)
+    u = svc.users.add("olivia", role="loan_officer")[0]
+    apps = generate(30, seed=21).drop(columns=["default", "pd_true", "application_id"]).astype(object)
+    r = next(x for x in (svc.scoring.score(a, submitter=Actor(u.username, u.role, u.id))
+                         for a in apps.where(apps.notna(), None).to_dict("records")) if x.recommendation != "approve")
+    runner = CliRunner()
+    told: list[str] = []
+
+    def quote(body):
+        told.append(last_tool_text(body))
+        return ("text", told[-1])
+
+    tool_llm.script = [lambda b: ("tools", [RESCORE]), quote]
+    res = runner.invoke(app, ["ask", "--decision", r.prediction_id, QUESTION])
+    assert res.exit_code == 0, res.output
+    assert res.output.count(sentences(told[-1])[0]) == 1  # printed once, as it came
+    assert "answered by: openai:gpt-4o; fact-check: passed" in res.output and "[withdrawn" not in res.output
+
+    def liar(body):
+        first, second, *rest = sentences(last_tool_text(body))
+        return ("text", " ".join([first, second, LIE, *rest]))
+
+    tool_llm.script = [lambda b: ("tools", [RESCORE]), liar]
+    res = runner.invoke(app, ["ask", "--decision", r.prediction_id, QUESTION])
+    assert res.exit_code == 0, res.output
+    assert LIE not in res.output and "[withdrawn: answered by offline (fallback from openai:gpt-4o: fact-check" \
+        in res.output, res.output
+    assert res.output.index("[withdrawn") < res.output.rindex("Hypothetical, if verified: annual gross income")
+    assert all(body.get("stream") for _, body in tool_llm.requests)
+    svc.close()
