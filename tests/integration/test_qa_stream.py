@@ -203,3 +203,14 @@ def test_cli_ask_prints_the_streamed_sentences_and_withdraws_a_fallback(cli_env,
     assert res.output.index("[withdrawn") < res.output.rindex("Hypothetical, if verified: annual gross income")
     assert all(body.get("stream") for _, body in tool_llm.requests)
     svc.close()
+
+
+def test_two_tool_calls_in_one_streamed_round_are_told_apart(qa_conv):
+    """Each call's arguments arrive in pieces under its own index; neither leaks into the other."""
+    c = qa_conv
+    script = [lambda b: ("tools", [("policy", {}), RESCORE]), lambda b: ("text", last_tool_text(b))]
+    c.fake.script = list(script)
+    events, stored = _events(c)
+    assert stored.engine == c.label and events[-1] == ("final", stored.text)
+    assert [(t["name"], t["arguments"]) for t in stored.tool_calls] == [("policy", {}), RESCORE]
+    _same_as_unstreamed(c, script, _rows(c)[-1])
