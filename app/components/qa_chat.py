@@ -3,7 +3,9 @@
 
 The conversation id lives in the session (the latest conversation of the decision when the page opens);
 "New conversation" starts another. Every answer says which engine answered (the LLM through its tools,
-or the offline engine, and why when it fell back) and the fact-check verdict. Questions and answers are
+or the offline engine, and why when it fell back) and the fact-check verdict. With an LLM whose adapter
+streams, the answer appears one checked sentence at a time (a fallback withdraws it and the offline answer
+replaces it); the offline engine answers at once. Questions and answers are
 shown as plain text (escaped Markdown), never HTML.
 """
 
@@ -48,10 +50,35 @@ def qa_chat(ws: Any, pid: str, user: Any) -> None:
                              "how a value compares, what a feature means", key=f"qa_input_{pid}")
     if question:
         try:
-            with st.spinner("Answering…"):
-                answer = ws.ask(pid, question, actor=user, conversation_id=cid)
+            if ws.streams_answers:
+                answer = _streamed(ws, pid, user, question, cid)
+            else:  # the offline engine (the default) is fast: not streamed
+                with st.spinner("Answering…"):
+                    answer = ws.ask(pid, question, actor=user, conversation_id=cid)
         except ValueError as exc:
             st.error(str(exc))
             return
         st.session_state[key] = answer.conversation_id
         st.rerun()
+
+
+def _streamed(ws: Any, pid: str, user: Any, question: str, cid: str | None) -> Any:
+    """The LLM's answer as it comes, one checked sentence at a time; a fallback withdraws it and says which
+    engine answers instead. The stored answer and its caption replace it all (the page reruns)."""
+    stream = ws.ask_stream(pid, question, actor=user, conversation_id=cid)  # errors are raised here
+    with st.chat_message("user"):
+        st.text(question)
+    with st.chat_message("assistant"):
+        box, note = st.empty(), st.empty()
+        shown = ""
+        with st.spinner("Answering…"):
+            for event in stream:
+                if event.kind == "text":
+                    shown += event.text
+                    box.markdown(plain_lines(shown) + " …")
+                elif event.kind == "reset":  # checked sentences withdrawn: a tool round's preamble, or a fallback
+                    shown = ""
+                    box.empty()
+                    if event.text:
+                        note.caption(plain(f"The LLM's answer was withdrawn: answered by {event.text}."))
+    return stream.stored

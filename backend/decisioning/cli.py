@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
     pass
+
+def _print_stream(stream: Any) -> Any:
+    """Print each checked sentence as it comes; what a fallback withdraws is marked, and the stored answer is
+    printed again after it whenever it differs from what was printed. Returns the stored answer."""
+    from backend.platform.cli import out
+
+    printed = ""
+    for event in stream:
+        if event.kind == "text":
+            printed += event.text
+            out.print(event.text, end="", markup=False, highlight=False)
+        elif event.kind == "reset" and printed.strip():
+            out.print("")
+            out.print("[withdrawn" + (f": answered by {event.text}]" if event.text else ": it came before a tool call]"),
+                      markup=False, highlight=False)
+            printed = ""
+        elif event.kind == "final" and event.text.strip() != printed.strip():
+            out.print(("\n" if printed else "") + event.text, end="", markup=False, highlight=False)
+    out.print("")
+    return stream.stored
+
 
 def register(app: typer.Typer) -> None:
     from backend.decisioning import outcomes_cli
@@ -83,15 +104,22 @@ def register(app: typer.Typer) -> None:
         actor = cli_actor(svc)
         if not actor.role:
             fail(f"asking about a decision needs a proven user: {PROOF_HELP}")
+        streamed = not as_json and svc.workspace.streams_answers
         try:
-            stored = svc.workspace.ask(decision, question, actor=actor, conversation_id=conversation)
+            if streamed:  # the LLM's checked sentences as they come (the offline engine is not streamed)
+                stream = svc.workspace.ask_stream(decision, question, actor=actor, conversation_id=conversation)
+            else:
+                stored = svc.workspace.ask(decision, question, actor=actor, conversation_id=conversation)
         except DecisionError as exc:
             fail(str(exc))
             raise  # unreachable
+        if streamed:
+            stored = _print_stream(stream)
         if as_json:
             typer.echo(json.dumps(stored.as_json(), ensure_ascii=False))
             return
-        out.print(stored.text, markup=False, highlight=False)
+        if not streamed:
+            out.print(stored.text, markup=False, highlight=False)
         out.print("")
         verdict = stored.fact_check
         checked = ("fact-check: passed" if verdict.get("passed") else "fact-check: FAILED (the offline engine answered)"

@@ -10,12 +10,12 @@
   (``explanation_shown``) are written in one transaction.
 * **Questions** are data, never instructions: stored verbatim (NUL and lone surrogates are refused
   with a clear message, see :func:`override_rules.check_text`), answered by :class:`DecisionQA`
-  (which never changes a decision), and written with ONE audit row (``qa_exchange``).
+  (which never changes a decision), and written with ONE audit row (``qa_exchange``); :meth:`ask_stream`
+  shows the LLM's checked sentences as they come and stores the same exchange.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,11 +29,15 @@ from backend.decisioning.workspace_qa import (
     CONVERSATION_BAD,
     CONVERSATION_ELSEWHERE,
     CONVERSATION_UNKNOWN,
-    OFFLINE_CHECK,
+    AnswerStream,
     LazyStats,
     StoredAnswer,
-    jsonable,
+    offline_turn,
+    store_exchange,
     stored_answer,
+)
+from backend.decisioning.workspace_qa import (
+    sha as _sha,
 )
 from backend.domain import (
     NOT_FOUND,
@@ -49,6 +53,7 @@ from backend.domain import (
 from backend.explanations import (
     LLMQA,
     MIN_COUNT,
+    Answer,
     DecisionQA,
     DecisionRecord,
     EngineStream,
@@ -56,6 +61,7 @@ from backend.explanations import (
     ExplanationEngine,
     ExplanationOutcome,
     FrameComparisonStats,
+    QAStream,
     StreamEvent,
     fact_check,
 )
@@ -108,10 +114,6 @@ class StoredExplanation:
     failures: list[dict[str, Any]]
     fallback_used: bool
     created_at: datetime | None = None
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _explanation(row: ExplanationRow) -> StoredExplanation:
@@ -260,6 +262,35 @@ class WorkspaceService:
         Errors (nothing is stored): an empty, over-long or unstorable question; an unknown, malformed or
         another officer's decision (:class:`DecisionNotFound`); a conversation id that is malformed,
         unknown, or belongs to another decision."""
+        ctx, kwargs = self._question(prediction_id, question, actor, conversation_id)
+        if self.qa_llm is not None:
+            answer = self.qa_llm.ask(question, **kwargs)
+        else:
+            kwargs.pop("history")
+            answer = self.qa.ask(question, **kwargs)
+        return self._store_answer(ctx, question, answer)
+
+    def ask_stream(self, prediction_id: str, question: str, *, actor: Actor,
+                   conversation_id: str | None = None) -> AnswerStream:
+        """Like :meth:`ask`, but iterable: checked sentences as the LLM writes them (see
+        :class:`~backend.explanations.qa_llm.QAStream`); the same errors are raised here, before anything
+        streams, and ``stored`` is set at the end (the same exchange and audit row as :meth:`ask`)."""
+        ctx, kwargs = self._question(prediction_id, question, actor, conversation_id)
+        if self.qa_llm is not None:
+            events = self.qa_llm.stream(question, **kwargs)
+        else:
+            kwargs.pop("history")
+            events = QAStream(offline_turn(self.qa.ask(question, **kwargs)))
+        return AnswerStream(events, lambda answer: self._store_answer(ctx, question, answer))
+
+    @property
+    def streams_answers(self) -> bool:
+        """True when the LLM answers questions and its adapter streams (the offline engine is not streamed)."""
+        return self.qa_llm is not None and self.qa_llm.streams
+
+    def _question(self, prediction_id: str, question: str, actor: Actor, conversation_id: str | None
+                  ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The checks of a question (errors store nothing), its context and the answering engine's arguments."""
         if not isinstance(question, str):
             raise DecisionError(QUESTION_EMPTY)
         check_text(question, required=True, min_len=1, max_len=MAX_QUESTION, too_short=QUESTION_EMPTY,
@@ -267,35 +298,12 @@ class WorkspaceService:
         pred, app, role = self._load(prediction_id, actor)
         self._require_ai(app, "qa", "Questions about a decision")
         cid, state = self._conversation(pred.id, conversation_id)
-        result = self._rebuild(pred, app)
-        stats = LazyStats(self._comparison)
-        if self.qa_llm is not None:
-            answer = self.qa_llm.ask(question, result=result, comparison=stats, state=state,
-                                     history=lambda: self._decision_history(app.id))
-        else:
-            answer = self.qa.ask(question, result=result, comparison=stats, state=state)
-        facts = {**jsonable(answer.facts), "state": jsonable(answer.state)}
-        tool_calls = jsonable(answer.tool_calls)
-        check = jsonable(answer.fact_check or OFFLINE_CHECK)
-        now = self.clock.now()
-        with self.db.transaction() as s:
-            repo = ExplainRepository(s)
-            row = repo.add_exchange(
-                prediction_id=pred.id, at=now, turn=repo.next_turn(pred.id), actor=actor.username[:64],
-                role=role, question=question, answer=answer.text, intent=answer.intent[:32],
-                refused=answer.refused, counterfactuals=jsonable(answer.counterfactuals), conversation_id=cid,
-                refusal=answer.refusal, engine=answer.engine[:160], facts=facts, tool_calls=tool_calls,
-                fact_check=check)
-            repo.add_usage(answer.usage, prediction_id=pred.id, at=now, purpose="qa")
-            AuditRepository(s).append(
-                actor=actor.username, role=role, action="qa_exchange", entity_type="qa_exchange",
-                entity_id=str(row.id), at=now,
-                payload={"prediction_id": str(pred.id), "application_id": str(app.id), "question": question,
-                         "intent": answer.intent, "refused": answer.refused, "refusal": answer.refusal,
-                         "conversation_id": cid, "engine": answer.engine, "answer_sha256": _sha(answer.text),
-                         "counterfactuals": len(answer.counterfactuals), "tool_calls": tool_calls,
-                         "fact_check": check})
-            return stored_answer(row)
+        kwargs = {"result": self._rebuild(pred, app), "comparison": LazyStats(self._comparison), "state": state,
+                  "history": lambda: self._decision_history(app.id)}
+        return (pred, app, role, actor, cid), kwargs
+
+    def _store_answer(self, ctx: tuple[Any, ...], question: str, answer: Answer) -> StoredAnswer:
+        return store_exchange(self.db, self.clock.now(), ctx, question, answer)
 
     def _decision_history(self, application_id: uuid.UUID) -> dict[str, Any]:
         """Earlier decisions and overrides of this application (for the LLM's application_history tool)."""

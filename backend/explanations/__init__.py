@@ -22,14 +22,15 @@ from backend.explanations.factcheck import fact_check, verdict
 from backend.explanations.guard import ProviderGuard
 from backend.explanations.metrics import record_scores
 from backend.explanations.providers import LLMUsage, cost_usd
-from backend.explanations.qa_llm import LLMQA, ToolTurn
+from backend.explanations.qa_llm import LLMQA, QAStream, ToolStream, ToolTurn
 from backend.explanations.queries import ExplainRepository
-from backend.explanations.questions import DecisionQA
+from backend.explanations.questions import Answer, DecisionQA
 from backend.explanations.questions_compare import MIN_COUNT, FrameComparisonStats
 from backend.explanations.record import DecisionRecord, RecordError, format_value
 from backend.explanations.template import TemplateExplainer
 
 __all__ = [
+    "Answer",
     "AnthropicExplainer",
     "cost_usd",
     "DecisionQA",
@@ -51,10 +52,12 @@ __all__ = [
     "ModelPrice",
     "OpenAIExplainer",
     "ProviderGuard",
+    "QAStream",
     "record_scores",
     "RecordError",
     "StreamEvent",
     "TemplateExplainer",
+    "ToolStream",
     "ToolTurn",
     "UNKNOWN_PROVIDER",
     "verdict",

@@ -31,7 +31,7 @@ from backend.platform.clock import SystemClock
 from backend.platform.ports import Clock, Metrics
 
 UNKNOWN_PROVIDER = "unknown LLM provider {provider!r}: expected template, openai, anthropic or lambda"
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 
 
 class LLMExplainer(Protocol):
@@ -148,7 +148,7 @@ class EngineStream:
             for chunk in s:
                 received += chunk
                 buffer += chunk
-                while (m := _SENTENCE_END.search(buffer)) is not None:
+                while (m := SENTENCE_END.search(buffer)) is not None:
                     piece, buffer = buffer[:m.end()], buffer[m.end():]
                     check = fact_check(piece, record) if piece.strip() else None
                     if check is not None and not check.ok:  # stop reading: this answer is not shown

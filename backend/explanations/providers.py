@@ -160,8 +160,11 @@ class SDKExplainer:
     def _make_client(self, kwargs: dict[str, Any]) -> Any:
         raise NotImplementedError
 
-    def _completion(self, text: str, tin: int | None, tout: int | None, started: float) -> Completion:
-        if not text.strip():
+    def _completion(self, text: str, tin: int | None, tout: int | None, started: float, *,
+                    require_text: bool = True) -> Completion:
+        """The call's text, tokens, latency and cost; an empty text is an error unless ``require_text`` is False
+        (a tool-calling round of the decision conversation may have no text)."""
+        if require_text and not text.strip():
             raise ProviderError(EMPTY_ANSWER, "the model returned no text")
         return Completion(text=text.strip(), provider=self.provider, model=self.model, input_tokens=tin,
                           output_tokens=tout, latency_ms=(time.perf_counter() - started) * 1000,

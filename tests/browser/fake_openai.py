@@ -7,7 +7,8 @@ next request gets is scripted by the test (``fake.replies``): ``"good"`` writes 
 explanation from the decision record in the request (the user message is the record's JSON, see
 ``backend/explanations/adapters/openai.py``), ``"hallucinated"`` the same with one invented sentence
 (:data:`HALLUCINATION`, a promise of approval, which the fact-check must reject). An empty script
-answers ``"good"``. Adapted from the fake in tests/integration/test_llm_providers.py.
+answers ``"good"``. A request with tools is the decision Q&A: it answers :data:`QA_ANSWER` (streamed when
+asked), or that and :data:`QA_LIE` when ``fake.qa_replies`` says ``"lie"``. Adapted from the fake in tests/integration/test_llm_providers.py.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def hallucinated_explanation(record: dict[str, Any]) -> str:
 
 
 QA_ANSWER = "Recommendation: deny."  # the Q&A fake's whole answer: true for the flow's denied application
+#: The Q&A fake's lie, after its true first sentence when ``qa_replies`` says "lie" (never to be shown).
+QA_LIE = "This applicant would be approved with a smaller loan."
 
 
 class FakeOpenAI:
@@ -54,6 +57,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.answers: list[str] = []
         self.qa_requests: list[dict[str, Any]] = []  # the Q&A's tool-calling requests, kept apart
+        self.qa_replies: list[str] = []  # "honest" (the default) or "lie": the next Q&A answer
         self._lock = threading.Lock()
         fake = self
 
@@ -71,7 +75,15 @@ class FakeOpenAI:
                 if body.get("tools"):  # the Q&A's conversation (issue 17): answers plainly, no tool call, and
                     with fake._lock:   # never takes an explanation's queued reply
                         fake.qa_requests.append(body)
-                    fake._send(self, 200, _completion(QA_ANSWER, body))
+                        lie = (fake.qa_replies.pop(0) if fake.qa_replies else "honest") == "lie"
+                    answer = QA_ANSWER + (" " + QA_LIE if lie else "")
+                    try:
+                        if body.get("stream"):  # the console streams the answer (checked sentence by sentence)
+                            fake._stream(self, answer, body)
+                        else:
+                            fake._send(self, 200, _completion(answer, body))
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
                     return
                 with fake._lock:
                     mode = fake.replies.pop(0) if fake.replies else "good"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import HALLUCINATION, OPENING, FakeOpenAI
+from fake_openai import HALLUCINATION, OPENING, QA_LIE, FakeOpenAI
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -461,9 +461,11 @@ def test_llm_explanation_is_fact_checked(page: Page, llm_console: Any, fake_open
     # it causes also brings up "Regenerate": the panel does not draw that button on the run that
     # wrote the first explanation (see the report).
     _question, answer = _ask(page, server, "why was this denied?")
-    assert "Recommendation: deny" in answer and "answered by" in answer, answer  # which engine answered is shown
-    # a question does not call the explainer again; it is a conversation with the LLM and its tools (issue 17)
+    assert "Recommendation: deny" in answer and "answered by openai:gpt-4o" in answer, answer  # which engine
+    # a question does not call the explainer again; it is a conversation with the LLM and its tools (issue 17),
+    # streamed to the console
     assert len(fake.requests) == 1 and len(fake.qa_requests) >= 1 and fake.qa_requests[0]["tools"]
+    assert fake.qa_requests[0]["stream"] is True
     panel = _tab(page, server, "Explanation")
     page.evaluate(WATCH_JS, HALLUCINATION)
     panel.get_by_role("button", name="Regenerate").click()
@@ -496,3 +498,22 @@ def test_rejected_llm_text_never_reaches_the_screen(page: Page, llm_console: Any
     assert watched["outside"] == []
     assert not watched["anywhere"], "the hallucinated sentence was on the screen"
     expect(panel.get_by_text("claim(s) the record does not support", exact=False)).to_be_visible(timeout=T)
+
+
+def test_a_streamed_answer_shows_only_checked_sentences(page: Page, llm_console: Any, fake_openai: FakeOpenAI,
+                                                        denied: list[int]) -> None:
+    """The Q&A streams: its true first sentence may be shown, the lie after it never is; the offline answer
+    replaces it and its caption says why."""
+    server, fake = llm_console, fake_openai
+    if len(denied) < 3:  # the two tests above score denied[0] and denied[-1]: this applicant must be another
+        pytest.skip("needs a third example the test model denies")
+    _llm_decision(page, server, denied[1])
+    fake.qa_replies[:] = ["lie"]
+    before = len(fake.qa_requests)
+    page.evaluate(WATCH_JS, QA_LIE)
+    _question, answer = _ask(page, server, "why was this denied?")
+    assert "answered by offline (fallback from openai:gpt-4o: fact-check failed" in answer, answer
+    assert QA_LIE not in answer and len(fake.qa_requests) == before + 1 and fake.qa_requests[-1]["stream"] is True
+    watched = _watched(page)
+    assert not watched["anywhere"], f"the lie was on the screen: {watched}"
+    server.screenshot(page, "llm_04_streamed_answer_fallback.png")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from backend.explanations.providers import (
     ProviderError,
     SDKExplainer,
 )
-from backend.explanations.qa_llm import ToolTurn
+from backend.explanations.qa_llm import ToolStream, ToolTurn
 from backend.explanations.record import DecisionRecord
 
 
@@ -53,7 +54,10 @@ class AnthropicExplainer(SDKExplainer):
             yield from self._anthropic_chunks(events, usage)
 
     @staticmethod
-    def _anthropic_chunks(events: Any, usage: dict[str, int | None]) -> Iterator[str]:
+    def _anthropic_chunks(events: Any, usage: dict[str, int | None],
+                          calls: dict[int, list[str]] | None = None) -> Iterator[str]:
+        """The text deltas; with ``calls``, ``tool_use`` blocks are collected there too (block index → [id, name,
+        the joined ``input_json_delta`` pieces of its input])."""
         for event in events:
             kind = getattr(event, "type", "")
             if kind == "message_start":
@@ -61,14 +65,20 @@ class AnthropicExplainer(SDKExplainer):
                 usage["out"] = getattr(event.message.usage, "output_tokens", None)
             elif kind == "message_delta" and getattr(event, "usage", None) is not None:
                 usage["out"] = event.usage.output_tokens
+            elif kind == "content_block_start" and calls is not None and event.content_block.type == "tool_use":
+                calls[event.index] = [event.content_block.id, event.content_block.name, ""]
             elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
                 yield event.delta.text
+            elif kind == "content_block_delta" and calls is not None and event.index in calls:
+                calls[event.index][2] += getattr(event.delta, "partial_json", "") or ""
             elif kind == "error":
                 raise ProviderError(SERVER_ERROR, str(getattr(event, "error", event)))
 
     # -- the decision conversation: Messages API with tool use ------------------------------------------
-    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
-        """One Messages call with ``tools``; tool results go back as ``tool_result`` blocks in a user turn."""
+    def _tools_request(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]
+                       ) -> dict[str, Any]:
+        """The provider-neutral transcript in Anthropic's form: tool results go back as ``tool_result`` blocks
+        in a user turn."""
         wire: list[dict[str, Any]] = []
         for m in messages:
             if m["role"] == "user":
@@ -83,11 +93,13 @@ class AnthropicExplainer(SDKExplainer):
                     wire[-1]["content"].append(result)
                 else:
                     wire.append({"role": "user", "content": [result]})
-        req: dict[str, Any] = {"model": self.model, "max_tokens": self.settings.max_tokens, "system": system,
-                               "messages": wire, "tools": [{"name": n, "description": spec["description"],
-                                                            "input_schema": spec["parameters"]}
-                                                           for n, spec in tools.items()]}
-        resp = self.client.messages.create(**req)
+        return {"model": self.model, "max_tokens": self.settings.max_tokens, "system": system,
+                "messages": wire, "tools": [{"name": n, "description": spec["description"],
+                                             "input_schema": spec["parameters"]} for n, spec in tools.items()]}
+
+    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
+        """One Messages call with ``tools``."""
+        resp = self.client.messages.create(**self._tools_request(system, messages, tools))
         blocks_out = getattr(resp, "content", None)
         if isinstance(resp, str | bytes) or not isinstance(blocks_out, list):
             raise ProviderError(BAD_RESPONSE, "no content blocks in the response")
@@ -95,6 +107,21 @@ class AnthropicExplainer(SDKExplainer):
         calls = [(b.id, b.name, json.dumps(b.input)) for b in blocks_out if getattr(b, "type", "") == "tool_use"]
         usage = getattr(resp, "usage", None)
         return ToolTurn(text, calls, getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None))
+
+    def stream_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]
+                     ) -> ToolStream:
+        """:meth:`chat_tools` streamed (``stream=True``): text deltas as they come, each ``tool_use`` block's input
+        joined from its ``input_json_delta`` pieces."""
+        started = time.perf_counter()
+        usage: dict[str, int | None] = {"in": None, "out": None}
+        calls: dict[int, list[str]] = {}
+
+        def chunks() -> Iterator[str]:
+            with self.client.messages.create(**self._tools_request(system, messages, tools), stream=True) as events:
+                yield from self._anthropic_chunks(events, usage, calls)
+
+        return ToolStream(chunks(), lambda text: self._completion(text, usage["in"], usage["out"], started,
+                                                                  require_text=False), calls)
 
 
 def _input(raw: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from backend.explanations.providers import (
     ProviderError,
     SDKExplainer,
 )
-from backend.explanations.qa_llm import ToolTurn
+from backend.explanations.qa_llm import ToolStream, ToolTurn
 from backend.explanations.record import DecisionRecord
 
 
@@ -47,17 +48,32 @@ class OpenAIExplainer(SDKExplainer):
             yield from self._openai_chunks(events, usage)
 
     @staticmethod
-    def _openai_chunks(events: Any, usage: dict[str, int | None]) -> Iterator[str]:
+    def _openai_chunks(events: Any, usage: dict[str, int | None],
+                       calls: dict[int, list[str]] | None = None) -> Iterator[str]:
+        """The text deltas; with ``calls``, tool-call deltas are joined there too (index → [id, name, arguments]:
+        the id and name come in a call's first delta, its JSON arguments in pieces over the following ones)."""
         for event in events:
             if getattr(event, "usage", None) is not None:
                 usage["in"], usage["out"] = event.usage.prompt_tokens, event.usage.completion_tokens
             for choice in getattr(event, "choices", None) or []:
-                if choice.delta is not None and choice.delta.content:
+                if choice.delta is None:
+                    continue
+                if choice.delta.content:
                     yield choice.delta.content
+                for call in getattr(choice.delta, "tool_calls", None) or []:
+                    if calls is None:  # an explanation asks for no tools
+                        break
+                    slot = calls.setdefault(call.index, ["", "", ""])
+                    slot[0] = call.id or slot[0]
+                    if call.function is not None:
+                        slot[1] += call.function.name or ""
+                        slot[2] += call.function.arguments or ""
 
     # -- the decision conversation: Chat Completions with function tools ---------------------------------
-    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
-        """One Chat Completions call with ``tools``; the provider-neutral transcript (``qa_llm``) in OpenAI's form."""
+    @staticmethod
+    def _tools_request(system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]
+                       ) -> dict[str, Any]:
+        """The provider-neutral transcript (``qa_llm``) in OpenAI's form, with the tools."""
         wire: list[dict[str, Any]] = [{"role": "system", "content": system}]
         for m in messages:
             if m["role"] == "user":
@@ -70,9 +86,14 @@ class OpenAIExplainer(SDKExplainer):
                 wire.append(msg)
             else:
                 wire.append({"role": "tool", "tool_call_id": m["id"], "content": m["content"]})
+        return {"messages": wire, "tools": [{"type": "function", "function": {"name": n, **spec}}
+                                            for n, spec in tools.items()]}
+
+    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
+        """One Chat Completions call with ``tools``."""
         resp = self.client.chat.completions.create(
             model=self.model, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
-            messages=wire, tools=[{"type": "function", "function": {"name": n, **spec}} for n, spec in tools.items()])
+            **self._tools_request(system, messages, tools))
         if isinstance(resp, str | bytes) or not getattr(resp, "choices", None):
             raise ProviderError(BAD_RESPONSE, "no choices in the response")
         message = resp.choices[0].message
@@ -81,3 +102,20 @@ class OpenAIExplainer(SDKExplainer):
         usage = getattr(resp, "usage", None)
         return ToolTurn(message.content or "", calls, getattr(usage, "prompt_tokens", None),
                         getattr(usage, "completion_tokens", None))
+
+    def stream_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]
+                     ) -> ToolStream:
+        """:meth:`chat_tools` streamed (``stream=True``): text as it comes, tool calls joined from their deltas."""
+        started = time.perf_counter()
+        usage: dict[str, int | None] = {"in": None, "out": None}
+        calls: dict[int, list[str]] = {}
+
+        def chunks() -> Iterator[str]:
+            events = self.client.chat.completions.create(
+                model=self.model, max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
+                stream=True, stream_options={"include_usage": True}, **self._tools_request(system, messages, tools))
+            with events:
+                yield from self._openai_chunks(events, usage, calls)
+
+        return ToolStream(chunks(), lambda text: self._completion(text, usage["in"], usage["out"], started,
+                                                                  require_text=False), calls)
