@@ -39,6 +39,17 @@ def enrol(svc: object, username: str, password: str, *, client: str = "c1") -> t
     first = auth.authenticate(username, password, client=client, two_step=True)
     assert first.reason == "mfa_pending" and first.needs == "enrolment", first.reason
     enrolment = auth.begin_enrolment(first.ticket, client=client)
-    done = auth.second_factor(first.ticket, code_at(enrolment.secret, auth.clock.now()), client=client)
+    code = code_at(enrolment.secret, auth.clock.now())
+    done = auth.second_factor(first.ticket, code, client=client)
     assert done.ok, done.reason
+    _SPENT[enrolment.secret] = code
     return enrolment.secret, list(done.recovery_codes)
+
+
+_SPENT: dict[str, str] = {}
+
+
+def spent_code(secret: str) -> str:
+    """The code ``enrol`` spent for ``secret``: computing it again later may give the next 30-second step's code,
+    which the server rightly accepts (a replay test built that way fails when the test runs long)."""
+    return _SPENT[secret]

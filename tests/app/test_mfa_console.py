@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from mfa_helpers import MFA_ENV, code_at, enrol
+from mfa_helpers import MFA_ENV, code_at, enrol, spent_code
 
 from app.guard import USER_KEY
 from app.navigation import PAGES
@@ -73,7 +73,7 @@ def test_enrolled_user_signs_in_with_a_code_once(mfa_console):
     at = c.login(c.app().run(), c.users["admin"], c.password)
     assert any("Two-step verification" in s.value for s in at.subheader) and not at.get("image")
     assert not _signed_in(at)  # the password alone starts nothing
-    reused = code_at(secret)  # the enrolment spent this step's code
+    reused = spent_code(secret)  # the code the enrolment spent
     at = _submit_code(c, at, reused)
     assert not _signed_in(at) and at.error[0].value == MFA_CODE_FAILED
     assert _audit(c, 1)[0][1] in ("mfa_replayed", "mfa_bad_code")

@@ -505,8 +505,8 @@ def test_a_streamed_answer_shows_only_checked_sentences(page: Page, llm_console:
     """The Q&A streams: its true first sentence may be shown, the lie after it never is; the offline answer
     replaces it and its caption says why."""
     server, fake = llm_console, fake_openai
-    if len(denied) < 3:  # the two tests above score denied[0] and denied[-1]: this applicant must be another
-        pytest.skip("needs a third example the test model denies")
+    # the two tests above score denied[0] and denied[-1]: this applicant must be another (never a silent skip)
+    assert len(denied) >= 3, f"the test model denies only {len(denied)} examples; this test needs a third"
     _llm_decision(page, server, denied[1])
     fake.qa_replies[:] = ["lie"]
     before = len(fake.qa_requests)
