@@ -30,11 +30,12 @@ from backend.api.schemas import (
     OverrideIn,
     ProblemOut,
     QuestionIn,
+    ReasonOut,
     ScoreOut,
     score_request,
 )
 from backend.decisioning import AIHidden
-from backend.domain import KEY_RE, Perm, allowed
+from backend.domain import KEY_RE, REASONS, Perm, allowed
 from backend.explanations import record_scores, verdict
 from backend.scoring import ScoreResult
 
@@ -117,6 +118,13 @@ def build_router(max_batch: int) -> APIRouter:
         """The cheapest authenticated call: the token is verified, the caller's standing checked and the
         request counted against its rate limit, as for every /v1 operation. Answers who the token is for."""
         return PingOut(subject=principal.sub, role=principal.role, scopes=sorted(principal.scopes))
+
+    @router.get("/reasons", response_model=list[ReasonOut], summary="The Reg B C-1 reasons a denial's notice can state",
+                responses={k: v for k, v in _ERRORS.items() if k in (401, 403, 429)})
+    async def reasons(_principal: Annotated[Principal, Security(authorize)]) -> list[ReasonOut]:
+        """The keys ``notice_reasons`` takes on ``/decisions/{id}/override``, with the words the notice prints;
+        ``other`` is chosen as ``other:<the reason in words>``."""
+        return [ReasonOut(key=k, text=t) for k, t in REASONS.items()]
 
     @router.post("/score", response_model=ScoreOut | BatchOut, summary="Score one application or a batch",
                  responses={**_ERRORS, **_CONFLICT,
@@ -237,7 +245,7 @@ def build_router(max_batch: int) -> APIRouter:
             # the decision service is idempotent on this key: a retry after an outage gets the committed decision
             v = ctx.services.decisions.decide(
                 decision_id, actor=principal.actor(), outcome=body.outcome, reason_code=body.reason_code,
-                reason_text=body.reason_text, started_at=body.started_at,
+                reason_text=body.reason_text, started_at=body.started_at, notice_reasons=body.notice_reasons,
                 idempotency_key=service_key(principal, idempotency_key))
             out = DecisionViewOut.model_validate(v, from_attributes=True).model_dump(mode="json")
             return (200 if v.replayed else 201), out

@@ -138,6 +138,10 @@ class OverrideIn(BaseModel):
     reason_text: Annotated[str, Field(max_length=MAX_TEXT)] | None = Field(
         None, description="Why (stored verbatim; required with a reason code)")
     started_at: AwareDatetime | None = Field(None, description="When the officer opened the case (for timing)")
+    notice_reasons: Annotated[list[Annotated[str, Field(max_length=220)]], Field(min_length=1, max_length=4)] | None = \
+        Field(None, description="A denial's adverse action notice reasons from the Reg B C-1 list: reason keys "
+                                "(GET /v1/reasons), or 'other:<the reason in words>' (5-200 characters); 1-4, "
+                                "denials only. Without them a manual denial's notice states the model's reasons.")
 
 
 QUESTION_PATTERN = "[^\\s\\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
@@ -200,6 +204,11 @@ class CaseOut(BaseModel):
     applied_at: datetime | None
 
 
+class ReasonOut(BaseModel):
+    key: str = Field(..., description="What notice_reasons takes ('other' as other:<text>)")
+    text: str = Field(..., description="What the notice prints")
+
+
 class DecisionViewOut(BaseModel):
     id: str
     outcome: str
@@ -214,6 +223,8 @@ class DecisionViewOut(BaseModel):
     approved_at: datetime | None
     decision_seconds: float | None
     materiality: list[str]
+    notice_reasons: list[str] = Field(default_factory=list, description="A denial's notice reasons picked by the "
+                                                                      "officer (C-1 keys, other:<text>)")
     replayed: bool = False
 
 

@@ -69,7 +69,17 @@ from backend.domain.loan_terms import (
     offered_terms,
 )
 from backend.domain.permissions import MFA_PERMS, ROLE_LABELS, ROLES, Perm, Role, allowed, mfa_required_for
-from backend.domain.policy import APPROVE, DENY, HIGH_RISK, LOW_RISK, REVIEW, Policy, PolicySettings, decide
+from backend.domain.policy import (
+    APPROVE,
+    DENY,
+    HIGH_RISK,
+    LOW_RISK,
+    REVIEW,
+    Policy,
+    PolicySettings,
+    decide,
+    review_reasons,
+)
 from backend.domain.protected_terms import PROTECTED_TERMS, ProtectedTerm, find_protected
 from backend.domain.reason_codes import FORM_C1, OTHER_PREFIX, OTHER_SPECIFIED, REASONS, printed_reason
 from backend.domain.textnorm import has_bidi_controls, skeleton, strip_invisible, words_to_numbers
@@ -114,6 +124,7 @@ __all__ = [
     "check_text",
     "classify",
     "decide",
+    "review_reasons",
     "DecisionError",
     "DecisionNotFound",
     "DENY",

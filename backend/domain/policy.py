@@ -66,6 +66,15 @@ def decide(raw: float, *, loan_amount: float, members: Sequence[float] | np.ndar
     n = len(ms)
     mean = sum(ms) / n if n else 0.0
     spread = (sum((m - mean) ** 2 for m in ms) / n) ** 0.5 if n else 0.0
+    why = review_reasons(policy, confidence=confidence, loan_amount=loan_amount, fallback_used=fallback_used,
+                         spread=spread)
+    rec = REVIEW if why else (APPROVE if risk == LOW_RISK else DENY)
+    return PolicyOutcome(risk, confidence, rec, tuple(why), spread)
+
+
+def review_reasons(policy: Policy, *, confidence: float, loan_amount: float, fallback_used: bool,
+                   spread: float) -> list[str]:
+    """Why an application goes to manual review, in the words every place shows (one application or a batch)."""
     why: list[str] = []
     if confidence < policy.confidence_threshold:
         why.append(f"confidence {confidence:.2f} below {policy.confidence_threshold:.2f}")
@@ -75,8 +84,7 @@ def decide(raw: float, *, loan_amount: float, members: Sequence[float] | np.ndar
         why.append("fallback model in use")
     if spread > policy.disagreement_threshold:
         why.append(f"ensemble members disagree (spread {spread:.2f})")
-    rec = REVIEW if why else (APPROVE if risk == LOW_RISK else DENY)
-    return PolicyOutcome(risk, confidence, rec, tuple(why), spread)
+    return why
 
 
 class PolicySettings(BaseModel):

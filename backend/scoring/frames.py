@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backend.domain import APPROVE, DENY, HIGH_RISK, LOW_RISK, REVIEW, Policy
+from backend.domain import APPROVE, DENY, HIGH_RISK, LOW_RISK, REVIEW, Policy, review_reasons
 from backend.models import ServingModel
 from backend.scoring.result import ScoreResult, feature_hash
 
@@ -60,15 +60,10 @@ class FrameScores:
                 for k in range(self.codes.shape[1])]
 
     def policy_reasons(self, i: int) -> list[str]:
-        """Why row ``i`` goes to manual review, worded as :func:`backend.domain.decide` words it."""
-        p, why = self.policy, []
-        if self.confidence[i] < p.confidence_threshold:
-            why.append(f"confidence {self.confidence[i]:.2f} below {p.confidence_threshold:.2f}")
-        if self.loan[i] > p.loan_amount_cap:
-            why.append(f"loan amount ${self.loan[i]:,.0f} above the ${p.loan_amount_cap:,.0f} cap")
-        if self.spread[i] > p.disagreement_threshold:
-            why.append(f"ensemble members disagree (spread {self.spread[i]:.2f})")
-        return why
+        """Why row ``i`` goes to manual review (:func:`backend.domain.review_reasons`; the compiled primary serves
+        a batch, so never the fallback)."""
+        return review_reasons(self.policy, confidence=float(self.confidence[i]), loan_amount=float(self.loan[i]),
+                              fallback_used=False, spread=float(self.spread[i]))
 
     def result(self, i: int, clean: dict[str, Any]) -> ScoreResult:
         """Row ``i`` as the one-application path's :class:`ScoreResult` (``clean``: its validated features)."""

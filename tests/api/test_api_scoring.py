@@ -136,6 +136,38 @@ def test_override_rules_come_from_the_service(api, sample):
         assert s.execute(select(Decision.override_reason_text)).scalar_one() == hostile
 
 
+def test_a_denial_states_its_notice_reasons_through_the_api(api, sample):
+    """The C-1 picks the console offers a manual denial, through the API: listed by GET /v1/reasons, checked
+    by the same rules, returned with the decision; approvals and unknown keys are refused by name."""
+    a = api
+    h = a.auth("olivia")
+    listed = a.client.get("/v1/reasons", headers=h)
+    assert listed.status_code == 200
+    keys = {r["key"]: r["text"] for r in listed.json()}
+    assert "insufficient_income" in keys and "other" in keys and all(keys.values())
+    assert_problem(a.client.get("/v1/reasons"), 401)
+    pid = _score(a, "olivia", sample[6])["decision_id"]
+    _force(a, pid, "approve")
+    bad = {"outcome": "deny", "reason_code": "fraud_suspected", "reason_text": TEXT}
+    res = a.client.post(f"/v1/decisions/{pid}/override", headers=h, json={**bad, "notice_reasons": ["made_up"]})
+    assert assert_problem(res, 422)["detail"] == R.NOTICE_REASON_UNKNOWN.format(i=1)
+    res = a.client.post(f"/v1/decisions/{pid}/override", headers=h, json={**bad, "notice_reasons": ["other"]})
+    assert assert_problem(res, 422)["detail"] == R.NOTICE_REASON_UNKNOWN.format(i=1)  # "other" needs its words
+    res = a.client.post(f"/v1/decisions/{pid}/override", headers=h,
+                        json={"outcome": "approve", "notice_reasons": ["insufficient_income"]})
+    assert assert_problem(res, 422)["detail"] == R.NOTICE_REASONS_ONLY_FOR_DENIAL
+    assert_problem(a.client.post(f"/v1/decisions/{pid}/override", headers=h,
+                                 json={**bad, "notice_reasons": list(keys)[:5]}), 422)  # at most four
+    picked = ["insufficient_income", "other:  Collateral   documents were not provided "]
+    res = a.client.post(f"/v1/decisions/{pid}/override", headers=h, json={**bad, "notice_reasons": picked})
+    assert res.status_code == 201, res.text
+    assert res.json()["notice_reasons"] == ["insufficient_income", "other:Collateral documents were not provided"]
+    with a.svc.db.read() as s:
+        assert s.execute(select(Decision.notice_reasons)).scalar_one() == res.json()["notice_reasons"]
+    assert a.client.get(f"/v1/decisions/{pid}", headers=h).json()["decision"]["notice_reasons"] == \
+        res.json()["notice_reasons"]
+
+
 def test_idor_another_officers_decision_is_404_like_a_missing_one(api, sample):
     a = api
     pid = _score(a, "olivia", sample[5])["decision_id"]
