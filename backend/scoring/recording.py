@@ -89,7 +89,7 @@ def record_scored(s: Session, items: Sequence[Intake], results: list[ScoreResult
                       "latency_ms": res.latency_ms, "created_at": now, "base_value": res.base_value,
                       "margin": res.margin, "member_spread": res.member_spread,
                       "fallback_error": res.fallback_error[:300] if res.fallback_error else None,
-                      "timings": {k: round(v, 4) for k, v in {**timing, "db_read_ms": db_read_ms}.items()}})
+                      "timings": {k: round(v, 4) for k, v in {"db_read_ms": db_read_ms, **timing}.items()}})
         audits.append(AuditEntry(
             actor=it.submitter.username, role=it.submitter.role,
             action="application_rescored" if rescored else "application_scored", entity_type="prediction",

@@ -237,10 +237,12 @@ class ScoringService:
                                  engine=engine, source=source, persist=persist, also=also)
 
     def score_intake(self, items: Sequence[Intake], *, model_ref: str = "champion", engine: str = "compiled",
-                     source: str = "console", persist: bool = True, also: AlsoInTransaction | None = None
-                     ) -> list[ScoreResult]:
+                     source: str = "console", persist: bool = True, also: AlsoInTransaction | None = None,
+                     timings: Sequence[dict[str, float]] | None = None) -> list[ScoreResult]:
         """Score applications from several officers and dates in one transaction (the simulator and
-        batch clients use this): each is scored under the rollout phase in force when it was made."""
+        batch clients use this): each is scored under the rollout phase in force when it was made.
+        ``timings``: the request timings to record per item instead of this batch's average (the simulator's
+        simulated requests)."""
         t0 = time.perf_counter()
         model = self.models.get(model_ref)
         cleans = self.validate_many([it.raw for it in items], model)
@@ -267,7 +269,10 @@ class ScoringService:
             return done
         n = max(len(items), 1)
         per_row = {"validate_ms": (t1 - t0) * 1000 / n, "score_ms": (time.perf_counter() - t1) * 1000 / n}
-        return self._persist(items, done, phases, source=source, timings=[per_row] * len(done), also=also)
+        if timings is not None and len(timings) != len(done):
+            raise ValueError(f"{len(timings)} timings for {len(done)} applications")
+        return self._persist(items, done, phases, source=source, also=also,
+                             timings=list(timings) if timings is not None else [per_row] * len(done))
 
     def batch_policy(self, model: ServingModel) -> tuple[Phase, Policy]:
         """The rollout phase in force now and the policy it gives ``model`` (a batch file is scored under one)."""

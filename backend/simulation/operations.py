@@ -44,7 +44,7 @@ from backend.scoring import Intake
 from backend.simulation import cast, queries
 from backend.simulation.config import SOURCE, SimConfig, SimReport
 from backend.simulation.decisions import Officers, officer_judgement
-from backend.simulation.draws import Draws, generate_applications, records
+from backend.simulation.draws import Draws, generate_applications, records, request_timings
 from backend.simulation.explanations import Explained, Explainer
 from backend.simulation.feedback import ratings, surveys
 from backend.simulation.outcomes import outcome_frame
@@ -79,7 +79,7 @@ class OperationsSimulator:
         ensure_phases(self.svc, self.clock, cfg, people)
         timeline = model_timeline(self.svc, self.clock, cfg, rep)
         df, true_df = self._cohorts()
-        draws = Draws(cfg.seed, len(df))
+        draws = self.draws = Draws(cfg.seed, len(df))
         judgement = officer_judgement(self.svc.models.get(timeline[0][1]), true_df, draws)
         officers = Officers(cfg, draws, judgement, df["pd_true"].to_numpy(), manager=cast.manager(people),
                             cap=self.svc.decisions.cap)
@@ -149,7 +149,8 @@ class OperationsSimulator:
             o = staff[int(officer_idx[i])]
             items.append(Intake(rec, Actor(o.username, o.role, o.id, senior=o.senior), rec["applied_at"].to_pydatetime()))
         self.clock.at = day["applied_at"].iloc[-1].to_pydatetime() + timedelta(seconds=1)
-        results = self.svc.scoring.score_intake(items, model_ref=version, source=SOURCE)
+        results = self.svc.scoring.score_intake(items, model_ref=version, source=SOURCE,
+                                                timings=request_timings(self.draws, idx))
         rep.applications += len(results)
         decided = officers.decide(results, items, idx, self.clock.now())
         self.clock.at = max((d.decided_at for d in decided.decisions), default=self.clock.now())

@@ -37,9 +37,6 @@ def history(tmp_path_factory: pytest.TempPathFactory, model_registry: Path) -> S
     return svc
 
 
-@pytest.mark.xfail(strict=True, reason="known open defect (issue 19 item 3, after issue 20's realistic latency "
-                   "variation landed): the incident's verification compares the latency p95 after the rollback with "
-                   "1.2x the baseline and fails on the simulated history, so the September incident stays open")
 def test_the_september_rollback_shows_one_closed_incident(history):
     rows = history.incidents.all()
     assert len(rows) == 1
