@@ -162,7 +162,8 @@ class Services:
     def model_admin(self) -> ModelAdmin:
         return self._built("model_admin", lambda: ModelAdmin(
             self.db, self.models, self.cache, self.audit, model_name=self.settings.model.name,
-            canary_steps=self.settings.monitoring.canary_steps, router=self.scoring.canary, clock=self.clock))
+            canary_steps=self.settings.monitoring.canary_steps, router=self.scoring.canary, clock=self.clock,
+            on_rollback=lambda: self.incidents.open_from_registry()))
 
     @cached_property
     def retrainer(self) -> Retrainer:

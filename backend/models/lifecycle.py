@@ -20,7 +20,7 @@ approval is possible; rollback, abort and rejection stay possible (they reduce r
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,10 +56,12 @@ class ModelAdmin:
 
     def __init__(self, db: Database, models: ModelProvider, cache: Cache, audit: AuditService, *,
                  model_name: str, canary_steps: Sequence[int], router: CanaryRouter | None = None,
-                 clock: Clock | None = None) -> None:
-        """``clock``: the services' clock; every lifecycle time (registry events, audit rows) is read from it."""
+                 clock: Clock | None = None, on_rollback: Callable[[], Any] | None = None) -> None:
+        """``clock``: the services' clock; every lifecycle time (registry events, audit rows) is read from it.
+        ``on_rollback()``: called after a rollback (the composition root opens its incident)."""
         self.db, self.models, self.cache, self.audit, self.clock = db, models, cache, audit, clock
         self.model_name, self.steps, self.router = model_name, tuple(canary_steps), router
+        self.on_rollback = on_rollback
         self.last_rollback_seconds: float | None = None
 
     def registry(self) -> Any:
@@ -139,13 +141,15 @@ class ModelAdmin:
         return result
 
     def rollback(self, actor: Actor, *, to: str | None = None, at: datetime | None = None,
-                 note: str | None = None, cause: str | None = None) -> str:
+                 note: str | None = None, cause: str | None = None, open_incident: bool = True) -> str:
         """Back to ``to`` (any earlier champion not rolled back for cause; None: the previous one) in one
         action: aliases, canary aborted, caches of the versions that stopped serving purged, the restored
         champion loaded and verified, audit row. ``cause``: the replaced champion is rolled back *for cause*
         (this written reason): it cannot go to a canary, be promoted or be rolled back to again without a
         risk manager's override. The time it took is in the audit row and :attr:`last_rollback_seconds`.
-        Allowed while deployments are halted."""
+        Allowed while deployments are halted. The rollback's incident opens at once (``on_rollback``), unless
+        ``open_incident`` is False: the simulator records its rollback before the days it covers are written and
+        opens the incident after them."""
         t0 = time.perf_counter()
         self._role(actor, (Perm.ROLLBACK_MODELS,), "roll back a model")
         at = self._at(at)
@@ -165,6 +169,8 @@ class ModelAdmin:
                      "seconds": round(self.last_rollback_seconds, 3), **({"canary_aborted": running} if running else {}),
                      **({"load_error": warm} if warm else {}), **({"note": note} if note else {}),
                      **({"cause": " ".join(cause.split())} if cause else {})}, at=at)
+        if open_incident and self.on_rollback is not None:
+            self.on_rollback()
         return str(target)
 
     def rollback_targets(self) -> list[str]:

@@ -78,7 +78,7 @@ def model_timeline(svc: Services, clock: FixedClock, cfg: SimConfig, rep: SimRep
     res = admin.promote(retrained, ml, at=promote_at,
                         note=f"scheduled monthly retrain (simulated); trained on the first weeks of {promote_at:%B}")
     forced = not all(g.get("passed") for g in res.get("gates", []))
-    admin.rollback(ml, at=rollback_at,
+    admin.rollback(ml, at=rollback_at, open_incident=False,  # opened by incident_story, once the days are written
                    note="PSI above 0.25 on income, utilization and inquiries; accuracy alerts since the "
                         "promotion: rolled back to the previous champion (simulated)",
                    cause=f"trained on the corrupted {promote_at:%B} feed (PSI above 0.25, accuracy alerts); "
@@ -106,6 +106,7 @@ def _retrain(svc: Services, cfg: SimConfig, at: datetime) -> str:
     return str(report["version"])
 
 
+ROLLBACK_REQUESTED_BEFORE = timedelta(minutes=3)  # the ML engineer asked 3 minutes before the switch took effect
 POSTMORTEM_TEST = "tests/integration/test_drift.py::test_the_september_incident_stands_out"
 
 
@@ -119,7 +120,7 @@ def incident_story(svc: Services, timeline: Timeline, rep: SimReport) -> None:
         return
     retrained, rollback_at = timeline[1][1], timeline[2][0]
     inc = svc.incidents
-    inc.open_from_registry(requested_at=rollback_at - timedelta(minutes=3))
+    inc.open_from_registry(requested_at=rollback_at - ROLLBACK_REQUESTED_BEFORE)
     if inc.get(retrained)["status"] == "closed":
         return
     ml, risk = Actor(ML_ENGINEER, "ml_engineer"), Actor(RISK_MANAGER, "risk_manager")

@@ -96,3 +96,20 @@ def test_a_new_rollback_opens_an_incident_that_cannot_close_early(history):
     with pytest.raises(IncidentError, match="no incident"):
         history.incidents.get("v-does-not-exist")
     assert history.incidents.get(opened[0])["status"] == "open"
+
+
+def test_a_rollback_through_the_service_opens_its_incident_at_once(history):
+    """The console's and the CLI's rollback (ModelAdmin): the incident is there before anyone opens the incidents
+    panel or command, with the rolled-back version's last decisions queued."""
+    from backend.training.train import train_and_register
+
+    reg = history.models.registry()
+    rep = train_and_register(registry_root=reg.root, name=reg.name, rows=1500, seed=13, cv_folds=2, n_estimators=3,
+                             n_boost=10, n_trees=10)
+    reg.promote(rep["version"], gates_required=False)
+    history.model_admin.rollback(ML, cause="the service path opens the incident in the same action")
+    with history.db.read() as s:
+        opened = s.scalars(select(AuditLog.entity_id).where(AuditLog.action == "incident_opened")).all()
+    inc = history.incidents.get(rep["version"])
+    assert inc["status"] == "open" and str(inc["id"]) in {str(x) for x in opened}
+    assert history.incidents.open_from_registry() == []  # nothing left for a later read to open
