@@ -14,7 +14,7 @@ import streamlit as st
 
 from app.components.charts import attribution_waterfall
 from app.components.text import plain
-from backend.domain import FEATURES_BY_NAME, Perm, allowed, printed_reason
+from backend.domain import FEATURES_BY_NAME, Perm, allowed, screen_reason
 
 REC_TEXT = {"approve": ("Approve", "green"), "deny": ("Deny", "red"), "manual_review": ("Manual review", "orange")}
 RISK_TEXT = {"low_risk": "Low risk", "high_risk": "High risk"}  # the words risk_band uses (tests look for them)
@@ -57,7 +57,7 @@ def reason_list(result: Any, card: Any) -> None:
     if result.recommendation == "approve":
         st.caption("The application is recommended for approval; these are the factors that raised its risk most.")
     for i, reason in enumerate(result.reasons, 1):
-        st.markdown(f"**{i}. {plain(printed_reason(reason['text']))}**")
+        st.markdown(f"**{i}. {plain(screen_reason(reason['text']))}**")
         for f in reason["features"][:3]:
             pts = card.points.get(f["name"])
             effect = f"raises the PD by {pts:.1f} pts" if pts is not None else "raises the risk"

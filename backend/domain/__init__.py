@@ -81,7 +81,14 @@ from backend.domain.policy import (
     review_reasons,
 )
 from backend.domain.protected_terms import PROTECTED_TERMS, ProtectedTerm, find_protected
-from backend.domain.reason_codes import FORM_C1, OTHER_PREFIX, OTHER_SPECIFIED, REASONS, printed_reason
+from backend.domain.reason_codes import (
+    FORM_C1,
+    OTHER_PREFIX,
+    OTHER_SPECIFIED,
+    REASONS,
+    printed_reason,
+    screen_reason,
+)
 from backend.domain.textnorm import has_bidi_controls, skeleton, strip_invisible, words_to_numbers
 from backend.domain.validation import (
     MAX_STRING,
@@ -99,6 +106,7 @@ __all__ = [
     "key_factor_texts",
     "parse_key_factors",
     "printed_reason",
+    "screen_reason",
     "FORM_C1",
     "OTHER_SPECIFIED",
     "find_protected",

@@ -75,12 +75,14 @@ FORM_C1: dict[str, str] = {
     "other": "Other, specify",
 }
 
+#: Words that make sense only on the notice itself (it lists the bureau's key factors); a screen drops them.
+NOTICE_ONLY = " (the key factors that affected it are listed in this notice)"
+
 #: Specific statements written in the form's "Other, specify" box.
 OTHER_SPECIFIED: dict[str, str] = {
     "other_revolving_utilization": OTHER_PREFIX
     + "Proportion of balances to credit limits on revolving accounts is too high",
-    "other_credit_score": OTHER_PREFIX
-    + "Credit bureau score (the key factors that affected it are listed in this notice)",
+    "other_credit_score": OTHER_PREFIX + "Credit bureau score" + NOTICE_ONLY,
     "other_deposit_relationship": OTHER_PREFIX + "Length or balances of deposit relationship with us",
     "other_loan_purpose": OTHER_PREFIX + "Purpose of the requested credit",
     "other_loan_terms": OTHER_PREFIX + "Requested terms of credit (term, payment schedule or structure)",
@@ -94,6 +96,12 @@ def printed_reason(text: str) -> str:
     ticked and its blank filled is the reason itself); a bare "Other, specify" stays as it is."""
     return text[len(OTHER_PREFIX):].strip() if text.startswith(OTHER_PREFIX) and text[len(OTHER_PREFIX):].strip() \
         else text
+
+
+def screen_reason(text: str) -> str:
+    """How a reason reads on a screen (the card, the Q&A): as printed on a notice, without the words that point
+    at the notice ("...listed in this notice" in a chat answer points at nothing)."""
+    return printed_reason(text).replace(NOTICE_ONLY, "")
 
 
 def is_form_reason(key: str) -> bool:

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from backend.domain import FEATURES_BY_NAME, MUTABLE_FEATURES, PROTECTED
+from backend.domain import FEATURES_BY_NAME, MUTABLE_FEATURES, PROTECTED, screen_reason
 from backend.explanations.counterfactuals import Rescore, WhatIfInvalid
 from backend.explanations.qa_search import LEVER_WORDS, SEARCH_LEVERS, cost_text, search
 from backend.explanations.qa_whatif import PAYDOWN, QAWhatIf
@@ -176,7 +176,7 @@ class DecisionQA:
             for reason in r.reasons:
                 feats = [f for f in reason.get("features", []) if f.get("name") not in PROTECTED]
                 shown = ", ".join(f"{f['description']} {format_value(f['name'], f.get('value'))}" for f in feats)
-                lines.append(f"- {reason['text']}" + (f" ({shown})" if shown else ""))
+                lines.append(f"- {screen_reason(reason['text'])}" + (f" ({shown})" if shown else ""))
                 facts["reasons"].append({"code": reason["code"], "features": {
                     f["name"]: f.get("value") for f in feats}})
             parts.append("\n".join(lines))

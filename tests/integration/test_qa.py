@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backend.domain import Actor
+from backend.domain import Actor, screen_reason
 from backend.domain.features import MUTABLE_FEATURES
 from backend.domain.loan_terms import amortized_payment, apr_for
 from backend.explanations.counterfactuals import DERIVED, MSG_TERM, apply_changes
@@ -100,8 +100,9 @@ def test_why_states_the_recommendation_and_each_reason_with_values(scoring_servi
         assert a.intent == "why" and not a.refused
         assert a.facts["recommendation"] == r.recommendation and a.facts["pd"] == r.pd
         assert f"{r.pd * 100:.1f}%" in a.text
-        for reason in r.reasons:
-            assert reason["text"] in a.text
+        for reason in r.reasons:  # as a screen shows it: no "Other, specify:", no "...listed in this notice"
+            assert screen_reason(reason["text"]) in a.text
+        assert "Other, specify" not in a.text and "this notice" not in a.text
         for fact in a.facts["reasons"]:
             for name, value in fact["features"].items():
                 assert r.features.get(name) == value
