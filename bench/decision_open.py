@@ -44,7 +44,14 @@ RAW = ("SELECT p.*, a.* FROM predictions p JOIN applications a ON a.id = p.appli
 
 def open_decision(svc: Any, pid: str, user: Any) -> dict[str, float]:
     """The page's calls for one decision, each timed (seconds)."""
-    from backend.decisioning import AIHidden, build_notice, notice_outcome, render_pdf
+    from backend.decisioning import (
+        AIHidden,
+        NoticeNotRequired,
+        build_notice,
+        notice_outcome,
+        render_pdf,
+        render_text,
+    )
     from backend.domain import DecisionError
 
     t: dict[str, float] = {}
@@ -80,11 +87,16 @@ def open_decision(svc: Any, pid: str, user: Any) -> dict[str, float]:
     if result.ai_visible and phase.enabled("qa"):
         step("qa_history", lambda: svc.workspace.history(pid, actor=user))
     outcome, _why = notice_outcome(current)
-    if outcome is not None and current is not None and not current.is_override and phase.enabled("letters"):
-        def notice() -> Any:
-            n = build_notice(result, applicant_name=None, decision_outcome=outcome, human_reasons=None,
-                             settings=svc.settings, today=date.today(), bureau_key_factors=case.bureau_key_factors)
-            return render_pdf(n)
+    picked = list(current.notice_reasons or ()) if current is not None else []
+    model_reasons = current is not None and not current.is_override
+    if outcome is not None and (picked or model_reasons) and phase.enabled("letters"):
+        def notice() -> Any:  # app.components.notice.letter_panel: the text and the PDF, or a sentence why not
+            try:
+                n = build_notice(result, applicant_name=None, decision_outcome=outcome, human_reasons=picked or None,
+                                 settings=svc.settings, today=date.today(), bureau_key_factors=case.bureau_key_factors)
+            except (NoticeNotRequired, ValueError):
+                return None
+            return render_text(n), render_pdf(n)
         step("notice", notice)
     return t
 
