@@ -64,6 +64,14 @@ def test_unchanged_book_reuses_rows_and_stores_what_a_fresh_read_stores(sim_serv
     assert read(sim_services) == reused  # every snapshot, window, count and figure identical
 
 
+def _diff(a: object, b: object, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in _diff(a.get(k), b.get(k), f"{path}/{k}")]
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _diff(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
 def _flip_one_outcome(svc) -> None:  # noqa: ANN001 - an import updating a stored outcome in place
     with svc.db.transaction() as s:
         o = s.execute(select(Outcome).where(Outcome.funded.is_(True), Outcome.defaulted.is_(False))
@@ -100,7 +108,8 @@ def test_any_change_reads_again_and_matches_a_fresh_read(sim_services, monkeypat
     assert spy.calls > 0  # the memo was not trusted
     after = read(sim_services)
     _fresh(sim_services, kind).refresh(until=LATE)
-    assert read(sim_services) == after
+    fresh = read(sim_services)
+    assert fresh == after, _diff(fresh, after)
     assert after != before
 
 
