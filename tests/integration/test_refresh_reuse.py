@@ -79,11 +79,11 @@ def _flip_one_outcome(svc) -> None:  # noqa: ANN001 - an import updating a store
         s.execute(update(Outcome).where(Outcome.id == o.id).values(defaulted=True))
 
 
-def _approve_one_pending(svc) -> None:  # noqa: ANN001 - a four-eyes approval changes a row's status
+def _approve_one_pending(svc) -> None:  # noqa: ANN001 - a four-eyes review changes a row's status in place
     with svc.db.transaction() as s:
-        d = s.execute(select(Decision).where(Decision.status == "final").order_by(Decision.id).limit(1)).scalar_one()
-        s.execute(update(Decision).where(Decision.id == d.id).values(outcome="deny" if d.outcome == "approve"
-                                                                     else "approve", status="pending_approval"))
+        d = s.execute(select(Decision).where(Decision.status == "final", Decision.outcome == "approve")
+                      .order_by(Decision.id).limit(1)).scalar_one()  # an approval: every summary counts it
+        s.execute(update(Decision).where(Decision.id == d.id).values(outcome="deny", status="pending_approval"))
 
 
 def _new_application(svc) -> None:  # noqa: ANN001 - one more application in an early month (a late arrival)
