@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import streamlit as st
@@ -18,7 +19,17 @@ def get_services() -> Services:
     m = svc.settings.monitoring
     AlertSchedule(lambda: svc.alerts, svc.clock.now, check_every=timedelta(minutes=m.check_every_minutes),
                   refresh_every=timedelta(hours=m.refresh_every_hours) if m.refresh_every_hours else None).start()
+    threading.Thread(target=_load_champion, args=(svc,), name="champion-preload", daemon=True).start()
     return svc
+
+
+def _load_champion(svc: Services) -> None:
+    """Load the champion in the background (~1-2 s: its trees and attribution paths), so the first decision
+    opened after a start does not wait for it on the card. Nothing installed yet: the pages say so."""
+    try:
+        svc.models.get("champion")
+    except Exception:  # noqa: BLE001, S110 - a missing or broken model is reported where it is used
+        pass
 
 
 def services_or_stop() -> Services:

@@ -195,15 +195,20 @@ class ExperimentService:
         self._arm_fairness = {p: lowest_di_by_arm(sn) for p, sn in snaps.items() if sn is not None}
         return {p: disparate_impact_of(sn) if sn is not None else None for p, sn in snaps.items()}
 
-    def refresh(self, *, actor: Any = None, until: datetime | None = None) -> int:
+    def refresh(self, *, actor: Any = None, until: datetime | None = None, force: bool = False) -> int:
         """Count now and store the result (for ``creditrisk monitor run`` or the page's button; ``actor``
         has ``username`` and ``role``, default the monitor): pages then read it until the records
         change. The counting reads in its own session; the write is one short transaction with its
         audit row. ``until`` is accepted for the monitor's uniform call and does not filter: the
-        comparison always counts every record. Returns the applications counted."""
+        comparison always counts every record. Returns the applications counted.
+
+        When the records' fingerprint is the one of the last count (in memory or in the stored snapshot),
+        that count is the count of these records and is stored again as counted now, without reading the
+        book (the "Run checks now" of an unchanged book); ``force`` counts anyway."""
         with self.db.read() as s:  # the fingerprint and the counts from the same read
             fp = self._fingerprint(s)
-            data = self._compute(s)
+            same = None if force else self._count_of(s, fp)
+            data = self._compute(s) if same is None else {**same, "counted_at": self.clock.now().isoformat()}
         now = self.clock.now()
         n = sum(int(r["applications"]) for r in data["weekly"])
         weeks = sorted(r["week"] for r in data["weekly"])
@@ -219,6 +224,17 @@ class ExperimentService:
         with self._lock:
             self._memo = (fp, data)
         return n
+
+    def _count_of(self, s: Any, fp: list[str]) -> dict[str, Any] | None:
+        """The last count when it was made on records with fingerprint ``fp`` (memory first, then the
+        stored snapshot), else None."""
+        memo = self._memo
+        if memo is not None and memo[0] == fp:
+            return memo[1]
+        snap = SnapshotRepository(s).latest(SNAPSHOT_KIND, granularity=SNAPSHOT_GRANULARITY)
+        if snap is not None and "data" in snap.payload and list(snap.payload.get("fingerprint") or []) == fp:
+            return dict(snap.payload["data"])
+        return None
 
     # -- the overview -------------------------------------------------------------------------------
     def overview(self, *, recount: bool = False) -> Overview:

@@ -215,9 +215,10 @@ def time_quantiles_pg(s: Session) -> list[dict[str, Any]]:
 
 
 def fingerprint(s: Session) -> list[str]:
-    """Cheap signs that the records behind the comparison changed (index-only counts and maxima):
-    new applications, predictions, decisions or their status, outcome batches, LLM calls,
-    explanations, ratings, surveys and rollout reviews."""
+    """Cheap signs that the records behind the comparison changed (counts and maxima, two narrow scans):
+    new applications, predictions, decisions or their status and approval, outcome rows inserted or
+    updated (an import stamps ``imported_at``; the funded and defaulted counts), LLM calls, explanations,
+    ratings, surveys and rollout reviews. ``refresh`` stores the last count again when this is unchanged."""
     parts: list[Any] = []
     for table, col in ((Application, Application.applied_at), (Prediction, None), (ExplanationRow, None),
                        (LLMUsageRow, LLMUsageRow.at), (ExplanationFeedback, ExplanationFeedback.at),
@@ -226,6 +227,9 @@ def fingerprint(s: Session) -> list[str]:
         parts.extend(s.execute(select(*cols).select_from(table)).one())
     parts.extend(sorted(s.execute(select(Decision.status, func.count()).group_by(Decision.status)).all()))
     parts.append(s.execute(select(func.max(Decision.decided_at))).scalar())
+    parts.append(s.execute(select(func.max(Decision.approved_at))).scalar())
     parts.extend(s.execute(select(func.count(), func.max(Outcome.observed_at),
-                                  func.count(func.distinct(Outcome.batch_id)))).one())
+                                  func.count(func.distinct(Outcome.batch_id)), func.max(Outcome.imported_at),
+                                  func.count(case((Outcome.funded.is_(True), 1))),
+                                  func.count(case((Outcome.defaulted.is_(True), 1))))).one())
     return [str(p) for p in parts]

@@ -31,6 +31,7 @@ import pandas as pd
 from backend.compliance import AuditRepository
 from backend.domain import Actor
 from backend.monitoring import fairness_queries as fq
+from backend.monitoring.book_state import BookState, RowMemo, book_state
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.fairness_metrics import (
     ATTRIBUTES,
@@ -150,6 +151,7 @@ class FairnessService:
         self.db = db
         self.clock = clock
         self.settings = settings
+        self._rows = RowMemo()  # each month's cells while the book is unchanged (Run checks now, Recompute now)
 
     # -- writes ------------------------------------------------------------------------------------
     def refresh(self, *, until: datetime | None = None, force: bool = False, actor: Actor | None = None) -> int:
@@ -172,7 +174,8 @@ class FairnessService:
         with self.db.read() as s:
             first = fq.first_applied(s, until)
             if first is not None:
-                months = [fq.month_cells(s, lo, hi) for lo, hi in fq.month_windows(first, until)]
+                state = book_state(s)
+                months = [self._month(s, state, until, lo, hi) for lo, hi in fq.month_windows(first, until)]
                 phases = fq.phase_windows(s, until)
         jobs = [("month", f"{m.start:%Y-%m}", m.start, m.end, m.cells,
                  {"applications": m.applications, "undecided": m.in_flight + m.unscored, "in_flight": m.in_flight,
@@ -208,6 +211,11 @@ class FairnessService:
                              "periods": [f"{sn['granularity']}:{sn['period']}" for sn in snaps],
                              "seconds": round(time.perf_counter() - started, 3)})
         return len(snaps)
+
+    def _month(self, s: Any, state: BookState, until: datetime, lo: datetime, hi: datetime) -> fq.MonthCells:
+        """One month's cells, read again unless the book is unchanged since they were read (:class:`RowMemo`)."""
+        m = self._rows.rows(state, until, lo, lambda: fq.month_cells(s, lo, hi))
+        return m if m.end == hi else fq.MonthCells(lo, hi, m.cells, m.applications, m.in_flight, m.unscored)
 
     @staticmethod
     def _phase_jobs(months: list[fq.MonthCells], phases: dict[str, tuple[datetime, datetime, int]]) -> list[Any]:

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from backend.monitoring import performance_queries as q
+from backend.monitoring.book_state import RowMemo, book_state
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.performance_metrics import evaluate, expected_bad_rate
 from backend.monitoring.snapshot_queries import Snapshot, SnapshotRepository
@@ -77,6 +79,7 @@ class PerformanceService:
         self.db = db
         self.clock = clock
         self.settings = settings
+        self._rows = RowMemo()  # each vintage's rows while the book is unchanged (see backend.monitoring.book_state)
 
     # ------------------------------------------------------------------ writing
     def refresh(self, *, until: datetime | None = None) -> int:
@@ -90,13 +93,14 @@ class PerformanceService:
         until = (until or self.clock.now()).astimezone(UTC)
         with self.db.read() as s:
             span = q.book_span(s, until)
+            state = book_state(s) if span is not None else None
         vintages: list[tuple[datetime, datetime, dict[str, Any]]] = []
-        if span is not None:
+        if span is not None and state is not None:
             start = _month_start(span[0])
             while start <= span[1]:
                 end = add_months(start, 1)
-                with self.db.read() as s:
-                    frame = q.vintage_rows(s, start, min(end, until), until)
+                with self.db.read() as s:  # the vintage's rows, read again unless the book is unchanged (RowMemo)
+                    frame = self._rows.rows(state, until, start, partial(q.vintage_rows, s, start, min(end, until), until))
                 if len(frame):
                     vintages.append((start, end, self.summarize(frame, start, end, until)))
                 start = end

@@ -1,0 +1,178 @@
+"""The Alerts page's "Run checks now" (issue 20, item 7: target <= 5 s on the default history; was 32.3 s).
+
+The button calls :meth:`AlertService.evaluate` with ``refresh=True``: refresh the drift, performance,
+fairness and phase-comparison summaries, read every rule, then open, update or resolve alerts. This
+script times that call in-process on a **copy** of a data directory's database (the click writes
+snapshots, alerts and audit rows; the original is never touched):
+
+* **baseline** (the path before the verified reuse): every summary recomputed in full, i.e. the same
+  refreshes with the phase comparison forced to recount (``refresh(force=True)``), then the rules judged
+  (``evaluate(refresh=False)``), exactly the work the button did (the fairness and performance memories
+  emptied before each);
+* **after**: the button's call itself, ``evaluate(refresh=True, actor=<a risk manager>)``: once with
+  nothing in memory (fairness and performance read every month, the comparison's stored count is
+  verified), then on the book as it is (nothing changed since the last click) and after one new
+  application is scored (the records changed: everything is read and counted again).
+
+Each is run ``--repeat`` times after one untimed warm-up click (the model load and the process's
+first reads are paid there, reported as "first click"); per-source times are printed, and the ratio
+baseline / after. Timings depend on the machine and its load (``uptime`` is printed).
+
+    PYTHONPATH=. .venv/bin/python bench/run_checks.py --data-dir var --registry-dir models [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+TARGET_S = 5.0
+
+
+def copy_db(src: Path, dst: Path) -> None:
+    """A consistent copy through SQLite's backup API (the WAL included)."""
+    with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def baseline_click(svc: Any) -> dict[str, float]:
+    """The old "Run checks now": every summary recomputed (the comparison recounted), then the rules."""
+    from backend.alerts.service import REFRESHED
+    from backend.monitoring.book_state import RowMemo
+
+    at, times = svc.clock.now(), {}
+    for name in REFRESHED:
+        src = svc.alerts.sources.get(name)
+        if name in ("fairness", "performance"):
+            src._rows = RowMemo()  # nothing remembered: every month read again, as before
+        t0 = time.perf_counter()
+        if name == "drift":
+            src.refresh_all(until=at)
+        elif name == "experiments":
+            src.refresh(until=at, force=True)
+        else:
+            src.refresh(until=at)
+        times[name] = time.perf_counter() - t0
+    times["rules"] = timed(lambda: svc.alerts.evaluate(at=at, refresh=False))[0]
+    return times
+
+
+def new_click(svc: Any, actor: str) -> dict[str, float]:
+    """The button's call, with each source's refresh timed through a wrapper."""
+    timings: dict[str, float] = {}
+    sources = svc.alerts.sources
+    original = sources.get
+
+    def get(name: str) -> Any:
+        src = original(name)
+        return _Timed(src, name, timings)
+
+    sources.get = get  # type: ignore[method-assign]
+    try:
+        total, _ = timed(lambda: svc.alerts.evaluate(refresh=True, actor=actor))
+    finally:
+        del sources.get
+    timings["rules"] = total - sum(timings.values())
+    return timings
+
+
+class _Timed:
+    def __init__(self, src: Any, name: str, out: dict[str, float]) -> None:
+        self._src, self._name, self._out = src, name, out
+
+    def __getattr__(self, attr: str) -> Any:
+        fn = getattr(self._src, attr)
+        if attr not in ("refresh", "refresh_all"):
+            return fn
+
+        def run(*a: Any, **kw: Any) -> Any:
+            took, out = timed(lambda: fn(*a, **kw))
+            self._out[self._name] = self._out.get(self._name, 0.0) + took
+            return out
+        return run
+
+
+def score_one(svc: Any) -> None:
+    """One new application through the scoring service (the records change)."""
+    from backend.domain import Actor
+    from backend.training.synthetic import generate
+
+    df = generate(1, seed=2026).drop(columns=["default", "pd_true", "application_id"]).astype(object)
+    svc.scoring.score(df.where(df.notna(), None).to_dict("records")[0], submitter=Actor.system())
+
+
+def summary(label: str, runs: list[dict[str, float]]) -> float:
+    totals = [sum(r.values()) for r in runs]
+    parts = "  ".join(f"{k} {statistics.median(r[k] for r in runs):.2f}" for k in runs[0])
+    p50 = statistics.median(totals)
+    print(f"  {label:<44} p50 {p50:6.2f} s  max {max(totals):6.2f} s   ({parts})")
+    return p50
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CREDITRISK_DATA_DIR", "var")))
+    ap.add_argument("--registry-dir", type=Path,
+                    default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
+    ap.add_argument("--repeat", type=int, default=3)
+    a = ap.parse_args()
+    src = a.data_dir / "creditrisk.db"
+    print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        took, _ = timed(lambda: copy_db(src, Path(tmp) / "creditrisk.db"))
+        print(f"copied {src} ({src.stat().st_size / 1e6:,.0f} MB) in {took:.1f} s")
+        for name in ("secrets", "cookie_key"):
+            if (a.data_dir / name).exists():
+                os.symlink((a.data_dir / name).resolve(), Path(tmp) / name)
+        os.environ["CREDITRISK_DATA_DIR"] = tmp
+        os.environ["CREDITRISK_MODEL__REGISTRY_DIR"] = str(a.registry_dir.resolve())
+        from sqlalchemy import text
+
+        from backend.container import build_services, load_settings
+
+        svc = build_services(load_settings(), migrate=False)
+        with svc.db.read() as s:
+            actor = s.execute(text("SELECT username FROM users WHERE role = 'risk_manager' AND NOT disabled "
+                                   "ORDER BY username LIMIT 1")).scalar_one()
+            apps = s.execute(text("SELECT count(*) FROM applications")).scalar_one()
+        print(f"{apps:,} applications; actor {actor}")
+        first = sum(baseline_click(svc).values())
+        print(f"  first click of the process (baseline path, untimed warm-up): {first:.2f} s")
+        base = [baseline_click(svc) for _ in range(a.repeat)]
+        from backend.monitoring.book_state import RowMemo
+
+        svc.fairness._rows, svc.performance._rows = RowMemo(), RowMemo()
+        once = new_click(svc, actor)
+        print(f"  first Run checks now, nothing in memory (as after a restart): {sum(once.values()):.2f} s  "
+              + "  ".join(f"{k} {v:.2f}" for k, v in once.items()))
+        same = [new_click(svc, actor) for _ in range(a.repeat)]
+        changed = []
+        for _ in range(a.repeat):
+            score_one(svc)
+            changed.append(new_click(svc, actor))
+        b = summary("baseline (every summary recomputed)", base)
+        u = summary("after: Run checks now, book unchanged", same)
+        c = summary("after: Run checks now, one new application", changed)
+        print(f"  ratio baseline/after: unchanged {b / u:.1f}x, after a change {b / c:.1f}x;  target <= {TARGET_S:g} s")
+        svc.close()
+
+
+if __name__ == "__main__":
+    main()
