@@ -31,10 +31,10 @@ from backend.explanations import cost_usd
 #: Bounds on an event (a Lambda RequestResponse payload may be up to 6 MB; a real turn is a few kB).
 MAX_EVENT_CHARS = 1_000_000
 MAX_SYSTEM_CHARS = 20_000
-MAX_MESSAGES = 64
+MAX_MESSAGES = 128  # 6 earlier turns (12), the question, 3 tool rounds of up to MAX_CALLS calls: 112
 MAX_TEXT_CHARS = 20_000
 MAX_TOOL_CONTENT_CHARS = 200_000
-MAX_CALLS = 16
+MAX_CALLS = 32
 MAX_ID_CHARS = 200
 MAX_ARGUMENTS_CHARS = 20_000
 MAX_TOOLS = 32

@@ -54,7 +54,7 @@ NOT_200 = "HTTP {status} from a RequestResponse invocation (expected 200)"
 NOT_JSON = "the function's reply is not a JSON object"
 BAD_FIELD = "the function's reply has no valid {field!r}"
 REFUSED = "the function refused the request ({kind}): {message}"
-MAX_CALLS = 64  # tool calls in one reply
+MAX_CALLS = 32  # tool calls in one reply (the function accepts as many in each message it is sent)
 MAX_CALL_CHARS = 20_000  # an id, a name or one call's raw JSON arguments
 #: Each remote usage row may carry these numbers (``None`` or missing when unknown), with sanity bounds.
 _USAGE_NUMBERS = (("input_tokens", int, 10**12), ("output_tokens", int, 10**12), ("cost_usd", float, 1e9))
