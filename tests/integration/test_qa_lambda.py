@@ -249,3 +249,40 @@ def test_the_functions_provider_failure_keeps_its_kind(fake_lambda: FakeLambda, 
     with pytest.raises(ProviderError) as exc:
         lam.chat_tools(SYSTEM, [{"role": "user", "text": QUESTION}], TOOLS)
     assert exc.value.kind == kind
+
+
+def test_cli_ask_with_the_lambda_provider_prints_the_whole_checked_answer(
+        cli_env: Any, model_registry: Any, tool_llm: Any, fake_lambda: FakeLambda,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+    from backend.container.adapters import build_engine
+    from backend.explanations import LLMSettings
+
+    shutil.copytree(model_registry, cli_env / "models")
+    for k, v in {"PROVIDER": "lambda", "MODEL": FN, "BASE_URL": fake_lambda.url, "TIMEOUT": "10",
+                 "MAX_RETRIES": "0"}.items():
+        monkeypatch.setenv(f"CREDITRISK_LLM__{k}", v)
+    # the function runs in this process, whose environment says lambda (it would refuse): a warm container
+    # whose own environment chose OpenAI
+    monkeypatch.setattr(lambda_handler, "_ENGINE", build_engine(LLMSettings(
+        provider="openai", base_url=tool_llm.url + "/v1", api_key="sk-test", timeout=5, max_retries=0)))
+    svc = build_services(load_settings(), migrate=True)
+    u = svc.users.add("olivia", role="loan_officer")[0]
+    apps = generate(30, seed=21).drop(columns=["default", "pd_true", "application_id"]).astype(object)
+    r = next(x for x in (svc.scoring.score(a, submitter=Actor(u.username, u.role, u.id))
+                         for a in apps.where(apps.notna(), None).to_dict("records")) if x.recommendation != "approve")
+    told: list[str] = []
+
+    def quote(body: dict[str, Any]) -> tuple[str, str]:
+        told.append(last_tool_text(body))
+        return ("text", told[-1])
+
+    tool_llm.script = [lambda b: ("tools", [RESCORE]), quote]
+    res = CliRunner().invoke(app, ["ask", "--decision", r.prediction_id, QUESTION])
+    assert res.exit_code == 0, res.output
+    assert told and told[-1].split(".")[0] in res.output
+    assert f"answered by: {LABEL}; fact-check: passed" in res.output and "[withdrawn" not in res.output
+    assert len(fake_lambda.requests) == 2 and not any(body.get("stream") for _, body in tool_llm.requests)
+    svc.close()
