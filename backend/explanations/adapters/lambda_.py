@@ -172,9 +172,7 @@ class LambdaExplainer:
             error = reply.get("error")
             error = error if isinstance(error, dict) else {}
             kind, message = str(error.get("kind", "unknown"))[:40], str(error.get("message", ""))[:300]
-            provider_kind = error.get("provider_kind")  # the function's own LLM call failed: its kind
-            raise ProviderError(BAD_RESPONSE if kind == "bad_request" else provider_kind
-                                if kind == "provider" and provider_kind in ERROR_KINDS else SERVER_ERROR,
+            raise ProviderError(_refusal_kind(kind, error.get("provider_kind")),
                                 REFUSED.format(kind=kind, message=message))
         if reply.get("ok") is not True:
             raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="ok"))
@@ -187,6 +185,16 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _refusal_kind(kind: str, provider_kind: Any) -> str:
+    """A refusal's error kind: a malformed request is a bad response; a failed call to the function's own LLM
+    keeps that call's kind (``provider_kind``); anything else (its configuration) is a server error."""
+    if kind == "bad_request":
+        return BAD_RESPONSE
+    if kind == "provider" and provider_kind in ERROR_KINDS:
+        return str(provider_kind)
+    return SERVER_ERROR
 
 
 def _call(c: Any) -> tuple[str, str, str]:
