@@ -273,8 +273,8 @@ def _engine(settings: Settings, clock: Clock, metrics: Metrics, overrides: dict[
 
 
 def _qa_llm(scoring: Any, engine: ExplanationEngine, overrides: dict[str, Any]) -> LLMQA | None:
-    """The decision conversation through the configured LLM's tool calling (OpenAI, Anthropic); None for the
-    template and for the Lambda provider (a Lambda function has no tool calling: the offline engine answers)."""
+    """The decision conversation through the configured LLM's tool calling (OpenAI, Anthropic, or a Lambda
+    function that asks its own OpenAI or Anthropic: unstreamed, the tools run here); None for the template."""
     if "qa_chat" in overrides:
         chat = overrides["qa_chat"]
     else:

@@ -21,7 +21,7 @@ from backend.explanations.engine import (
 from backend.explanations.factcheck import fact_check, verdict
 from backend.explanations.guard import ProviderGuard
 from backend.explanations.metrics import record_scores
-from backend.explanations.providers import LLMUsage, cost_usd
+from backend.explanations.providers import LLMUsage, ProviderError, classify_error, cost_usd
 from backend.explanations.qa_llm import LLMQA, QAStream, ToolStream, ToolTurn
 from backend.explanations.queries import ExplainRepository
 from backend.explanations.questions import Answer, DecisionQA
@@ -32,6 +32,7 @@ from backend.explanations.template import TemplateExplainer
 __all__ = [
     "Answer",
     "AnthropicExplainer",
+    "classify_error",
     "cost_usd",
     "DecisionQA",
     "DecisionRecord",
@@ -51,6 +52,7 @@ __all__ = [
     "MIN_COUNT",
     "ModelPrice",
     "OpenAIExplainer",
+    "ProviderError",
     "ProviderGuard",
     "QAStream",
     "record_scores",

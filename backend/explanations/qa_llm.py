@@ -60,6 +60,7 @@ class ToolTurn:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cost_usd: float | None = None  # set by an adapter that is priced remotely (Lambda), else from the price table
 
 
 class ToolStream(ProviderStream):
@@ -269,8 +270,10 @@ class LLMQA:
         tin = turn.input_tokens if turn else None
         tout = turn.output_tokens if turn else None
         prices = getattr(self.chat, "prices", None) or {}
+        cost = turn.cost_usd if turn is not None and turn.cost_usd is not None else cost_usd(
+            prices, self.chat.model, tin, tout)
         return LLMUsage(provider=self.chat.provider, model=self.chat.model, input_tokens=tin, output_tokens=tout,
-                        cost_usd=cost_usd(prices, self.chat.model, tin, tout),
+                        cost_usd=cost,
                         latency_ms=(time.perf_counter() - started) * 1000, fallback_used=False,
                         fact_check="not_checked", error=error, streamed=streamed)
 

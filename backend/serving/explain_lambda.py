@@ -12,6 +12,11 @@ Event: ``{"record": DecisionRecord.to_dict()}``. Reply::
      "usage": [LLMUsage as a dict, one per LLM call]}
     {"ok": false, "error": {"kind": "bad_request" | "config", "message": ...}}
 
+Or ``{"qa": {"system", "messages", "tools"}}``: one LLM round of the decision conversation with tools, answered
+with the function's own provider's ``chat_tools`` (:mod:`backend.serving.explain_lambda_qa`; the function never
+runs a tool). Its refusals have the same shape, plus ``{"kind": "provider", "message", "provider_kind"}`` when the
+function's LLM call failed (``provider_kind`` one of the explanation engine's error kinds).
+
 The engine fact-checks every LLM answer here; the console checks the returned text again. Error
 messages name the field or the setting, never a value from the event, and carry no traceback.
 """
@@ -33,13 +38,17 @@ from backend.explanations import (
     LLMSettings,
     LLMUsage,
     RecordError,
+    classify_error,
     fact_check,
 )
 from backend.platform.config import ENV_PREFIX, SETTINGS_ERROR, SettingsError
+from backend.serving.explain_lambda_qa import QAEventError, answer, parse_qa
 
-BAD_REQUEST, CONFIG = "bad_request", "config"
-EVENT_NOT_OBJECT = 'the event must be a JSON object {"record": {...}}'
-EVENT_FIELDS = 'the event must have exactly one field, "record"'
+BAD_REQUEST, CONFIG, PROVIDER = "bad_request", "config", "provider"
+EVENT_NOT_OBJECT = 'the event must be a JSON object {"record": {...}} or {"qa": {...}}'
+EVENT_FIELDS = 'the event must have exactly one field, "record" or "qa"'
+NO_TOOL_CALLING = ("the function's own CREDITRISK_LLM__PROVIDER must be openai or anthropic to answer questions "
+                   "with tools (the template has no tool calling)")
 LAMBDA_RECURSION = ("the function's own CREDITRISK_LLM__PROVIDER and CREDITRISK_LLM__FALLBACK__PROVIDER must be "
                     "template, openai or anthropic, not lambda (the function would invoke itself)")
 
@@ -86,7 +95,7 @@ def parse_event(event: Any) -> DecisionRecord:
     if not isinstance(event, dict):
         raise RecordError(EVENT_NOT_OBJECT)
     if set(event) != {"record"}:
-        raise RecordError(EVENT_FIELDS)
+        raise RecordError(EVENT_FIELDS)  # a "qa" event is dispatched before this (see ``handler``)
     return DecisionRecord.from_dict(event["record"])
 
 
@@ -97,13 +106,15 @@ def usage_dict(u: LLMUsage) -> dict[str, Any]:
     return d
 
 
-def _refusal(kind: str, message: str) -> dict[str, Any]:
+def _refusal(kind: str, message: str, **extra: str) -> dict[str, Any]:
     log.warning("explanation refused (%s): %s", kind, message)
-    return {"ok": False, "error": {"kind": kind, "message": message}}
+    return {"ok": False, "error": {"kind": kind, "message": message, **extra}}
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Explain one decision record (see the module docstring for the event and the reply)."""
+    """Explain one decision record, or answer one round of a conversation with tools (module docstring)."""
+    if isinstance(event, dict) and set(event) == {"qa"}:
+        return _qa(event["qa"])
     try:
         record = parse_event(event)
     except RecordError as exc:
@@ -119,6 +130,25 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return {"ok": True, "text": exp.text, "provider": exp.provider, "model": exp.model,
             "fallback_used": bool(exp.fallback_used), "fact_check_ok": not failures, "failures": failures,
             "usage": [usage_dict(u) for u in out.usage]}
+
+
+def _qa(body: Any) -> dict[str, Any]:
+    """One LLM round with tools through the function's own provider (never a tool run here)."""
+    try:
+        system, messages, tools = parse_qa(body)
+    except QAEventError as exc:
+        return _refusal(BAD_REQUEST, str(exc))
+    try:
+        chat = engine().primary
+    except SettingsError as exc:
+        return _refusal(CONFIG, str(exc))
+    if chat is None or not callable(getattr(chat, "chat_tools", None)):
+        return _refusal(CONFIG, NO_TOOL_CALLING)
+    try:
+        return answer(chat, system, messages, tools)
+    except Exception as exc:  # noqa: BLE001 - every provider failure is a reply the service falls back on
+        err = classify_error(exc)
+        return _refusal(PROVIDER, str(err)[:300], provider_kind=err.kind)
 
 
 __all__ = ["engine", "function_settings", "handler", "parse_event", "usage_dict"]

@@ -8,6 +8,12 @@ a custom endpoint, ``region`` the AWS region (else ``AWS_DEFAULT_REGION``, else 
 ``timeout`` the connect and read timeout, ``max_retries`` botocore's bounded retries (standard mode).
 Credentials come from the usual AWS chain (``api_key`` is not used).
 
+:meth:`LambdaExplainer.chat_tools` is the decision conversation's LLM round through the same function: it sends
+``{"qa": {"system", "messages", "tools"}}`` and returns the :class:`~backend.explanations.qa_llm.ToolTurn` the
+function's own provider (OpenAI or Anthropic) produced. The function only carries the LLM round: the tools run
+here, in the service, against its database, and the next round sends their results. There is no
+``stream_tools``: a ``RequestResponse`` invocation does not stream, so the Q&A takes its unstreamed path.
+
 The text that comes back is still *unchecked* here: the local engine fact-checks it against the local
 record like any provider's answer. Failures become :class:`ProviderError` with a kind from
 ``providers.ERROR_KINDS`` (SDK errors through :func:`~backend.explanations.providers.classify_error`, the
@@ -26,6 +32,7 @@ from backend.explanations.config import LLMProviderSettings
 from backend.explanations.providers import (
     BAD_RESPONSE,
     EMPTY_ANSWER,
+    ERROR_KINDS,
     MISSING_SDK,
     SERVER_ERROR,
     TIMEOUT,
@@ -34,6 +41,7 @@ from backend.explanations.providers import (
     ProviderStream,
     classify_error,
 )
+from backend.explanations.qa_llm import ToolTurn
 from backend.explanations.record import DecisionRecord, Explanation
 from backend.platform.config import SETTINGS_ERROR, SettingsError
 
@@ -46,6 +54,8 @@ NOT_200 = "HTTP {status} from a RequestResponse invocation (expected 200)"
 NOT_JSON = "the function's reply is not a JSON object"
 BAD_FIELD = "the function's reply has no valid {field!r}"
 REFUSED = "the function refused the request ({kind}): {message}"
+MAX_CALLS = 32  # tool calls in one reply (the function accepts as many in each message it is sent)
+MAX_CALL_CHARS = 20_000  # an id, a name or one call's raw JSON arguments
 #: Each remote usage row may carry these numbers (``None`` or missing when unknown), with sanity bounds.
 _USAGE_NUMBERS = (("input_tokens", int, 10**12), ("output_tokens", int, 10**12), ("cost_usd", float, 1e9))
 
@@ -57,6 +67,7 @@ class LambdaExplainer:
     """
 
     provider = "lambda"
+    prices: Any = None  # the function prices its own LLM calls: each reply carries its cost
 
     def __init__(self, settings: LLMProviderSettings, *, client: Any = None) -> None:
         if not settings.model.strip():
@@ -88,13 +99,37 @@ class LambdaExplainer:
     def generate(self, record: DecisionRecord) -> Completion:
         """One ``RequestResponse`` invocation; raises :class:`ProviderError`. The text is unchecked."""
         started = time.perf_counter()
-        payload = json.dumps({"record": record.to_dict()}, allow_nan=False, separators=(",", ":")).encode()
+        reply = self._invoke({"record": record.to_dict()})
+        text = reply.get("text")
+        if not isinstance(text, str):
+            raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="text"))
+        if not text.strip():
+            raise ProviderError(EMPTY_ANSWER, "the function returned no text")
+        tin, tout, cost = _usage_totals(reply.get("usage", []))
+        return Completion(text=text.strip(), provider=self.provider, model=self.model, input_tokens=tin,
+                          output_tokens=tout, latency_ms=(time.perf_counter() - started) * 1000, cost_usd=cost)
+
+    def chat_tools(self, system: str, messages: list[dict[str, Any]], tools: dict[str, dict[str, Any]]) -> ToolTurn:
+        """One LLM round of the decision conversation, by the function's own provider; raises
+        :class:`ProviderError`. The text is unchecked; the tool calls are for the caller to run."""
+        reply = self._invoke({"qa": {"system": system, "messages": messages, "tools": tools}})
+        text, calls = reply.get("text"), reply.get("calls")
+        if not isinstance(text, str):
+            raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="text"))
+        if not isinstance(calls, list) or len(calls) > MAX_CALLS:
+            raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="calls"))
+        tin, tout, cost = _usage_totals(reply.get("usage", []))
+        return ToolTurn(text, [_call(c) for c in calls], tin, tout, cost)
+
+    def _invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One ``RequestResponse`` invocation; the function's ``ok`` reply, else :class:`ProviderError`."""
+        payload = json.dumps(event, allow_nan=False, separators=(",", ":")).encode()
         try:
             resp = self.client.invoke(FunctionName=self.model, InvocationType="RequestResponse", Payload=payload)
             body = resp["Payload"].read()
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise classify_error(exc) from exc
-        return self._completion(resp, body, started)
+        return self._reply(resp, body)
 
     def explain(self, record: DecisionRecord) -> Explanation:
         """Unchecked explanation (use :class:`ExplanationEngine` for anything shown to a person)."""
@@ -115,7 +150,8 @@ class LambdaExplainer:
 
         return ProviderStream(chunks(), lambda _text: done[0])
 
-    def _completion(self, resp: dict[str, Any], body: bytes, started: float) -> Completion:
+    @staticmethod
+    def _reply(resp: dict[str, Any], body: bytes) -> dict[str, Any]:
         function_error = resp.get("FunctionError")
         reply = _json_object(body)
         if function_error:  # the handler raised, or the runtime killed it (timeout, out of memory)
@@ -136,18 +172,11 @@ class LambdaExplainer:
             error = reply.get("error")
             error = error if isinstance(error, dict) else {}
             kind, message = str(error.get("kind", "unknown"))[:40], str(error.get("message", ""))[:300]
-            raise ProviderError(BAD_RESPONSE if kind == "bad_request" else SERVER_ERROR,
+            raise ProviderError(_refusal_kind(kind, error.get("provider_kind")),
                                 REFUSED.format(kind=kind, message=message))
         if reply.get("ok") is not True:
             raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="ok"))
-        text = reply.get("text")
-        if not isinstance(text, str):
-            raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="text"))
-        if not text.strip():
-            raise ProviderError(EMPTY_ANSWER, "the function returned no text")
-        tin, tout, cost = _usage_totals(reply.get("usage", []))
-        return Completion(text=text.strip(), provider=self.provider, model=self.model, input_tokens=tin,
-                          output_tokens=tout, latency_ms=(time.perf_counter() - started) * 1000, cost_usd=cost)
+        return reply
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -156,6 +185,29 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _refusal_kind(kind: str, provider_kind: Any) -> str:
+    """A refusal's error kind: a malformed request is a bad response; a failed call to the function's own LLM
+    keeps that call's kind (``provider_kind``); anything else (its configuration) is a server error."""
+    if kind == "bad_request":
+        return BAD_RESPONSE
+    if kind == "provider" and provider_kind in ERROR_KINDS:
+        return str(provider_kind)
+    return SERVER_ERROR
+
+
+def _call(c: Any) -> tuple[str, str, str]:
+    """One tool call of a reply, ``(id, name, raw JSON arguments)``; the id and the name are not empty."""
+    if not isinstance(c, dict) or set(c) != {"id", "name", "arguments"}:
+        raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="calls"))
+    call_id, name, args = c["id"], c["name"], c["arguments"]
+    for v in (call_id, name, args):
+        if not isinstance(v, str) or len(v) > MAX_CALL_CHARS:
+            raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="calls"))
+    if not call_id or not name:
+        raise ProviderError(BAD_RESPONSE, BAD_FIELD.format(field="calls"))
+    return call_id, name, args
 
 
 def _usage_totals(rows: Any) -> tuple[int | None, int | None, float | None]:
