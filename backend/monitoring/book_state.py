@@ -17,42 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from backend.monitoring.book_state_queries import BookState, as_utc, book_state
 
-from backend.platform.db.tables_book import Application, Decision, Outcome, Prediction
+__all__ = ["BookState", "RowMemo", "book_state"]
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class BookState:
-    parts: tuple[str, ...]
-    latest: datetime | None  # the newest time recorded in the book (applied, decided, approved, observed, imported)
-
-
-def book_state(s: Session) -> BookState:
-    parts: list[object] = []
-    times: list[datetime | None] = []
-    n, applied = s.execute(select(func.count(), func.max(Application.applied_at)).select_from(Application)).one()
-    parts += [n, applied]
-    times.append(applied)
-    parts.append(s.execute(select(func.count()).select_from(Prediction)).scalar_one())
-    parts.extend(sorted(s.execute(select(Decision.status, func.count()).group_by(Decision.status)).all()))
-    decided, approved = s.execute(select(func.max(Decision.decided_at), func.max(Decision.approved_at))).one()
-    parts += [decided, approved]
-    times += [decided, approved]
-    row = s.execute(select(func.count(), func.max(Outcome.observed_at), func.max(Outcome.imported_at),
-                           func.count(func.distinct(Outcome.batch_id)), func.count(case((Outcome.funded.is_(True), 1))),
-                           func.count(case((Outcome.defaulted.is_(True), 1))))).one()
-    parts.extend(row)
-    times += [row[1], row[2]]
-    known = [_utc(t) for t in times if t is not None]
-    return BookState(tuple(str(p) for p in parts), max(known) if known else None)
 
 
 class RowMemo:
@@ -80,8 +52,4 @@ class RowMemo:
     def holds(self, state: BookState, until: datetime) -> bool:
         """Whether rows read under the memo's state and cut are the rows of ``state`` cut at ``until``."""
         return (self._state == state.parts and self._until is not None and state.latest is not None
-                and state.latest < min(_utc(self._until), _utc(until)))
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+                and state.latest < min(as_utc(self._until), as_utc(until)))

@@ -23,7 +23,7 @@ from backend.identity.tokens import scopes_for_role
 
 EXAMPLES = 15
 NO_INPUT = ["GET /health/live", "GET /health/ready", "GET /.well-known/jwks.json",  # nothing to make invalid
-            "GET /v1/ping"]
+            "GET /v1/ping", "GET /v1/reasons"]
 WITH_INPUT = ["POST /oauth/token", "POST /v1/score", "GET /v1/decisions/{decision_id}",
               "POST /v1/decisions/{decision_id}/explanation", "POST /v1/decisions/{decision_id}/override",
               "POST /v1/decisions/{decision_id}/questions"]

@@ -43,8 +43,16 @@ def _score(page: Page, server: Any, number: int = 2) -> None:
     _clean(page, "scoring")
 
 
-def test_officer_card_notice_reasons_and_search(page: Page, console_server: Any) -> None:
-    server = console_server
+@pytest.fixture(scope="module")
+def card_server(console_server_factory: Any) -> Any:
+    """A console of this module's own: it scores examples 2 and 3 and expects each applicant to be new, while the
+    shared console may already hold them from another module run earlier on the same worker (the officer flow
+    scores the examples the test model denies; which modules share a worker changes from run to run)."""
+    return console_server_factory(name="console-card")
+
+
+def test_officer_card_notice_reasons_and_search(page: Page, card_server: Any) -> None:
+    server = card_server
     # warm-up: the console's first script run imports the whole stack; on a shared, loaded machine that can
     # take longer than one navigation's wait (this is a wait, not a timing assertion)
     page.goto(server.url, timeout=180_000)
