@@ -118,6 +118,13 @@ class Console:
         at = self.app().run()
         return login(at, self.users[role], PASSWORD)
 
+    def open_page(self, role: str, page: Path) -> AppTest:
+        """``role`` signed in and on ``page`` (a file under pages/), which raised no exception."""
+        at = self.logged_in(role)
+        at.switch_page(str(page)).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
     @property
     def registry_dir(self) -> Path:
         return self.data_dir / "models"

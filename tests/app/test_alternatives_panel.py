@@ -35,15 +35,8 @@ def ready(console, searched):
     return console
 
 
-def _page(console, role: str):  # noqa: ANN202 - an AppTest
-    at = console.logged_in(role)
-    at.switch_page(str(PAGE)).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_frontier_table_plot_and_attribution(ready):
-    at = _page(ready, "risk_manager")
+    at = ready.open_page("risk_manager", PAGE)
     frames = [d.value for d in at.dataframe]
     frontier = next(f for f in frames if "worst AIR" in f.columns)
     assert frontier["chosen"].sum() == 1 and "base" in set(frontier["candidate"])
@@ -57,7 +50,7 @@ def test_frontier_table_plot_and_attribution(ready):
 
 
 def test_ml_engineer_search_on_an_empty_book_is_refused(ready):
-    at = _page(ready, "ml_engineer")
+    at = ready.open_page("ml_engineer", PAGE)
     before = len(Registry(ready.registry_dir).versions())
     at.button(key="models_alt_run").click().run()
     assert not at.exception

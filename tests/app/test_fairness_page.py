@@ -55,9 +55,7 @@ def _seed(console) -> dict[str, float]:
 
 
 def _open(console, role: str) -> AppTest:
-    at = console.logged_in(role)
-    at.switch_page(str(PAGE)).run()
-    assert not at.exception, at.exception
+    at = console.open_page(role, PAGE)
     return at
 
 

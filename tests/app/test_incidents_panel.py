@@ -32,15 +32,8 @@ def ready(console, rolled_back):
     return console
 
 
-def _page(console, role: str):  # noqa: ANN202 - an AppTest
-    at = console.logged_in(role)
-    at.switch_page(str(PAGE)).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def test_the_rollback_shows_an_open_incident_that_cannot_close_early(ready):
-    at = _page(ready, "ml_engineer")
+    at = ready.open_page("ml_engineer", PAGE)
     steps = next(d.value for d in at.dataframe if "step" in d.value.columns)
     assert list(steps["step"]) == ["1. Roll back", "2. Verify from the records", "3. Decisions queued for review",
                                    "4. Post-mortem"]
@@ -52,6 +45,6 @@ def test_the_rollback_shows_an_open_incident_that_cannot_close_early(ready):
 
 
 def test_admin_sees_the_incident_without_actions(ready):
-    at = _page(ready, "admin")
+    at = ready.open_page("admin", PAGE)
     assert any("step" in d.value.columns for d in at.dataframe)
     assert not {"Verify now", "Close the incident"} & {b.label for b in at.button}

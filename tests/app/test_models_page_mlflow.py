@@ -56,9 +56,7 @@ def on_mlflow(console, server, trained, monkeypatch):
 
 
 def _page(console, role: str) -> AppTest:
-    at = console.logged_in(role)
-    at.switch_page(str(PAGE)).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = console.open_page(role, PAGE)
     assert not at.error, [e.value for e in at.error]
     return at
 

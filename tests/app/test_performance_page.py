@@ -58,9 +58,7 @@ def _store_snapshots(console) -> None:
 
 
 def _open(console, role: str) -> AppTest:
-    at = console.logged_in(role)
-    at.switch_page(str(PAGE)).run()
-    assert not at.exception, at.exception
+    at = console.open_page(role, PAGE)
     assert not at.error, [e.value for e in at.error]
     assert [t.value for t in at.title] == ["Realized performance"]
     return at
