@@ -26,16 +26,16 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from book_copy import copied_book
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -175,18 +175,7 @@ def main() -> None:  # noqa: PLR0915 - one measurement script, read top to botto
     if a.child:
         child(a.child, a.pdf)
         return
-    src = a.data_dir / "creditrisk.db"
-    print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as x, sqlite3.connect(Path(tmp) / "creditrisk.db") as y:
-            x.backup(y)
-        print(f"copied {src} ({src.stat().st_size / 1e6:,.0f} MB) in {time.perf_counter() - t0:.1f} s")
-        for name in ("secrets", "cookie_key"):
-            if (a.data_dir / name).exists():
-                os.symlink((a.data_dir / name).resolve(), Path(tmp) / name)
-        os.environ["CREDITRISK_DATA_DIR"] = tmp
-        os.environ["CREDITRISK_MODEL__REGISTRY_DIR"] = str(a.registry_dir.resolve())
+    with copied_book(a.data_dir, a.registry_dir):
         svc, user = services()
         from sqlalchemy import text
 

@@ -25,25 +25,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from book_copy import copied_book
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 TARGET_S = 5.0
-
-
-def copy_db(src: Path, dst: Path) -> None:
-    """A consistent copy through SQLite's backup API (the WAL included)."""
-    with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -133,16 +126,7 @@ def main() -> None:
                     default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    src = a.data_dir / "creditrisk.db"
-    print(f"load: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        took, _ = timed(lambda: copy_db(src, Path(tmp) / "creditrisk.db"))
-        print(f"copied {src} ({src.stat().st_size / 1e6:,.0f} MB) in {took:.1f} s")
-        for name in ("secrets", "cookie_key"):
-            if (a.data_dir / name).exists():
-                os.symlink((a.data_dir / name).resolve(), Path(tmp) / name)
-        os.environ["CREDITRISK_DATA_DIR"] = tmp
-        os.environ["CREDITRISK_MODEL__REGISTRY_DIR"] = str(a.registry_dir.resolve())
+    with copied_book(a.data_dir, a.registry_dir):
         from sqlalchemy import text
 
         from backend.container import build_services, load_settings
