@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from backend.analytics import latency_queries as q
@@ -99,6 +100,13 @@ def end_to_end_p95(s: Session, *, start: datetime | None = None, end: datetime |
     """
     keys = q.timing_keys(s)
     ms = q.values(s, q.end_to_end(s, keys, start, end, phase=phase, arm=arm))
+    return latency_figure(ms, alpha=alpha, start=start, end=end, phase=phase, arm=arm)
+
+
+def latency_figure(ms: np.ndarray, *, alpha: float = 0.05, start: datetime | None = None,
+                   end: datetime | None = None, phase: str | None = None, arm: str | None = None) -> LatencyFigure:
+    """The p95 of latencies ``ms`` (milliseconds) in seconds, with its order-statistic interval (None where the
+    sample is too small to give a limit), as :func:`end_to_end_p95` reports it for its window."""
     if not ms.size:
         return LatencyFigure(None, None, None, 0, start, end, phase, arm)
     ci = quantile_interval(ms, 0.95, alpha=alpha)

@@ -3,19 +3,10 @@ from known distributions: an unchanged latency is rarely called a regression, a 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from backend.analytics.latency import LatencyFigure
-from backend.analytics.stats import quantile_interval
+from backend.analytics.latency import LatencyFigure, latency_figure
 from backend.operations.incidents import LATENCY_SLACK, VERIFY_MIN_REQUESTS, _latency_back
-
-
-def _figure(ms: np.ndarray) -> LatencyFigure:
-    ci = quantile_interval(ms, 0.95)
-    fin = (lambda x: x / 1000 if math.isfinite(x) else None)  # noqa: E731
-    return LatencyFigure(ci.estimate / 1000, fin(ci.low), fin(ci.high), int(ms.size))
 
 
 def _rates(scale_after: float, n_after: int, trials: int = 1000) -> tuple[float, float]:
@@ -24,8 +15,8 @@ def _rates(scale_after: float, n_after: int, trials: int = 1000) -> tuple[float,
     rng = np.random.default_rng(7)
     new = old = 0
     for _ in range(trials):
-        before = _figure(np.exp(np.log(2600) + 0.42 * rng.standard_normal(400)))
-        after = _figure(scale_after * np.exp(np.log(2600) + 0.42 * rng.standard_normal(n_after)))
+        before = latency_figure(np.exp(np.log(2600) + 0.42 * rng.standard_normal(400)))
+        after = latency_figure(scale_after * np.exp(np.log(2600) + 0.42 * rng.standard_normal(n_after)))
         new += _latency_back(before, after) is False
         old += not (after.p95_s <= before.p95_s * LATENCY_SLACK)
     return new / trials, old / trials
@@ -43,9 +34,9 @@ def test_a_doubled_latency_is_caught_once_enough_requests_are_read() -> None:
 
 
 def test_missing_or_too_small_windows_are_inconclusive() -> None:
-    some = _figure(np.full(50, 2600.0))
+    some = latency_figure(np.full(50, 2600.0))
     assert _latency_back(LatencyFigure(None, None, None, 0), some) is None
     assert _latency_back(some, LatencyFigure(None, None, None, 0)) is None
-    assert _latency_back(some, _figure(np.array([9000.0]))) is None  # one request gives no lower limit
-    assert _latency_back(some, _figure(np.full(30, 2700.0))) is True
-    assert _latency_back(some, _figure(np.full(30, 9000.0))) is False
+    assert _latency_back(some, latency_figure(np.array([9000.0]))) is None  # one request gives no lower limit
+    assert _latency_back(some, latency_figure(np.full(30, 2700.0))) is True
+    assert _latency_back(some, latency_figure(np.full(30, 9000.0))) is False
