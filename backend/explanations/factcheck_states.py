@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.explanations.factcheck_base import WRONG_NUMBER, Mention, Sentence
+from backend.explanations.factcheck_base import BLANK, WRONG_NUMBER, Mention, Sentence
 
 _COPULA = r"(?:(?:was|were|is|are|being|been|has\s+been|had\s+been|having\s+been)\s+)?"
 _NOT = r"(?:was|were|is|are|being|has|had|could|can|did)?\s*(?:not|n't|never)\s+(?:been\s+|be\s+)?"
@@ -34,10 +34,13 @@ def _verified(feature: str, base: str, label: str) -> list[StatedValue]:
     neg = [rf"{b}\s+{_NOT}verified", rf"unverified\s+{base}", rf"{b}\s+{_COPULA}unverified",
            rf"(?:no|lack\s+of|missing)\s+(?:a\s+)?{base}\s+verification"]
     pos = [rf"{b}\s+{_COPULA}verified(?!\s*[:(=])", rf"verified\s+{base}", rf"{base}\s+verification\s+(?:passed|succeeded)"]
-    return ([StatedValue(re.compile(rf"(?<![\w'§]){p}(?!\w)"), feature, lambda x: x == 0, f"{label} not verified")
-             for p in neg]
-            + [StatedValue(re.compile(rf"(?<![\w'§]){p}(?!\w)"), feature, lambda x: x == 1, f"{label} verified")
-               for p in pos])
+    return ([StatedValue(_phrase(p), feature, lambda x: x == 0, f"{label} not verified") for p in neg]
+            + [StatedValue(_phrase(p), feature, lambda x: x == 1, f"{label} verified") for p in pos])
+
+
+def _phrase(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as whole words, not starting inside a span already accounted for (``BLANK``)."""
+    return re.compile(rf"(?<![\w'{BLANK}]){pattern}(?!\w)")
 
 
 #: Longest claims first: a negation is tried before the positive phrase inside it.
@@ -45,7 +48,7 @@ STATED: tuple[StatedValue, ...] = (
     *_verified("employment_verified", "employment", "employment"),
     *_verified("residence_verified", r"(?:residence|address)", "residence"),
     *_verified("income_verified", "income", "income"),
-    *(StatedValue(re.compile(rf"(?<![\w'§]){p}(?!\w)"), "num_income_sources", lambda x: x == 1, "one income source")
+    *(StatedValue(_phrase(p), "num_income_sources", lambda x: x == 1, "one income source")
       for p in (r"(?:a\s+single|only\s+1|just\s+1|1\s+single)\s+(?:income\s+sources?|sources?\s+of\s+income)",
                 r"single\s+income\s+source")),
 )
