@@ -1,7 +1,7 @@
 """SQL of the drift service (every statement it runs), and the parsing of stored feature JSON.
 
-Features are read as raw JSON text (no per-row Python ``json.loads``) in chunks of a bounded
-number of rows, and parsed in bulk by pyarrow's JSON reader with an explicit schema taken from
+Features are read as their stored bytes (compact JSON, inflated by :func:`json_texts`, no per-row
+Python ``json.loads``) in chunks of a bounded number of rows, and parsed in bulk by pyarrow's JSON reader with an explicit schema taken from
 the model's encoder spec (categorical -> string, everything else -> float64, null -> NaN/None).
 Rows pyarrow cannot take (a number stored as a string, a boolean) fall back to the standard
 library parser with the same coercion, so a malformed row never stops a refresh.
@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pj
-from sqlalchemy import BigInteger, LargeBinary, Text, cast, func, select
+from sqlalchemy import BigInteger, LargeBinary, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backend.monitoring.snapshot_queries import Snapshot, SnapshotRepository
+from backend.platform.db import compact
 from backend.platform.db.tables_book import Application, Prediction
 from backend.platform.db.tables_governance import MonitorSnapshot
 
@@ -31,11 +32,14 @@ ID_BATCH = 1_000  # ids per IN (...) when fetching a sample
 
 
 def _raw_json(s: Session, column: Any) -> Any:
-    # SQLite stores JSON as text: reading it as a BLOB hands bytes over without decoding; PostgreSQL
-    # would parse a json column in the driver, so ask for its text instead.
-    if s.get_bind().dialect.name == "sqlite":
-        return cast(column, LargeBinary)
-    return cast(column, Text)
+    """The stored bytes of a compact JSON column (``backend.platform.db.compact``), not decoded per row
+    by SQLAlchemy: :func:`json_texts` inflates them to JSON text for the bulk parser."""
+    return type_coerce(column, LargeBinary)
+
+
+def json_texts(raws: Sequence[bytes | memoryview | str | None]) -> list[bytes]:
+    """The JSON text of stored compact values (plain JSON from before migration 0015 passes through)."""
+    return [b"null" if r is None else compact.json_text(r) for r in raws]
 
 
 def _features_expr(s: Session) -> Any:
@@ -64,13 +68,13 @@ def window_stats(s: Session, start: datetime, end: datetime) -> tuple[int, datet
 
 
 def feature_chunks(s: Session, start: datetime, end: datetime, rows: int
-                   ) -> Iterator[tuple[list[int], list[bytes | str]]]:
-    """``(applied_at epoch seconds, raw feature JSON)`` of the applications in ``[start, end)``, by ``rows``."""
+                   ) -> Iterator[tuple[list[int], list[bytes]]]:
+    """``(applied_at epoch seconds, feature JSON text)`` of the applications in ``[start, end)``, by ``rows``."""
     q = (select(_epoch_seconds(s), _features_expr(s))
          .where(Application.applied_at >= start, Application.applied_at < end)
          .execution_options(yield_per=rows))
     for part in s.execute(q).partitions(rows):
-        yield [int(r[0]) for r in part], [r[1] for r in part]
+        yield [int(r[0]) for r in part], json_texts([r[1] for r in part])
 
 
 def deny_reasons(s: Session, start: datetime, end: datetime, rows: int
@@ -82,7 +86,7 @@ def deny_reasons(s: Session, start: datetime, end: datetime, rows: int
          .where(Application.applied_at >= start, Application.applied_at < end, Prediction.recommendation == "deny")
          .execution_options(yield_per=rows))
     for part in s.execute(q).partitions(rows):
-        yield [int(r[0]) for r in part], [reason_codes(r[1]) for r in part]
+        yield [int(r[0]) for r in part], [reason_codes(t) for t in json_texts([r[1] for r in part])]
 
 
 _CODE = re.compile(rb'"code"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -112,7 +116,7 @@ def features_of(s: Session, ids: Sequence[uuid.UUID]) -> list[bytes | str]:
     out: list[bytes | str] = []
     expr = _features_expr(s)
     for i in range(0, len(ids), ID_BATCH):
-        out.extend(s.execute(select(expr).where(Application.id.in_(ids[i:i + ID_BATCH]))).scalars())
+        out.extend(json_texts(s.execute(select(expr).where(Application.id.in_(ids[i:i + ID_BATCH]))).scalars().all()))
     return out
 
 

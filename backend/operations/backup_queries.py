@@ -10,6 +10,7 @@ keeps them byte for byte, and SQL NULL stays distinct from a JSON ``null``.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -54,9 +55,12 @@ from sqlalchemy.types import TypeEngine
 
 from backend.compliance import ARCHIVED, AuditFilter, AuditRepository, ChainReport
 from backend.operations.backup_format import UNKNOWN_TYPE, BackupError
+from backend.platform.db import compact
+from backend.platform.db.compact import CompactJSON
 from backend.platform.db.engine import MIGRATIONS_DIR, Database
 from backend.platform.db.schema import metadata
 
+COMPACT_SINCE = "0015"  # the migration that stores features, attributions and reasons compact
 BAD_SCRATCH_URL = ("--scratch-url must be a postgresql:// URL whose database name is lower-case letters, digits and "
                    "underscores (a random suffix is added; got {url})")
 
@@ -84,7 +88,10 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 
 def column_kind(t: TypeEngine[Any], where: tuple[str, str] = ("?", "?")) -> str:
-    """The encoding a column type gets in a backup (checked once per column, before any row is read)."""
+    """The encoding a column type gets in a backup (checked once per column, before any row is read).
+    Compact JSON columns are backed up as their JSON text, like any JSON column (portable across revisions)."""
+    if isinstance(t, CompactJSON):
+        return "json"
     if isinstance(t, TypeDecorator):
         t = t.impl_instance
     for cls, kind in ((JSON, "json"), (Boolean, "bool"), (Uuid, "uuid"), (DateTime, "datetime"), (Date, "date"),
@@ -110,7 +117,26 @@ def existing_columns(conn: Connection, table: Table) -> list[str] | None:
     return [c.name for c in table.columns if c.name in present]
 
 
+class _StoredJSONText(TypeDecorator[str]):
+    """Read side of a compact JSON column in a backup: its JSON text, inflated but never parsed (a value
+    from before migration 0015 is already text)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else compact.json_text(value).decode("utf-8")
+
+
+def compact_stored(conn: Connection) -> bool:
+    """Whether the database's schema stores compact JSON (migration 0015 or later)."""
+    rev = current_revision(conn)
+    return rev is not None and not comes_before(rev, COMPACT_SINCE)
+
+
 def _raw(col: Column[Any], dialect: str) -> ColumnElement[Any]:
+    if isinstance(col.type, CompactJSON):
+        return type_coerce(col, _StoredJSONText)
     if isinstance(col.type, JSON):  # the stored text, never parsed
         return cast(col, Text) if dialect == "postgresql" else type_coerce(col, Text)
     return col
@@ -168,9 +194,16 @@ class TableWriter:
         self.keeps_nan = conn.dialect.name != "sqlite"
         pg = conn.dialect.name == "postgresql"
         values: dict[str, Any] = {}
+        packed = {name for name in self.columns if isinstance(table.c[name].type, CompactJSON)}
+        #: positions of the backed-up JSON texts stored compact (a schema at 0015 or later; before it, these
+        #: columns are JSON and the text goes in as it is)
+        self.compact = [i for i, name in enumerate(self.columns) if name in packed] if (
+            packed and compact_stored(conn)) else []
         for i, name in enumerate(self.columns):
             col = table.c[name]
-            if isinstance(col.type, JSON):  # insert the stored text as it is
+            if i in self.compact:
+                values[name] = bindparam(f"p{i}", type_=LargeBinary)
+            elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is
                 p = bindparam(f"p{i}", type_=Text)
                 values[name] = cast(p, JSON) if pg else p
             else:
@@ -180,10 +213,19 @@ class TableWriter:
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        if self.compact:
+            rows = [self._compacted(r) for r in rows]
         if self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg":
             self._copy(rows)
         else:
             self.conn.execute(self.stmt, [{f"p{i}": v for i, v in enumerate(r)} for r in rows])
+
+    def _compacted(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        out = list(row)
+        for i in self.compact:
+            if out[i] is not None:
+                out[i] = compact.dumps(json.loads(out[i]))
+        return tuple(out)
 
     def _copy(self, rows: Sequence[Sequence[Any]]) -> None:
         """PostgreSQL COPY (several times faster than INSERTs), inside the caller's transaction.

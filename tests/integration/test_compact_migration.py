@@ -1,0 +1,131 @@
+"""Migration 0015 (compact features, attributions and reasons) on both databases: rows written as JSON by
+0014 read back unchanged after the upgrade and are stored compact; a downgrade gives JSON back; an
+interrupted upgrade can run again; the book's services read what they wrote."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from backend.platform.db import compact
+from backend.platform.db.engine import MIGRATIONS_DIR, Database
+
+FEATURES = {"months_employed": 136.0, "employment_type": "full_time", "annual_income": 47200.0,
+            "note": "Ηome \u200b\n\"q\"", "missing": None, "big": 2**62}
+ATTRIBUTIONS = {"months_employed": -0.02829814, "annual_income": 5e-324, "employment_type": 0.0}
+REASONS = [{"code": "limited_credit_experience", "text": "Limited credit experience", "weight": 0.00017,
+            "features": [{"name": "credit_history_months", "value": 301, "contribution": 0.00017}]}]
+
+
+def _alembic(db: Database, rev: str, *, down: bool = False) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection_engine"] = db.engine
+    (command.downgrade if down else command.upgrade)(cfg, rev)
+
+
+def _json_tables() -> tuple[sa.Table, sa.Table]:
+    """The two tables as 0014 defines them (JSON columns), only the columns this test writes."""
+    meta = sa.MetaData()
+    apps = sa.Table("applications", meta, sa.Column("id", sa.Uuid), sa.Column("applicant_id", sa.String),
+                    sa.Column("features", sa.JSON), sa.Column("protected", sa.JSON), sa.Column("loan_amount", sa.Float),
+                    sa.Column("applied_at", sa.DateTime(timezone=True)), sa.Column("created_at", sa.DateTime(timezone=True)),
+                    sa.Column("source", sa.String), sa.Column("ai_visible", sa.Boolean))
+    preds = sa.Table("predictions", meta, *[sa.Column(n, t) for n, t in [
+        ("id", sa.Uuid), ("application_id", sa.Uuid), ("model_name", sa.String), ("model_version", sa.String),
+        ("model_role", sa.String), ("engine", sa.String), ("pd", sa.Float), ("raw_score", sa.Float),
+        ("risk_class", sa.String), ("confidence", sa.Float), ("recommendation", sa.String),
+        ("policy_reasons", sa.JSON), ("reasons", sa.JSON), ("attributions", sa.JSON), ("cache_hit", sa.Boolean),
+        ("latency_ms", sa.Float), ("created_at", sa.DateTime(timezone=True))]])
+    return apps, preds
+
+
+def _write_0014_rows(db: Database, n: int) -> list[uuid.UUID]:
+    apps, preds = _json_tables()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = [uuid.uuid4() for _ in range(n)]
+    with db.engine.begin() as c:
+        c.execute(apps.insert(), [dict(id=i, applicant_id=f"a{k}", features={**FEATURES, "k": k}, protected={},
+                                       loan_amount=1000.0, applied_at=now, created_at=now, source="console",
+                                       ai_visible=True) for k, i in enumerate(ids)])
+        c.execute(preds.insert(), [dict(
+            id=uuid.uuid4(), application_id=i, model_name="m", model_version="v", model_role="primary",
+            engine="compiled", pd=0.1, raw_score=-2.0, risk_class="low", confidence=0.9, recommendation="approve",
+            policy_reasons=[], reasons=REASONS, attributions=ATTRIBUTIONS, cache_hit=False, latency_ms=1.0,
+            created_at=now) for i in ids])
+    return ids
+
+
+def _stored(db: Database, *, json_columns: bool = False) -> list[tuple[object, object, object]]:
+    """The stored values as the driver hands them over (PostgreSQL's json as its text, not parsed)."""
+    t = "::text" if json_columns and db.dialect == "postgresql" else ""
+    with db.engine.connect() as c:
+        return [tuple(r) for r in c.execute(sa.text(
+            f"SELECT a.features{t}, p.attributions{t}, p.reasons{t} FROM applications a "
+            "JOIN predictions p ON p.application_id = a.id ORDER BY a.applicant_id"))]
+
+
+def _values(db: Database) -> list[tuple[object, object, object]]:
+    from backend.platform.db.tables_book import Application, Prediction
+
+    with db.engine.connect() as c:
+        return [tuple(r) for r in c.execute(sa.select(Application.features, Prediction.attributions, Prediction.reasons)
+                                            .join(Prediction, Prediction.application_id == Application.id)
+                                            .order_by(Application.applicant_id))]
+
+
+def test_upgrade_compacts_every_row_and_keeps_every_value(db: Database) -> None:
+    _alembic(db, "0014", down=True)
+    _write_0014_rows(db, 12)
+    before = _stored(db, json_columns=True)
+    assert all(compact.is_plain(v) for row in before for v in row)  # JSON text (PostgreSQL json / SQLite text)
+    _alembic(db, "0015")
+    stored = _stored(db)
+    assert all(isinstance(v, bytes | memoryview) and not compact.is_plain(v) for row in stored for v in row)
+    plain_size = sum(len(str(v)) for row in before for v in row)
+    assert sum(len(bytes(v)) for row in stored for v in row) < plain_size / 2
+    values = _values(db)
+    assert len(values) == 12
+    for k, (features, attributions, reasons) in enumerate(sorted(values, key=lambda r: r[0]["k"])):
+        assert features == {**FEATURES, "k": k} and attributions == ATTRIBUTIONS and reasons == REASONS
+    # an upgrade that stopped half-way runs again: compact rows are left as they are
+    with db.engine.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = '0014'"))
+    _alembic(db, "0015")
+    assert [tuple(map(bytes, r)) for r in _stored(db)] == [tuple(map(bytes, r)) for r in stored]
+
+
+def test_downgrade_gives_json_back(db: Database) -> None:
+    _alembic(db, "0014", down=True)
+    _write_0014_rows(db, 3)
+    _alembic(db, "0015")
+    _alembic(db, "0014", down=True)
+    apps, preds = _json_tables()
+    with db.engine.connect() as c:
+        rows = c.execute(sa.select(apps.c.features, preds.c.attributions, preds.c.reasons)
+                         .join(preds, preds.c.application_id == apps.c.id)).all()
+    assert len(rows) == 3
+    for features, attributions, reasons in rows:
+        assert {k: v for k, v in features.items() if k != "k"} == FEATURES
+        assert attributions == ATTRIBUTIONS and reasons == REASONS
+    db.migrate()
+    assert db.current_revision() == "0015" and len(_values(db)) == 3
+
+
+def test_nan_in_a_feature_survives_where_the_database_can_hold_it(db: Database) -> None:
+    """JSON text holds NaN as ``NaN`` (Python's json); the compact value is that text, on both databases."""
+    from backend.platform.db.tables_book import Application
+
+    app_id = uuid.uuid4()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with db.transaction() as s:
+        s.add(Application(id=app_id, applicant_id="n", features={"x": math.nan, "y": 1.0}, loan_amount=1.0,
+                          applied_at=now))
+    with db.read() as s:
+        got = s.get(Application, app_id).features
+    assert math.isnan(got["x"]) and got["y"] == 1.0
