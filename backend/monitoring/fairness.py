@@ -246,8 +246,8 @@ class FairnessService:
     # -- the numbers of one period -------------------------------------------------------------------
     def summarize(self, cells: pd.DataFrame, *, seed: int = SEED) -> dict[str, Any]:
         """The payload of one snapshot from weighted cells (see :mod:`fairness_queries`): two
-        stacked fairlearn ``MetricFrame`` calls (stage rates; outcome and override shares), the
-        DI ratios and their bootstrap intervals. Tables are stored column-wise
+        stacked :func:`shares` calls (stage rates; outcome and override shares: fairlearn's weighted
+        selection rates), the DI ratios and their bootstrap intervals. Tables are stored column-wise
         (``{"column": [values...]}``; ``pandas.DataFrame(table)`` reads one)."""
         st = self.settings
         if len(cells):

@@ -1,15 +1,20 @@
 """Group fairness metrics for the decision book: pure functions, data in, numbers out.
 
-The per-group figures (selection rates, TPR/FPR, default and override rates) are computed by
-fairlearn's :class:`~fairlearn.metrics.MetricFrame`, so they are fairlearn's numbers. To stay fast
-on a million decisions the rows are first collapsed into *cells*: one row per distinct combination
-of the columns that matter, with the number of applications in the cell as weight ``w``. Every
-figure is then fairlearn's ``selection_rate`` with ``sample_weight=w``; a weighted mean over cells
-is exactly the unweighted mean over the rows they stand for, so the result equals MetricFrame on
-the raw rows. TPR and FPR are the selection rate among repaid and among defaulted loans, which is
-what fairlearn's ``true_positive_rate`` / ``false_positive_rate`` compute. Many tables are stacked
-into one MetricFrame call (:func:`shares`), so its fixed cost is paid once per period, not per
-table. The unit tests check every figure against fairlearn run directly on the raw rows.
+The per-group figures (selection rates, TPR/FPR, default and override rates) are fairlearn's
+definitions, and the unit tests check every one against fairlearn's :class:`~fairlearn.metrics.MetricFrame`
+run directly on the raw rows. To stay fast on a million decisions the rows are first collapsed into
+*cells*: one row per distinct combination of the columns that matter, with the number of applications
+in the cell as weight ``w``. Every figure is then a weighted selection rate, ``sum(w * flag) / sum(w)``
+per group (fairlearn's ``selection_rate`` with ``sample_weight=w``): a weighted mean over cells is
+exactly the unweighted mean over the rows they stand for. TPR and FPR are the selection rate among
+repaid and among defaulted loans, which is what fairlearn's ``true_positive_rate`` /
+``false_positive_rate`` compute.
+
+Hand-written on purpose (:func:`shares`): MetricFrame pays ~0.7 ms per group and part in pandas
+``groupby.apply``, and a refresh asks for thousands of them (6,014 per period on a 12,000-application
+book): it was 7.4 s of a 9.5 s fairness refresh. The same weighted means from one pandas ``groupby``
+sum take milliseconds (``bench/fairness_shares.py`` prints both on the same parts; the values agree to
+the last few bits of a double, ``tests/unit/test_fairness_metrics.py``).
 
 Definitions (stated on the page and in the report):
 
@@ -88,11 +93,11 @@ Part = tuple[str, str, pd.DataFrame, str]
 
 
 def shares(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame:
-    """Share of rows with the flag set, per group, for many parts in one fairlearn ``MetricFrame``.
+    """Share of rows with the flag set, per group, for many parts in one grouped sum.
 
-    All parts are stacked into one long frame; the sensitive feature is ``"<key>=<group>"`` and the
-    part name is a control feature, so a single ``MetricFrame`` (``selection_rate`` weighted by the
-    cell weights) computes every figure: one fixed overhead per period instead of one per table.
+    All parts are stacked into one long frame keyed by part and ``"<key>=<group>"``; each figure is
+    the weighted selection rate ``sum(w * flag) / sum(w)`` (fairlearn's ``selection_rate`` with
+    ``sample_weight``; see the module docstring for why it is not computed by MetricFrame).
 
     Parameters
     ----------
@@ -121,16 +126,9 @@ def shares(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame:
                                         "w": cells[weight].to_numpy(dtype=float)}))
     if not frames:
         return pd.DataFrame(columns=cols)
-    # imported here: the pages, which only read snapshots, never pay fairlearn's (sklearn's) import time
-    from fairlearn.metrics import MetricFrame, selection_rate
-
-    # at most two rows per group and part (flag set or not), weighted: the same weighted mean
-    long = pd.concat(frames, ignore_index=True).groupby(["stage", "sf", "y"], sort=False)["w"].sum().reset_index()
-    y, w = long["y"].to_numpy(), long["w"].to_numpy()
-    mf = MetricFrame(metrics={"rate": selection_rate}, y_true=y, y_pred=y, sensitive_features=long[["sf"]],
-                     control_features=long[["stage"]], sample_params={"rate": {"sample_weight": w}})
-    counts = long.assign(yw=y * w).groupby(["stage", "sf"], sort=False)[["w", "yw"]].sum()
-    merged = counts.join(mf.by_group["rate"], how="inner")
+    long = pd.concat(frames, ignore_index=True)
+    merged = long.assign(yw=long["y"] * long["w"]).groupby(["stage", "sf"], sort=False)[["w", "yw"]].sum()
+    merged["rate"] = merged["yw"] / merged["w"]  # every group here has weight > 0 (empty cells were dropped)
     stage = merged.index.get_level_values("stage").str.split("|", n=1)
     sf = merged.index.get_level_values("sf").str.split("=", n=1)
     out = pd.DataFrame({"attribute": sf.str[0], "group": sf.str[1], "stage": stage.str[1],
