@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from book_copy import copied_book
 
@@ -28,37 +27,21 @@ sys.path.insert(0, str(ROOT))
 
 
 def shares_metricframe(parts: Sequence[Any], *, weight: str = "w") -> pd.DataFrame:
-    """``backend.monitoring.fairness_metrics.shares`` before this change (the MetricFrame path), verbatim."""
+    """``backend.monitoring.fairness_metrics.shares`` before this change: the rates from one stacked
+    ``MetricFrame`` of ``selection_rate`` with cell weights (the stacking and the table are shared)."""
     from fairlearn.metrics import MetricFrame, selection_rate
 
-    from backend.monitoring.fairness_metrics import _check, attribute_columns, group_labels
+    from backend.monitoring.fairness_metrics import SHARE_COLUMNS, share_table, stacked
 
-    cols = ["attribute", "group", "stage", "n", "favourable", "rate"]
-    frames = []
-    for key, name, cells, flag in parts:
-        _check(cells, [*attribute_columns(key), flag, weight])
-        cells = cells[cells[weight] > 0]
-        if len(cells):
-            frames.append(pd.DataFrame({"sf": key + "=" + group_labels(cells, key), "stage": f"{key}|{name}",
-                                        "y": cells[flag].to_numpy(dtype=np.int8),
-                                        "w": cells[weight].to_numpy(dtype=float)}))
-    if not frames:
-        return pd.DataFrame(columns=cols)
-    long = pd.concat(frames, ignore_index=True).groupby(["stage", "sf", "y"], sort=False)["w"].sum().reset_index()
+    long = stacked(parts, weight=weight)
+    if long is None:
+        return pd.DataFrame(columns=SHARE_COLUMNS)
+    long = long.groupby(["stage", "sf", "y"], sort=False)["w"].sum().reset_index()
     y, w = long["y"].to_numpy(), long["w"].to_numpy()
     mf = MetricFrame(metrics={"rate": selection_rate}, y_true=y, y_pred=y, sensitive_features=long[["sf"]],
                      control_features=long[["stage"]], sample_params={"rate": {"sample_weight": w}})
     counts = long.assign(yw=y * w).groupby(["stage", "sf"], sort=False)[["w", "yw"]].sum()
-    merged = counts.join(mf.by_group["rate"], how="inner")
-    stage = merged.index.get_level_values("stage").str.split("|", n=1)
-    sf = merged.index.get_level_values("sf").str.split("=", n=1)
-    out = pd.DataFrame({"attribute": sf.str[0], "group": sf.str[1], "stage": stage.str[1],
-                        "n": np.rint(merged["w"].to_numpy()).astype(int),
-                        "favourable": np.rint(merged["yw"].to_numpy()).astype(int),
-                        "rate": merged["rate"].to_numpy(dtype=float)})
-    order = {(k, nm): i for i, (k, nm, _c, _f) in enumerate(parts)}
-    out["_o"] = [order[(a, s)] for a, s in zip(out["attribute"], out["stage"], strict=True)]
-    return out.sort_values(["_o", "group"], ignore_index=True)[cols]
+    return share_table(counts.join(mf.by_group["rate"], how="inner"), parts)
 
 
 def rates(svc: Any) -> list[float]:

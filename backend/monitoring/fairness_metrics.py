@@ -115,7 +115,20 @@ def shares(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame:
         ``stage`` is the part's name, ``n`` and ``favourable`` are counts of applications (exact
         sums of the weights) and ``rate`` is fairlearn's ``selection_rate``.
     """
-    cols = ["attribute", "group", "stage", "n", "favourable", "rate"]
+    long = stacked(parts, weight=weight)
+    if long is None:
+        return pd.DataFrame(columns=SHARE_COLUMNS)
+    merged = long.assign(yw=long["y"] * long["w"]).groupby(["stage", "sf"], sort=False)[["w", "yw"]].sum()
+    merged["rate"] = merged["yw"] / merged["w"]  # every group here has weight > 0 (empty cells were dropped)
+    return share_table(merged, parts)
+
+
+SHARE_COLUMNS = ["attribute", "group", "stage", "n", "favourable", "rate"]
+
+
+def stacked(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame | None:
+    """All parts in one long frame: ``sf`` ("<key>=<group>"), ``stage`` ("<key>|<name>"), the flag ``y``
+    and the weight ``w`` of each non-empty cell; None when no part has one."""
     frames = []
     for key, name, cells, flag in parts:
         _check(cells, [*attribute_columns(key), flag, weight])
@@ -124,11 +137,11 @@ def shares(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame:
             frames.append(pd.DataFrame({"sf": key + "=" + group_labels(cells, key), "stage": f"{key}|{name}",
                                         "y": cells[flag].to_numpy(dtype=np.int8),
                                         "w": cells[weight].to_numpy(dtype=float)}))
-    if not frames:
-        return pd.DataFrame(columns=cols)
-    long = pd.concat(frames, ignore_index=True)
-    merged = long.assign(yw=long["y"] * long["w"]).groupby(["stage", "sf"], sort=False)[["w", "yw"]].sum()
-    merged["rate"] = merged["yw"] / merged["w"]  # every group here has weight > 0 (empty cells were dropped)
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def share_table(merged: pd.DataFrame, parts: Sequence[Part]) -> pd.DataFrame:
+    """:func:`shares`' result from its grouped sums (index ``stage, sf``; columns ``w``, ``yw``, ``rate``)."""
     stage = merged.index.get_level_values("stage").str.split("|", n=1)
     sf = merged.index.get_level_values("sf").str.split("=", n=1)
     out = pd.DataFrame({"attribute": sf.str[0], "group": sf.str[1], "stage": stage.str[1],
@@ -137,7 +150,7 @@ def shares(parts: Sequence[Part], *, weight: str = "w") -> pd.DataFrame:
                         "rate": merged["rate"].to_numpy(dtype=float)})
     order = {(k, nm): i for i, (k, nm, _c, _f) in enumerate(parts)}
     out["_o"] = [order[(a, s)] for a, s in zip(out["attribute"], out["stage"], strict=True)]
-    return out.sort_values(["_o", "group"], ignore_index=True)[cols]
+    return out.sort_values(["_o", "group"], ignore_index=True)[SHARE_COLUMNS]
 
 
 def group_rates(cells: pd.DataFrame, attrs: str | Sequence[str], stages: Sequence[str] = STAGES, *,
