@@ -123,15 +123,18 @@ def headline(snap: Snapshot, threshold: float) -> None:
     data window and the definitions."""
     p = snap.payload
     low, pop = disparate_impact_of(snap), p.get("population", {})
-    m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("Lowest DI, final decision", ratio(low.value) if low else "—",
-              help="Across sex, age band and race/ethnicity, judged groups only.")
-    m2.metric(f"{low.level if low else 0.95:.0%} interval", interval(low.low, low.high) if low else "—",
-              help="Percentile bootstrap, resampling within each group.")
-    m3.metric("Group vs reference", f"{low.group} vs {low.reference}" if low else "—",
-              help=attribute_label(low.attribute) if low else None)
-    m4.metric("Screening threshold", f"{threshold:.2f}", help=THRESHOLD_LABEL)
-    m5.metric("Decided applications", f"{pop.get('decided', 0):,}", help=f"undecided: {pop.get('undecided') or 0:,}")
+    # a wrapping row of metrics as wide as their values: five equal columns cut "[0.780, 0.958]" and
+    # "female vs male" to "[0.780, 0…" and "female v…" on a laptop screen
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Lowest DI, final decision", ratio(low.value) if low else "—", width="content",
+                  help="Across sex, age band and race/ethnicity, judged groups only.")
+        st.metric(f"{low.level if low else 0.95:.0%} interval", interval(low.low, low.high) if low else "—",
+                  width="content", help="Percentile bootstrap, resampling within each group.")
+        st.metric("Group vs reference", f"{low.group} vs {low.reference}" if low else "—", width="content",
+                  help=attribute_label(low.attribute) if low else None)
+        st.metric("Screening threshold", f"{threshold:.2f}", help=THRESHOLD_LABEL, width="content")
+        st.metric("Decided applications", f"{pop.get('decided', 0):,}", width="content",
+                  help=f"undecided: {pop.get('undecided') or 0:,}")
     st.caption(f"Data window: applications made {snap.window_start:%Y-%m-%d %H:%M} to {snap.window_end:%Y-%m-%d %H:%M}"
                f" UTC; computed {snap.computed_at:%Y-%m-%d %H:%M} UTC. Threshold {threshold:.2f}: {THRESHOLD_LABEL}. "
                f"Bootstrap CIs: {p.get('bootstrap_samples')} resamples within each group.")
