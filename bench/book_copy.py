@@ -8,6 +8,7 @@ touches the real data dir. It prints the machine's load and the copy's size and 
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import subprocess
@@ -16,6 +17,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def book_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--registry-dir`` of the built data dir a bench copies (default: the environment's,
+    else ``var`` and ``models``)."""
+    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CREDITRISK_DATA_DIR", "var")))
+    ap.add_argument("--registry-dir", type=Path,
+                    default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from book_copy import copied_book
+from book_copy import book_arguments, copied_book
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -163,9 +163,7 @@ def run_cold(pids: list[str], *, pdf: bool = False) -> list[dict[str, dict[str, 
 
 def main() -> None:  # noqa: PLR0915 - one measurement script, read top to bottom
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CREDITRISK_DATA_DIR", "var")))
-    ap.add_argument("--registry-dir", type=Path,
-                    default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
+    book_arguments(ap)
     ap.add_argument("--decisions", type=int, default=200)
     ap.add_argument("--cold", type=int, default=5)
     ap.add_argument("--seed", type=int, default=20)

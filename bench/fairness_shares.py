@@ -11,7 +11,6 @@ memory emptied), twice per path: the baseline swaps in ``shares`` as it was (one
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from book_copy import copied_book
+from book_copy import book_arguments, copied_book
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,9 +65,7 @@ def run(svc: Any, repeat: int) -> tuple[float, list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CREDITRISK_DATA_DIR", "var")))
-    ap.add_argument("--registry-dir", type=Path,
-                    default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
+    book_arguments(ap)
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args()
     with copied_book(a.data_dir, a.registry_dir):

@@ -24,7 +24,6 @@ baseline / after. Timings depend on the machine and its load (``uptime`` is prin
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from book_copy import copied_book
+from book_copy import book_arguments, copied_book
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -121,9 +120,7 @@ def summary(label: str, runs: list[dict[str, float]]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CREDITRISK_DATA_DIR", "var")))
-    ap.add_argument("--registry-dir", type=Path,
-                    default=Path(os.environ.get("CREDITRISK_MODEL__REGISTRY_DIR", "models")))
+    book_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     with copied_book(a.data_dir, a.registry_dir):
