@@ -130,22 +130,24 @@ class _StoredJSONText(TypeDecorator[str]):
 
 def compact_stored(conn: Connection) -> bool:
     """Whether the database's schema stores compact JSON (migration 0015 or later)."""
-    rev = current_revision(conn)
-    return rev is not None and not comes_before(rev, COMPACT_SINCE)
+    rev = current_revision(conn)  # (comes_before counts a revision as coming before itself)
+    return rev is not None and (rev == COMPACT_SINCE or not comes_before(rev, COMPACT_SINCE))
 
 
-def _raw(col: Column[Any], dialect: str) -> ColumnElement[Any]:
-    if isinstance(col.type, CompactJSON):
+def _raw(col: Column[Any], dialect: str, packed: bool) -> ColumnElement[Any]:
+    """A column as the backup stores it; ``packed``: the schema stores compact JSON (before 0015 those
+    columns are JSON, read as such)."""
+    if isinstance(col.type, CompactJSON) and packed:
         return type_coerce(col, _StoredJSONText)
-    if isinstance(col.type, JSON):  # the stored text, never parsed
+    if isinstance(col.type, JSON | CompactJSON):  # the stored text, never parsed
         return cast(col, Text) if dialect == "postgresql" else type_coerce(col, Text)
     return col
 
 
 def stream_rows(conn: Connection, table: Table, columns: Sequence[str], chunk: int) -> Iterator[Sequence[Any]]:
     """The rows of ``table`` (only ``columns``) in primary-key order, ``chunk`` at a time (server-side cursor)."""
-    dialect = conn.dialect.name
-    stmt = select(*[_raw(table.c[name], dialect).label(name) for name in columns])
+    dialect, packed = conn.dialect.name, compact_stored(conn)
+    stmt = select(*[_raw(table.c[name], dialect, packed).label(name) for name in columns])
     stmt = stmt.order_by(*table.primary_key.columns)
     result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": chunk})
     for part in result.partitions(chunk):

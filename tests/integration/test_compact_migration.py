@@ -129,3 +129,43 @@ def test_nan_in_a_feature_survives_where_the_database_can_hold_it(db: Database) 
     with db.read() as s:
         got = s.get(Application, app_id).features
     assert math.isnan(got["x"]) and got["y"] == 1.0
+
+
+def test_a_backup_taken_before_0015_restores_into_either_database_and_is_compacted(
+        db: Database, tmp_path, clock, request) -> None:  # noqa: ANN001
+    """The backup of a 0014 database (these columns JSON there) restores at 0014 and is upgraded: the same
+    values, stored compact; a backup of the upgraded database restores them again, byte for byte as JSON."""
+    from backend.container.settings import load_settings
+    from backend.operations.backup import BackupService
+    from backend.operations.backup_restore import RestoreService
+    from backend.platform.db.engine import make_engine
+
+    _alembic(db, "0014", down=True)
+    _write_0014_rows(db, 5)
+    settings = load_settings(data_dir=tmp_path / "var", model={"registry_dir": tmp_path / "models"})
+    res = BackupService(db, settings, clock).backup(str(tmp_path / "backups"))
+    assert res.manifest.alembic_revision == "0014"
+    target_url = (request.getfixturevalue("pg_database").engine.url.render_as_string(hide_password=False)
+                  if db.dialect == "sqlite" else f"sqlite:///{tmp_path / 'restored.db'}")
+    target = Database(make_engine(target_url))
+    try:
+        if target.dialect == "postgresql":
+            _alembic(target, "0014", down=True)  # an empty database, as a restore target is
+        rep = RestoreService().restore(res.location, target_url, registry_dir=None)
+        assert rep.chain.ok and target.current_revision() == "0015"
+        values = sorted(_values(target), key=lambda r: r[0]["k"])
+        assert [v[0] for v in values] == [{**FEATURES, "k": k} for k in range(5)]
+        assert all(v[1] == ATTRIBUTIONS and v[2] == REASONS for v in values)
+        assert all(not compact.is_plain(v) for row in _stored(target) for v in row)
+        again = BackupService(target, settings, clock).backup(str(tmp_path / "again"))
+        assert again.manifest.alembic_revision == "0015"
+        third = Database(make_engine(f"sqlite:///{tmp_path / 'third.db'}"))
+        try:
+            RestoreService().restore(again.location, str(third.engine.url), registry_dir=None)
+            assert _values(third) == _values(target)
+            # restored at 0015: stored compact again, not as the backup's JSON text
+            assert all(not compact.is_plain(v) for row in _stored(third) for v in row)
+        finally:
+            third.dispose()
+    finally:
+        target.dispose()
