@@ -22,7 +22,7 @@ ODD_VALUES = [
     {"name": "Ηome", "k": "\u200b"},  # Greek capital eta, zero-width space
     {"nested": {"deeper": [{"x": [1, [2, [3]]]}]}},
     {"text": "line\nbreak\t\"quoted\"\\ and \u2028 separator"},
-    {"emoji": "\U0001f4b8", "surrogate-free": "\u00e9\u00e8"},
+    {"emoji": "\U0001f4b8", "accents": "\u00e9\u00e8", "lone surrogate": "\ud800x", "nul": "a\x00b"},
     {f.name: None for f in FEATURES},
     {"months_employed": 136.0, "employment_type": "full_time", "x" * 5000: "y" * 20000},
     "just a string", 3.14159, 0, True, None, ["annual_income", "annual_income"],
