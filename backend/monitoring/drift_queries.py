@@ -1,8 +1,9 @@
 """SQL of the drift service (every statement it runs), and the parsing of stored feature JSON.
 
-Features are read as their stored bytes (compact JSON, inflated by :func:`json_texts`, no per-row
-Python ``json.loads``) in chunks of a bounded number of rows, and parsed in bulk by pyarrow's JSON reader with an explicit schema taken from
-the model's encoder spec (categorical -> string, everything else -> float64, null -> NaN/None).
+Features are read as their stored bytes (compact JSON, inflated by :func:`json_texts`; no per-row
+Python ``json.loads``) in chunks of a bounded number of rows, and parsed in bulk by pyarrow's JSON
+reader with an explicit schema taken from the model's encoder spec (categorical -> string, everything
+else -> float64, null -> NaN/None).
 Rows pyarrow cannot take (a number stored as a string, a boolean) fall back to the standard
 library parser with the same coercion, so a malformed row never stops a refresh.
 """
