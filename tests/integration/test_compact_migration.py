@@ -9,11 +9,11 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
+from old_schema import book_tables
 
+from backend.operations.backup_queries import migrate_to
 from backend.platform.db import compact
-from backend.platform.db.engine import MIGRATIONS_DIR, Database
+from backend.platform.db.engine import Database
 
 FEATURES = {"months_employed": 136.0, "employment_type": "full_time", "annual_income": 47200.0,
             "note": "Ηome \u200b\n\"q\"", "missing": None, "big": 2**62}
@@ -22,31 +22,8 @@ REASONS = [{"code": "limited_credit_experience", "text": "Limited credit experie
             "features": [{"name": "credit_history_months", "value": 301, "contribution": 0.00017}]}]
 
 
-def _alembic(db: Database, rev: str, *, down: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["connection_engine"] = db.engine
-    (command.downgrade if down else command.upgrade)(cfg, rev)
-
-
-def _json_tables() -> tuple[sa.Table, sa.Table]:
-    """The two tables as 0014 defines them (JSON columns), only the columns this test writes."""
-    meta = sa.MetaData()
-    apps = sa.Table("applications", meta, sa.Column("id", sa.Uuid), sa.Column("applicant_id", sa.String),
-                    sa.Column("features", sa.JSON), sa.Column("protected", sa.JSON), sa.Column("loan_amount", sa.Float),
-                    sa.Column("applied_at", sa.DateTime(timezone=True)), sa.Column("created_at", sa.DateTime(timezone=True)),
-                    sa.Column("source", sa.String), sa.Column("ai_visible", sa.Boolean))
-    preds = sa.Table("predictions", meta, *[sa.Column(n, t) for n, t in [
-        ("id", sa.Uuid), ("application_id", sa.Uuid), ("model_name", sa.String), ("model_version", sa.String),
-        ("model_role", sa.String), ("engine", sa.String), ("pd", sa.Float), ("raw_score", sa.Float),
-        ("risk_class", sa.String), ("confidence", sa.Float), ("recommendation", sa.String),
-        ("policy_reasons", sa.JSON), ("reasons", sa.JSON), ("attributions", sa.JSON), ("cache_hit", sa.Boolean),
-        ("latency_ms", sa.Float), ("created_at", sa.DateTime(timezone=True))]])
-    return apps, preds
-
-
 def _write_0014_rows(db: Database, n: int) -> list[uuid.UUID]:
-    apps, preds = _json_tables()
+    apps, preds = book_tables(("ai_visible", sa.Boolean()))  # as 0014 writes them (JSON columns)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     ids = [uuid.uuid4() for _ in range(n)]
     with db.engine.begin() as c:
@@ -80,11 +57,11 @@ def _values(db: Database) -> list[tuple[object, object, object]]:
 
 
 def test_upgrade_compacts_every_row_and_keeps_every_value(db: Database) -> None:
-    _alembic(db, "0014", down=True)
+    migrate_to(db, "0014")
     _write_0014_rows(db, 12)
     before = _stored(db, json_columns=True)
     assert all(compact.is_plain(v) for row in before for v in row)  # JSON text (PostgreSQL json / SQLite text)
-    _alembic(db, "0015")
+    migrate_to(db, "0015")
     stored = _stored(db)
     assert all(isinstance(v, bytes | memoryview) and not compact.is_plain(v) for row in stored for v in row)
     plain_size = sum(len(str(v)) for row in before for v in row)
@@ -96,16 +73,16 @@ def test_upgrade_compacts_every_row_and_keeps_every_value(db: Database) -> None:
     # an upgrade that stopped half-way runs again: compact rows are left as they are
     with db.engine.begin() as c:
         c.execute(sa.text("UPDATE alembic_version SET version_num = '0014'"))
-    _alembic(db, "0015")
+    migrate_to(db, "0015")
     assert [tuple(map(bytes, r)) for r in _stored(db)] == [tuple(map(bytes, r)) for r in stored]
 
 
 def test_downgrade_gives_json_back(db: Database) -> None:
-    _alembic(db, "0014", down=True)
+    migrate_to(db, "0014")
     _write_0014_rows(db, 3)
-    _alembic(db, "0015")
-    _alembic(db, "0014", down=True)
-    apps, preds = _json_tables()
+    migrate_to(db, "0015")
+    migrate_to(db, "0014")
+    apps, preds = book_tables()
     with db.engine.connect() as c:
         rows = c.execute(sa.select(apps.c.features, preds.c.attributions, preds.c.reasons)
                          .join(preds, preds.c.application_id == apps.c.id)).all()
@@ -140,7 +117,7 @@ def test_a_backup_taken_before_0015_restores_into_either_database_and_is_compact
     from backend.operations.backup_restore import RestoreService
     from backend.platform.db.engine import make_engine
 
-    _alembic(db, "0014", down=True)
+    migrate_to(db, "0014")
     _write_0014_rows(db, 5)
     settings = load_settings(data_dir=tmp_path / "var", model={"registry_dir": tmp_path / "models"})
     res = BackupService(db, settings, clock).backup(str(tmp_path / "backups"))
@@ -150,7 +127,7 @@ def test_a_backup_taken_before_0015_restores_into_either_database_and_is_compact
     target = Database(make_engine(target_url))
     try:
         if target.dialect == "postgresql":
-            _alembic(target, "0014", down=True)  # an empty database, as a restore target is
+            migrate_to(target, "0014")  # an empty database, as a restore target is
         rep = RestoreService().restore(res.location, target_url, registry_dir=None)
         assert rep.chain.ok and target.current_revision() == "0015"
         values = sorted(_values(target), key=lambda r: r[0]["k"])

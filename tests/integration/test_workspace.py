@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from old_schema import book_tables
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -30,7 +31,8 @@ from backend.domain.decision_rules import (
 from backend.explanations.engine import ExplanationEngine
 from backend.explanations.providers import Completion
 from backend.explanations.questions import REFUSALS
-from backend.platform.db.engine import MIGRATIONS_DIR, Database, make_engine
+from backend.operations.backup_queries import migrate_to
+from backend.platform.db.engine import Database, make_engine
 from backend.platform.db.tables_book import ExplanationRow, LLMUsageRow, Prediction, QAExchange
 from backend.platform.db.tables_governance import AuditLog
 from backend.training.synthetic import generate
@@ -267,16 +269,6 @@ def empty_db(request, tmp_path: Path) -> Iterator[Database]:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
-def _alembic(db: Database, rev: str, *, down: bool = False) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["connection_engine"] = db.engine
-    (command.downgrade if down else command.upgrade)(cfg, rev)
-
-
 def _tables(db: Database) -> set[str]:
     with db.engine.connect() as c:
         return set(sa.inspect(c).get_table_names())
@@ -289,10 +281,10 @@ def test_migrate_from_empty_then_down_to_0001_and_up_again(empty_db):
              "survey_responses", "monitor_snapshots", "alerts", "api_clients", "api_idempotency", "incidents",
              "incident_reviews"}
     assert db.current_revision() == HEAD and later <= _tables(db)
-    _alembic(db, "0002", down=True)
+    migrate_to(db, "0002")
     assert db.current_revision() == "0002" and not {"rollout_configs", "outcomes", "monitor_snapshots", "alerts",
                                                     "api_clients"} & _tables(db)
-    _alembic(db, "0001", down=True)
+    migrate_to(db, "0001")
     assert db.current_revision() == "0001" and not later & _tables(db)
     db.migrate()
     assert db.current_revision() == HEAD
@@ -300,7 +292,7 @@ def test_migrate_from_empty_then_down_to_0001_and_up_again(empty_db):
 
 def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, model_registry, clock):
     db = empty_db
-    _alembic(db, "0001")
+    migrate_to(db, "0001")
     assert db.current_revision() == "0001"
     shutil.copytree(model_registry, tmp_path / "models")
     settings = load_settings(data_dir=tmp_path, auth={"bcrypt_rounds": 4}, model={"registry_dir": tmp_path / "models"})
@@ -309,17 +301,7 @@ def test_migration_from_0001_keeps_old_predictions_usable(empty_db, tmp_path, mo
     scored = svc.scoring.evaluate(svc.scoring.validate(_apps(1, 5)[0], model), model, use_cache=False)
     app_id, pred_id = uuid.uuid4(), uuid.uuid4()
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    meta = sa.MetaData()  # the two tables as 0001 created them (no base_value/margin columns yet)
-    apps = sa.Table("applications", meta, sa.Column("id", sa.Uuid), sa.Column("applicant_id", sa.String),
-                    sa.Column("features", sa.JSON), sa.Column("protected", sa.JSON), sa.Column("loan_amount", sa.Float),
-                    sa.Column("applied_at", sa.DateTime(timezone=True)),
-                    sa.Column("created_at", sa.DateTime(timezone=True)), sa.Column("source", sa.String))
-    preds = sa.Table("predictions", meta, *[sa.Column(n, t) for n, t in [
-        ("id", sa.Uuid), ("application_id", sa.Uuid), ("model_name", sa.String), ("model_version", sa.String),
-        ("model_role", sa.String), ("engine", sa.String), ("pd", sa.Float), ("raw_score", sa.Float),
-        ("risk_class", sa.String), ("confidence", sa.Float), ("recommendation", sa.String),
-        ("policy_reasons", sa.JSON), ("reasons", sa.JSON), ("attributions", sa.JSON), ("cache_hit", sa.Boolean),
-        ("latency_ms", sa.Float), ("created_at", sa.DateTime(timezone=True))]])
+    apps, preds = book_tables()  # the two tables as 0001 created them (no base_value/margin columns yet)
     with db.engine.begin() as c:
         c.execute(apps.insert().values(id=app_id, applicant_id="a1", features=scored.features, protected={},
                                        loan_amount=float(scored.features.get("loan_amount") or 0), applied_at=now,
