@@ -1,4 +1,4 @@
-"""A private copy of a built data dir for the benches that click through it (decision_open, run_checks).
+"""A private copy of a built data dir for the benches that click through it (decision_open, run_checks, fairness_shares); :func:`copied_services` builds the services on it.
 
 :func:`copied_book` copies ``creditrisk.db`` through SQLite's backup API (a consistent copy, the WAL included) into a
 temporary data dir, links the install's keys into it and points ``CREDITRISK_DATA_DIR`` and
@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def book_arguments(ap: argparse.ArgumentParser) -> None:
@@ -42,3 +43,12 @@ def copied_book(data_dir: Path, registry_dir: Path) -> Iterator[Path]:
         os.environ["CREDITRISK_DATA_DIR"] = tmp
         os.environ["CREDITRISK_MODEL__REGISTRY_DIR"] = str(registry_dir.resolve())
         yield Path(tmp)
+
+
+@contextmanager
+def copied_services(data_dir: Path, registry_dir: Path) -> Iterator[Any]:
+    """The product's services on a :func:`copied_book` (the schema as the copy has it: nothing migrated)."""
+    with copied_book(data_dir, registry_dir):
+        from backend.container import build_services, load_settings
+
+        yield build_services(load_settings(), migrate=False)

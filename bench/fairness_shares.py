@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from book_copy import book_arguments, copied_book
+from book_copy import book_arguments, copied_services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,12 +68,9 @@ def main() -> None:
     book_arguments(ap)
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args()
-    with copied_book(a.data_dir, a.registry_dir):
+    with copied_services(a.data_dir, a.registry_dir) as svc:
         from unittest import mock
 
-        from backend.container import build_services, load_settings
-
-        svc = build_services(load_settings(), migrate=False)
         with mock.patch("backend.monitoring.fairness.shares", shares_metricframe):
             before, old = run(svc, a.repeat)
         after, new = run(svc, a.repeat)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from book_copy import book_arguments, copied_book
+from book_copy import book_arguments, copied_services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -123,12 +123,9 @@ def main() -> None:
     book_arguments(ap)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    with copied_book(a.data_dir, a.registry_dir):
+    with copied_services(a.data_dir, a.registry_dir) as svc:
         from sqlalchemy import text
 
-        from backend.container import build_services, load_settings
-
-        svc = build_services(load_settings(), migrate=False)
         with svc.db.read() as s:
             actor = s.execute(text("SELECT username FROM users WHERE role = 'risk_manager' AND NOT disabled "
                                    "ORDER BY username LIMIT 1")).scalar_one()

@@ -65,7 +65,7 @@ def json_text(raw: bytes | memoryview | str) -> bytes:
     data = bytes(raw)
     if not data:
         raise CompactJSONError("empty compact JSON value")
-    if data[0] in _PLAIN_START:
+    if is_plain(data):
         return data
     do = zlib.decompressobj(-15, dictionary(data[0]))
     try:
@@ -79,7 +79,10 @@ def json_text(raw: bytes | memoryview | str) -> bytes:
 
 def is_plain(raw: bytes | memoryview | str) -> bool:
     """Whether a stored value is plain JSON text (written before migration 0015), not compact."""
-    return isinstance(raw, str) or not bytes(raw[:1]) or bytes(raw[:1])[0] in _PLAIN_START
+    if isinstance(raw, str):
+        return True
+    head = bytes(raw[:1])
+    return not head or head[0] in _PLAIN_START
 
 
 def loads(raw: bytes | memoryview | str) -> Any:
