@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+HEAD = "0016"  # the newest migration (backend/platform/db/migrations/versions)
+
 APPLICATION_COLUMNS = (("id", sa.Uuid), ("applicant_id", sa.String), ("features", sa.JSON), ("protected", sa.JSON),
                        ("loan_amount", sa.Float), ("applied_at", sa.DateTime(timezone=True)),
                        ("created_at", sa.DateTime(timezone=True)), ("source", sa.String))

@@ -21,6 +21,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -65,15 +66,18 @@ from backend.analytics.experiments_model import (
     sequence,
     survey_summaries,
 )
-from backend.analytics.latency import end_to_end_p95
+from backend.analytics.latency import end_to_end_p95_by_phase
 from backend.analytics.phase_verdict import advise
 from backend.compliance import AuditRepository
 from backend.monitoring import (
     DisparateImpact,
     MonitoringSettings,
+    RowMemo,
     SnapshotRepository,
     disparate_impact_of,
     lowest_di_by_arm,
+    month_tokens,
+    month_window,
 )
 from backend.platform.db.engine import Database
 from backend.platform.ports import Clock
@@ -106,6 +110,7 @@ class ExperimentService:
         self._fairness_tried: datetime | None = None
         self._lock = threading.Lock()
         self._memo: tuple[list[str], dict[str, Any]] | None = None
+        self._months = RowMemo()  # each month's counts and decision times while its token is unchanged
         self._arm_fairness: dict[str, dict[str, tuple[float, float | None, float | None]]] = {}
 
     # -- counting (once per change of the records) --------------------------------------------------
@@ -118,24 +123,22 @@ class ExperimentService:
         months, alpha = self.monitoring.maturity_months, self.settings.alpha
         as_of = q.outcomes_as_of(s)
         cutoff = (pd.Timestamp(as_of) - pd.DateOffset(months=months)).to_pydatetime() if as_of else None
-        raw = q.weekly_counts(s, matured_before=cutoff, maturity_months=months)
+        raw: list[dict[str, Any]] = []
+        times: dict[tuple[str, str], list[float]] = defaultdict(list)  # quantiles: numpy's linear = percentile_cont
+        for month, token in sorted(month_tokens(s).items()):  # every month ever written, read again only if changed
+            window = month_window(month)
+            raw += self._months.rows(("weekly", month, cutoff, months), token, partial(
+                q.weekly_counts, s, matured_before=cutoff, maturity_months=months, window=window))
+            for phase, arm, t in self._months.rows(("times", month), token, partial(q.decision_times, s, window)):
+                times[(phase, arm)].append(t)
         ai_users = sorted({f"{r['officer_id']}|{r['month']}" for r in raw if r["arm"] == "ai" and r["applications"]})
         weekly = by_week(raw)
-        pg = self.db.dialect == "postgresql"
-        times: dict[tuple[str, str], list[float]] = defaultdict(list)
-        if pg:
-            time_q = [[r["phase"], r["arm"], float(r["median"]), float(r["p95"])] for r in q.time_quantiles_pg(s)]
-        else:  # SQLite: one column, then numpy (the same linear interpolation as percentile_cont)
-            for phase, arm, t in q.decision_times(s):
-                times[(phase, arm)].append(t)
-            time_q = [[p, a, *(float(x) for x in np.quantile(v, [0.5, 0.95]))] for (p, a), v in times.items()]
+        time_q = [[p, a, *(float(x) for x in np.quantile(v, [0.5, 0.95]))] for (p, a), v in times.items()]
         tests, latency = {}, {}
-        for phase in sorted({r["phase"] for r in weekly if r["arm"] == "ai"}):
-            lat = end_to_end_p95(s, phase=phase, arm="ai", alpha=alpha)  # the Latency page's definition
+        ai_phases = sorted({r["phase"] for r in weekly if r["arm"] == "ai"})
+        by_phase = end_to_end_p95_by_phase(s, ai_phases, arm="ai", alpha=alpha)  # the Latency page's definition
+        for phase, lat in by_phase.items():
             latency[phase] = jsonable(Figure(lat.p95_s, lat.low_s, lat.high_s, lat.n))
-            if pg:
-                for p, a, t in q.decision_times(s, phase):
-                    times[(p, a)].append(t)
             t_ai, t_ctl = np.array(times.get((phase, "ai"), [])), np.array(times.get((phase, "control"), []))
             if t_ai.size and t_ctl.size:
                 mw, prob = stats.mann_whitney(t_ai, t_ctl)

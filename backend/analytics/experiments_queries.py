@@ -106,9 +106,11 @@ def outcomes_as_of(s: Session) -> datetime | None:
     return s.execute(select(func.max(Outcome.observed_at))).scalar()
 
 
-def weekly_counts(s: Session, *, matured_before: datetime | None, maturity_months: int) -> list[dict[str, Any]]:
+def weekly_counts(s: Session, *, matured_before: datetime | None, maturity_months: int,
+                  window: tuple[datetime, datetime] | None = None) -> list[dict[str, Any]]:
     """Counts per phase, arm, application week, calendar month and officer (one row per group:
-    one scan of the book answers every count of the page)."""
+    one scan of the book answers every count of the page). ``window``: only applications made in
+    ``[start, end)``; the groups of a calendar month are all in that month's window (the month is a key)."""
     rejected = aliased(Decision)
     agree = case((Prediction.recommendation == Decision.outcome, 1),
                  (and_(Prediction.recommendation == REVIEW,
@@ -144,7 +146,7 @@ def weekly_counts(s: Session, *, matured_before: datetime | None, maturity_month
          .outerjoin(Decision, and_(Decision.application_id == Application.id, Decision.status == "final"))
          .outerjoin(Prediction, Prediction.id == Decision.prediction_id)
          .outerjoin(Outcome, Outcome.application_id == Application.id)
-         .where(Application.phase.is_not(None), Application.arm.is_not(None))
+         .where(Application.phase.is_not(None), Application.arm.is_not(None), *_applied_in(window))
          .group_by(Application.phase, Application.arm, week, month, Application.officer_id))
     out = []
     for r in s.execute(q).mappings():
@@ -191,27 +193,19 @@ def _time_expr(s: Session) -> Any:
     return _seconds_between(s, Decision.decided_at, Application.applied_at)
 
 
-def decision_times(s: Session, phase: str | None = None) -> list[tuple[str, str, float]]:
-    """``(phase, arm, seconds from application to final decision)`` of one phase, or of all (the
-    one column SQLite needs for its percentiles)."""
+def decision_times(s: Session, window: tuple[datetime, datetime] | None = None) -> list[tuple[str, str, float]]:
+    """``(phase, arm, seconds from application to final decision)`` of applications made in ``window``
+    (``[start, end)``, default all)."""
     q = (select(Application.phase, Application.arm, _time_expr(s))
          .join(Decision, and_(Decision.application_id == Application.id, Decision.status == "final"))
-         .where(Application.phase.is_not(None)))
-    if phase is not None:
-        q = q.where(Application.phase == phase)
+         .where(Application.phase.is_not(None), *_applied_in(window)))
     return [(p, a, float(t)) for p, a, t in s.execute(q).all() if t is not None]
 
 
-def time_quantiles_pg(s: Session) -> list[dict[str, Any]]:
-    """PostgreSQL only: median and p95 of the time to decision per phase and arm, in SQL."""
-    t = _time_expr(s)
-    q = (select(Application.phase, Application.arm,
-                func.percentile_cont(0.5).within_group(t).label("median"),
-                func.percentile_cont(0.95).within_group(t).label("p95"))
-         .join(Decision, and_(Decision.application_id == Application.id, Decision.status == "final"))
-         .where(Application.phase.is_not(None))
-         .group_by(Application.phase, Application.arm))
-    return [dict(r) for r in s.execute(q).mappings()]
+def _applied_in(window: tuple[datetime, datetime] | None) -> list[ColumnElement[bool]]:
+    if window is None:
+        return []
+    return [Application.applied_at >= window[0], Application.applied_at < window[1]]
 
 
 def fingerprint(s: Session) -> list[str]:

@@ -208,11 +208,15 @@ def prediction_latency(s: Session, keys: Sequence[str], start: datetime | None, 
 
 
 def end_to_end(s: Session, keys: Sequence[str], start: datetime | None, end: datetime | None, *,
-               phase: str | None = None, arm: str | None = None) -> Select[Any]:
+               phase: str | None = None, arm: str | None = None, by_phase: bool = False) -> Select[Any]:
     """Per final decision whose prediction was scored in ``[start, end)`` (and, when given, while ``phase``
-    was in force, for an application of ``arm``): its end-to-end latency :func:`e2e_ms`, column ``e2e``."""
+    was in force, for an application of ``arm``): its end-to-end latency :func:`e2e_ms`, column ``e2e``
+    (``by_phase``: and the phase in force when it was scored, column ``phase``)."""
     llm, decided = _explanation_ms(), _decided()
-    stmt = (select(e2e_ms(keys, llm).label("e2e")).select_from(Prediction)
+    cols: list[Any] = [e2e_ms(keys, llm).label("e2e")]
+    if by_phase:
+        cols.append(phase_at(s, Prediction.created_at).label("phase"))
+    stmt = (select(*cols).select_from(Prediction)
             .join(decided, decided.c.pid == Prediction.id).outerjoin(llm, llm.c.pid == Prediction.id)
             .where(*window(Prediction.created_at, start, end)))
     if phase is not None:
@@ -225,6 +229,15 @@ def end_to_end(s: Session, keys: Sequence[str], start: datetime | None, end: dat
 def values(s: Session, stmt: Select[Any]) -> np.ndarray:
     """The first column of ``stmt`` as floats (Core rows: no ORM loading for a plain value read)."""
     return np.fromiter((float(v) for v in s.connection().execute(stmt).scalars() if v is not None), dtype=float)
+
+
+def values_by(s: Session, stmt: Select[Any]) -> dict[str, np.ndarray]:
+    """The first column of ``stmt`` as floats, per value of its second (one read)."""
+    out: dict[str, list[float]] = {}
+    for v, key in s.connection().execute(stmt).all():
+        if v is not None:
+            out.setdefault(str(key), []).append(float(v))
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
 def llm_latency(s: Session, start: datetime | None, end: datetime | None) -> Select[Any]:

@@ -6,6 +6,7 @@ its own business (``lint-imports`` holds the line).
 
 from __future__ import annotations
 
+from backend.monitoring.book_state import RowMemo, month_tokens, month_window
 from backend.monitoring.config import AlertThresholds, MonitoringSettings
 from backend.monitoring.drift import SCORE_LABEL, DriftService
 from backend.monitoring.drift_views import (
@@ -77,6 +78,9 @@ from backend.monitoring.period_defaults import drift_default, fairness_default
 from backend.monitoring.snapshot_queries import Snapshot, SnapshotRepository
 
 __all__ = [
+    "RowMemo",
+    "month_tokens",
+    "month_window",
     "drift_default",
     "fairness_default",
     "expected_bad_rate",

@@ -1,55 +1,73 @@
-"""Verified reuse of a refresh's row reads while the book is unchanged (issue 20: "Run checks now").
+"""Verified reuse of a refresh's row reads, month by month (issue 20: "Run checks now"; issue 21: monitors
+that pay for what is new).
 
-The fairness and performance refreshes read every month of the book again on each run (decisions and
-outcomes arrive late), which is most of a "Run checks now". :func:`book_state` is a cheap sign of every
-change those reads can see (index-only counts and maxima, plus two narrow scans): new applications,
-predictions, decisions, a decision's status or approval, outcome rows inserted or updated by an import.
-Applications and predictions are written once (only a PII key rotation updates an application, and only
-its applicant columns, which no summary reads), so their counts and newest times say when they change.
-:class:`RowMemo` keeps the rows read for each window and hands them out again only while the state is
-the one they were read under **and** nothing in the book is as recent as either cut-off (the last month
-is cut at ``until``, and the performance flags compare decision and outcome times with ``until``), so
-the reused rows are exactly what a new read would return. Any change empties the memo: that refresh
-reads everything, as before.
+The fairness and performance refreshes (and the phase comparison's counts) read the book month by month.
+Every write to a month's rows (an application, prediction, decision, outcome or explanation inserted,
+updated or deleted) changes that month's token in ``book_months``, in the writer's own transaction, by
+triggers (migration 0016): nothing in the application has to remember it. :class:`RowMemo` keeps the rows
+read for each month with the token they were read under and hands them out again only while that token
+is unchanged, so after one new application only its month is read again.
+
+A read that depends on the cut-off (the performance flags compare decision and outcome times with
+``until``) is reused only when nothing in the book was as recent as either cut-off when it was read
+(``latest``), so the reused rows are exactly what a new read would return. The token is read before the
+rows (in the same or an earlier transaction): a write in between makes the kept token stale, which only
+causes one more read.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from backend.monitoring.book_state_queries import BookState, as_utc, book_state
+from backend.monitoring.book_state_queries import BookState, as_utc, book_state, month_tokens, month_window
 
-__all__ = ["BookState", "RowMemo", "book_state"]
+__all__ = ["BookState", "RowMemo", "book_state", "month_tokens", "month_window"]
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class _Kept:
+    token: str
+    until: datetime | None
+    latest: datetime | None
+    rows: object
+
+
 class RowMemo:
-    """Rows per window, valid for one :class:`BookState` (see the module docstring)."""
+    """Rows per key (a month), each valid while its month's token is unchanged (see the module docstring)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: tuple[str, ...] | None = None
-        self._until: datetime | None = None
-        self._rows: dict[Hashable, object] = {}
+        self._rows: dict[Hashable, _Kept] = {}
 
-    def rows(self, state: BookState, until: datetime, key: Hashable, read: Callable[[], T]) -> T:
-        """``read()`` or the rows it returned for ``key`` under the same state and an equivalent cut."""
+    def rows(self, key: Hashable, token: str | None, read: Callable[[], T], *, until: datetime | None = None,
+             latest: datetime | None = None) -> T:
+        """``read()``, or the rows it returned for ``key`` under the same ``token``. With ``until`` (a
+        read that depends on the cut-off): only when ``latest`` at that read was before both cut-offs."""
         with self._lock:
-            if not self.holds(state, until):
-                self._state, self._until, self._rows = state.parts, until, {}
-            elif key in self._rows:
-                return self._rows[key]  # type: ignore[return-value]
+            kept = self._rows.get(key)
+        if kept is not None and token is not None and kept.token == token and _same_cut(kept, until):
+            return kept.rows  # type: ignore[return-value]
         out = read()
-        with self._lock:
-            if self._state == state.parts:
-                self._rows[key] = out
+        if token is not None:
+            with self._lock:
+                self._rows[key] = _Kept(token, until, latest, out)
         return out
 
-    def holds(self, state: BookState, until: datetime) -> bool:
-        """Whether rows read under the memo's state and cut are the rows of ``state`` cut at ``until``."""
-        return (self._state == state.parts and self._until is not None and state.latest is not None
-                and state.latest < min(as_utc(self._until), as_utc(until)))
+    def clear(self) -> None:
+        with self._lock:
+            self._rows = {}
+
+
+def _same_cut(kept: _Kept, until: datetime | None) -> bool:
+    """Whether a read cut at ``kept.until`` returns what one cut at ``until`` would (same month token)."""
+    if until is None or kept.until is None:
+        return until is None and kept.until is None
+    if kept.latest is None:
+        return False
+    return kept.latest < min(as_utc(kept.until), as_utc(until))

@@ -1,9 +1,8 @@
 """Fairness monitoring: stored snapshots of group fairness per month and per rollout phase.
 
-``refresh`` reads the book one month at a time (only the columns listed in
-:mod:`backend.monitoring.fairness_queries`), collapses each month into weighted cells, and stores one
-``fairness`` snapshot per month (granularity ``month``) and per rollout phase (granularity
-``phase``). The page, the report and the alert rule read those snapshots only.
+``refresh`` reads the book a month at a time (the columns of :mod:`backend.monitoring.fairness_queries`; a
+month whose token is unchanged is not read again, :mod:`backend.monitoring.book_state`), collapses each into
+weighted cells and stores a ``fairness`` snapshot per month and per rollout phase, which page, report and rule read.
 
 A snapshot's ``value`` is the lowest disparate-impact ratio at the final-decision stage across sex,
 age band and race/ethnicity among judged groups (``fairness_min_group`` applications or more), or
@@ -151,7 +150,7 @@ class FairnessService:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self._rows = RowMemo()  # each month's cells while the book is unchanged (Run checks now, Recompute now)
+        self._rows = RowMemo()  # each month's cells while its token is unchanged (Run checks now, the weekly runs)
 
     # -- writes ------------------------------------------------------------------------------------
     def refresh(self, *, until: datetime | None = None, force: bool = False, actor: Actor | None = None) -> int:
@@ -175,7 +174,7 @@ class FairnessService:
             first = fq.first_applied(s, until)
             if first is not None:
                 state = book_state(s)
-                months = [self._month(s, state, until, lo, hi) for lo, hi in fq.month_windows(first, until)]
+                months = [self._month(s, state, lo, hi) for lo, hi in fq.month_windows(first, until)]
                 phases = fq.phase_windows(s, until)
         jobs = [("month", f"{m.start:%Y-%m}", m.start, m.end, m.cells,
                  {"applications": m.applications, "undecided": m.in_flight + m.unscored, "in_flight": m.in_flight,
@@ -212,9 +211,10 @@ class FairnessService:
                              "seconds": round(time.perf_counter() - started, 3)})
         return len(snaps)
 
-    def _month(self, s: Any, state: BookState, until: datetime, lo: datetime, hi: datetime) -> fq.MonthCells:
-        """One month's cells, read again unless the book is unchanged since they were read (:class:`RowMemo`)."""
-        m = self._rows.rows(state, until, lo, lambda: fq.month_cells(s, lo, hi))
+    def _month(self, s: Any, state: BookState, lo: datetime, hi: datetime) -> fq.MonthCells:
+        """One month's cells, read again only if its token changed (:class:`RowMemo`); the last is cut at until."""
+        cut = hi if hi < fq.month_end(lo) else None
+        m = self._rows.rows(lo, state.month(lo), lambda: fq.month_cells(s, lo, hi), until=cut, latest=state.latest)
         return m if m.end == hi else fq.MonthCells(lo, hi, m.cells, m.applications, m.in_flight, m.unscored)
 
     @staticmethod

@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
+from backend.monitoring.book_state_queries import month_end
 from backend.monitoring.fairness_metrics import ATTRIBUTES
 from backend.platform.db.tables_book import Application, Decision, Outcome, Prediction
 
@@ -55,7 +56,7 @@ def month_windows(first: datetime, until: datetime) -> Iterator[tuple[datetime, 
     """Calendar months (UTC) from ``first``'s month up to ``until`` (the last one cut at ``until``)."""
     lo = first.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     while lo < until:
-        hi = (lo.replace(year=lo.year + 1, month=1) if lo.month == 12 else lo.replace(month=lo.month + 1))
+        hi = month_end(lo)
         yield lo, min(hi, until)
         lo = hi
 

@@ -79,7 +79,7 @@ class PerformanceService:
         self.db = db
         self.clock = clock
         self.settings = settings
-        self._rows = RowMemo()  # each vintage's rows while the book is unchanged (see backend.monitoring.book_state)
+        self._rows = RowMemo()  # each vintage's rows while its month's token is unchanged (backend.monitoring.book_state)
 
     # ------------------------------------------------------------------ writing
     def refresh(self, *, until: datetime | None = None) -> int:
@@ -99,8 +99,10 @@ class PerformanceService:
             start = _month_start(span[0])
             while start <= span[1]:
                 end = add_months(start, 1)
-                with self.db.read() as s:  # the vintage's rows, read again unless the book is unchanged (RowMemo)
-                    frame = self._rows.rows(state, until, start, partial(q.vintage_rows, s, start, min(end, until), until))
+                with self.db.read() as s:  # the vintage's rows, read again unless its month changed (RowMemo)
+                    frame = self._rows.rows((start, min(end, until)), state.month(start),
+                                            partial(q.vintage_rows, s, start, min(end, until), until),
+                                            until=until, latest=state.latest)
                 if len(frame):
                     vintages.append((start, end, self.summarize(frame, start, end, until)))
                 start = end

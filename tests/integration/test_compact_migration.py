@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from old_schema import book_tables
+from old_schema import HEAD, book_tables
 
 from backend.operations.backup_queries import migrate_to
 from backend.platform.db import compact
@@ -91,7 +91,7 @@ def test_downgrade_gives_json_back(db: Database) -> None:
         assert {k: v for k, v in features.items() if k != "k"} == FEATURES
         assert attributions == ATTRIBUTIONS and reasons == REASONS
     db.migrate()
-    assert db.current_revision() == "0015" and len(_values(db)) == 3
+    assert db.current_revision() == HEAD and len(_values(db)) == 3
 
 
 def test_nan_in_a_feature_survives_where_the_database_can_hold_it(db: Database) -> None:
@@ -129,13 +129,13 @@ def test_a_backup_taken_before_0015_restores_into_either_database_and_is_compact
         if target.dialect == "postgresql":
             migrate_to(target, "0014")  # an empty database, as a restore target is
         rep = RestoreService().restore(res.location, target_url, registry_dir=None)
-        assert rep.chain.ok and target.current_revision() == "0015"
+        assert rep.chain.ok and target.current_revision() == HEAD
         values = sorted(_values(target), key=lambda r: r[0]["k"])
         assert [v[0] for v in values] == [{**FEATURES, "k": k} for k in range(5)]
         assert all(v[1] == ATTRIBUTIONS and v[2] == REASONS for v in values)
         assert all(not compact.is_plain(v) for row in _stored(target) for v in row)
         again = BackupService(target, settings, clock).backup(str(tmp_path / "again"))
-        assert again.manifest.alembic_revision == "0015"
+        assert again.manifest.alembic_revision == HEAD
         third = Database(make_engine(f"sqlite:///{tmp_path / 'third.db'}"))
         try:
             RestoreService().restore(again.location, str(third.engine.url), registry_dir=None)

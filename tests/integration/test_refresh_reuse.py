@@ -1,7 +1,7 @@
 """The verified reuse behind a quick "Run checks now" (issue 20, item 7), on the simulated history (SQLite and
 PostgreSQL): a refresh that reuses rows or counts stores exactly what a fresh read of the same records stores,
 and any change the summaries can see (an outcome updated in place, a decision approved, a new application,
-an earlier cut-off) makes it read again."""
+an earlier cut-off) makes it read again: the changed month only."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def test_any_change_reads_again_and_matches_a_fresh_read(sim_services, monkeypat
     change(sim_services)
     spy = Spy(monkeypatch, module, reader)
     svc.refresh(until=LATE)
-    assert spy.calls > 0  # the memo was not trusted
+    assert spy.calls == 1  # the changed month, and only it, was read again
     after = read(sim_services)
     _fresh(sim_services, kind).refresh(until=LATE)
     fresh = read(sim_services)
@@ -123,17 +123,22 @@ def test_a_cut_before_the_newest_record_is_never_served_from_memory(sim_services
     assert spy.calls > 0
 
 
-def test_row_memo_holds_only_for_the_same_state_and_cuts_after_the_newest_record(sim_services):
+def test_row_memo_holds_only_for_the_same_token_and_cuts_after_the_newest_record(sim_services):
     with sim_services.db.read() as s:
         state = book_state(s)
-    assert state.latest is not None
+    assert state.latest is not None and state.months
     memo, reads = RowMemo(), []
-    assert memo.rows(state, LATE, "k", lambda: reads.append(1) or "rows") == "rows"
-    assert memo.rows(state, LATER, "k", lambda: "other") == "rows"
-    assert memo.rows(state, state.latest, "k", lambda: "at the newest record") == "at the newest record"
-    assert memo.rows(state, LATE, "k", lambda: "after a reset") == "after a reset"
-    changed = type(state)((*state.parts, "x"), state.latest)
-    assert memo.rows(changed, LATE, "k", lambda: "changed") == "changed"
+    assert memo.rows("k", "t1", lambda: reads.append(1) or "rows") == "rows"
+    assert memo.rows("k", "t1", lambda: "other") == "rows"
+    assert memo.rows("k", "t2", lambda: "changed") == "changed"
+    assert memo.rows("k", None, lambda: "never written") == "never written"
+    assert memo.rows("k", "t2", lambda: "again") == "changed"  # a read under no token is not kept
+    # a read that depends on the cut-off: only while nothing was as recent as either cut
+    assert memo.rows("c", "t1", lambda: "cut", until=LATE, latest=state.latest) == "cut"
+    assert memo.rows("c", "t1", lambda: "other", until=LATER, latest=state.latest) == "cut"
+    assert memo.rows("c", "t1", lambda: "at the newest record", until=state.latest, latest=state.latest) \
+        == "at the newest record"
+    assert memo.rows("c", "t1", lambda: "uncut") == "uncut"  # a read without a cut is not one with
 
 
 def _comparison(svc) -> dict:  # noqa: ANN001 - the stored phase comparison, without the time it was counted
@@ -160,3 +165,30 @@ def test_phase_comparison_recounts_only_changed_records_and_stores_the_same_coun
     assert exp.refresh() == n and computed.calls == (0 if change is None else 1)
     assert exp.refresh(force=True) == n and computed.calls == (1 if change is None else 2)
     assert _comparison(sim_services) == reused  # a full recount of the same records stores the same figures
+
+
+@pytest.mark.parametrize("change", [_flip_one_outcome, _approve_one_pending, _new_application])
+def test_phase_comparison_reads_again_only_the_changed_month(sim_services, monkeypatch, change):
+    from backend.analytics import experiments_queries as eq
+
+    exp = sim_services.experiments
+    exp.refresh()
+    change(sim_services)
+    weekly, times = Spy(monkeypatch, eq, "weekly_counts"), Spy(monkeypatch, eq, "decision_times")
+    n = exp.refresh()
+    assert (weekly.calls, times.calls) == (1, 1)  # one month's counts and times read; the others kept
+    kept = _comparison(sim_services)
+    exp._memo, exp._months = None, type(exp._months)()  # nothing remembered: every month read
+    assert exp.refresh(force=True) == n and weekly.calls > 2
+    assert _comparison(sim_services) == kept
+
+
+def test_latency_by_phase_is_the_per_phase_figure(sim_services):
+    from backend.analytics.latency import end_to_end_p95, end_to_end_p95_by_phase
+
+    phases = ["shadow", "pilot", "scaled", "full", "no such phase"]
+    with sim_services.db.read() as s:
+        together = end_to_end_p95_by_phase(s, phases, arm="ai")
+        for p in phases:
+            assert together[p] == end_to_end_p95(s, phase=p, arm="ai")
+        assert together["pilot"].n > 0 and together["no such phase"].n == 0

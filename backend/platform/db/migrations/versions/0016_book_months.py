@@ -1,0 +1,110 @@
+"""book_months: a token per calendar month of the book that every write to that month's rows changes
+
+Monitors (fairness, performance, the phase comparison) keep what they read per month and read a month
+again only when its token changed (issue 21: monitors that pay for what is new; issue 20: "Run checks
+now" after one new application). The tokens are kept by triggers, in the transaction of the write, on
+every insert, update and delete of applications, predictions, decisions, outcomes and explanations:
+nothing in the application has to remember to bump them. A token is a random 40-bit integer; a month's
+fingerprint is the count and sum of its shards' tokens (so it changes with any token, whatever order
+concurrent writers commit in).
+
+PostgreSQL spreads each month over 64 shards (by the application id's last byte) so concurrent writers of
+the same month rarely wait on one row; SQLite has one writer and one shard. Not in the ORM metadata: the
+table is derived (backups leave it out; a restore's inserts fire the triggers and rebuild it).
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-06
+"""
+from alembic import op
+
+revision = '0016'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+CHILDREN = ("predictions", "decisions", "outcomes")  # rows with an application_id
+OPS = ("INSERT", "UPDATE", "DELETE")
+TOKEN_SQLITE = "random() & 1099511627775"
+
+
+def _sqlite_touch(table: str, row: str) -> str:
+    """One upsert of the month (and only shard) of ``row``'s application."""
+    if table == "applications":
+        return (f"INSERT INTO book_months (month, shard, token) VALUES (substr({row}.applied_at, 1, 7), 0, "
+                f"{TOKEN_SQLITE}) ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
+    source = (f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
+              if table == "explanations" else f"FROM applications a WHERE a.id = {row}.application_id")
+    return (f"INSERT INTO book_months (month, shard, token) SELECT substr(a.applied_at, 1, 7), 0, {TOKEN_SQLITE} "
+            f"{source} ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
+
+
+def _sqlite_upgrade() -> None:
+    for table in ("applications", *CHILDREN, "explanations"):
+        for opname in OPS:
+            rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[opname]
+            body = " ".join(_sqlite_touch(table, r) for r in rows)
+            op.execute(f"CREATE TRIGGER book_months_{table}_{opname.lower()} AFTER {opname} ON {table} "
+                       f"BEGIN {body} END")
+    op.execute("INSERT INTO book_months (month, shard, token) SELECT DISTINCT substr(applied_at, 1, 7), 0, 0 "
+               "FROM applications")
+    op.execute(f"UPDATE book_months SET token = {TOKEN_SQLITE}")
+
+
+PG_TOUCH = """
+CREATE FUNCTION book_months_touch(at timestamptz, app uuid) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO book_months (month, shard, token)
+  VALUES (to_char(at AT TIME ZONE 'UTC', 'YYYY-MM'), get_byte(uuid_send(app), 15) & 63,
+          floor(random() * 1099511627776)::bigint)
+  ON CONFLICT (month, shard) DO UPDATE SET token = EXCLUDED.token
+$$"""
+
+PG_TRIGGER_FN = """
+CREATE FUNCTION book_months_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' THEN PERFORM book_months_touch(a.applied_at, a.id) {old}; END IF;
+  IF TG_OP <> 'DELETE' THEN PERFORM book_months_touch(a.applied_at, a.id) {new}; END IF;
+  RETURN NULL;
+END $$"""
+
+
+def _pg_sources(table: str, row: str) -> str:
+    if table == "applications":  # the row itself (AFTER DELETE: gone from the table, so not read from it)
+        return f"FROM (SELECT {row}.applied_at, {row}.id) a"
+    if table == "explanations":
+        return f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
+    return f"FROM applications a WHERE a.id = {row}.application_id"
+
+
+def _pg_upgrade() -> None:
+    op.execute(PG_TOUCH)
+    for table in ("applications", *CHILDREN, "explanations"):
+        op.execute(PG_TRIGGER_FN.format(table=table, old=_pg_sources(table, "OLD"), new=_pg_sources(table, "NEW")))
+        op.execute(f"CREATE TRIGGER book_months_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                   f"FOR EACH ROW EXECUTE FUNCTION book_months_{table}()")
+    op.execute("INSERT INTO book_months (month, shard, token) SELECT DISTINCT to_char(applied_at AT TIME ZONE 'UTC', "
+               "'YYYY-MM'), get_byte(uuid_send(id), 15) & 63, floor(random() * 1099511627776)::bigint "
+               "FROM applications ON CONFLICT DO NOTHING")
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE book_months (month VARCHAR(7) NOT NULL, shard SMALLINT NOT NULL, token BIGINT NOT NULL, "
+               "CONSTRAINT pk_book_months PRIMARY KEY (month, shard))")
+    if op.get_bind().dialect.name == "postgresql":
+        _pg_upgrade()
+    else:
+        _sqlite_upgrade()
+
+
+def downgrade() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    for table in ("applications", *CHILDREN, "explanations"):
+        if pg:
+            op.execute(f"DROP TRIGGER IF EXISTS book_months_{table} ON {table}")
+            op.execute(f"DROP FUNCTION IF EXISTS book_months_{table}()")
+        else:
+            for opname in OPS:
+                op.execute(f"DROP TRIGGER IF EXISTS book_months_{table}_{opname.lower()}")
+    if pg:
+        op.execute("DROP FUNCTION IF EXISTS book_months_touch(timestamptz, uuid)")
+    op.execute("DROP TABLE book_months")

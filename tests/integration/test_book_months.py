@@ -1,0 +1,131 @@
+"""book_months (migration 0016): every write to a month's rows changes that month's token and no other's,
+in the writer's transaction, on SQLite and PostgreSQL; a rolled-back write changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import delete, update
+
+from backend.monitoring.book_state import book_state, month_tokens
+from backend.monitoring.book_state_queries import NEVER_WRITTEN
+from backend.platform.db.tables_book import Application, Decision, ExplanationRow, Outcome, Prediction
+
+JUNE = datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)  # the last microsecond of June (UTC)
+JULY = datetime(2026, 7, 1, tzinfo=UTC)
+AUGUST = datetime(2026, 8, 14, 12, tzinfo=UTC)
+
+
+def _app(at: datetime) -> Application:
+    return Application(id=uuid.uuid4(), applicant_id="a", features={"x": 1}, protected={"sex": "female"},
+                       loan_amount=1000.0, applied_at=at, source="api", arm="ai", phase="pilot")
+
+
+def _prediction(app: Application) -> Prediction:
+    return Prediction(id=uuid.uuid4(), application_id=app.id, model_name="m", model_version="v1", model_role="primary",
+                      engine="compiled", pd=0.1, raw_score=0.1, risk_class="low_risk", confidence=0.9,
+                      recommendation="approve", created_at=app.applied_at)
+
+
+def _tokens(db) -> dict[str, str]:  # noqa: ANN001
+    with db.read() as s:
+        return month_tokens(s)
+
+
+@pytest.fixture
+def book(db):  # noqa: ANN001, ANN201 - one application in each of June, July and August, with a prediction
+    apps = [_app(JUNE), _app(JULY), _app(AUGUST)]
+    with db.transaction() as s:
+        s.add_all(apps)
+        s.flush()
+        s.add_all([_prediction(a) for a in apps])
+    return db, apps
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    return {m for m in set(before) | set(after) if before.get(m) != after.get(m)}
+
+
+def test_months_are_the_utc_calendar_months_of_applied_at(book):
+    db, _ = book
+    assert set(_tokens(db)) == {"2026-06", "2026-07", "2026-08"}  # 23:59:59.999999 on 30 June is June
+
+
+@pytest.mark.parametrize("write", ["new application", "prediction", "decision", "decision approved",
+                                   "outcome", "outcome updated", "outcome deleted", "explanation",
+                                   "application updated", "application deleted"])
+def test_each_write_changes_only_its_month(book, write):
+    db, (june, july, _) = book
+    with db.transaction() as s:
+        d = Decision(id=uuid.uuid4(), application_id=july.id, outcome="approve", status="pending_approval",
+                     decided_at=JULY)
+        o = Outcome(id=uuid.uuid4(), application_id=july.id, funded=True, defaulted=False, observed_at=AUGUST,
+                    batch_id="b1")
+        s.add_all([d, o])
+    before = _tokens(db)
+    with db.transaction() as s:
+        if write == "new application":
+            s.add(_app(datetime(2026, 7, 20, tzinfo=UTC)))
+        elif write == "prediction":
+            s.add(_prediction(july))
+        elif write == "decision":
+            s.add(Decision(id=uuid.uuid4(), application_id=july.id, outcome="deny", decided_at=AUGUST))
+        elif write == "decision approved":
+            s.execute(update(Decision).where(Decision.id == d.id).values(status="final", approved_at=AUGUST))
+        elif write == "outcome":
+            s.add(Outcome(id=uuid.uuid4(), application_id=june.id, funded=False, observed_at=AUGUST, batch_id="b2"))
+        elif write == "outcome updated":
+            s.execute(update(Outcome).where(Outcome.id == o.id).values(defaulted=True))
+        elif write == "outcome deleted":
+            s.execute(delete(Outcome).where(Outcome.id == o.id))
+        elif write == "explanation":
+            pid = s.query(Prediction.id).filter(Prediction.application_id == july.id).scalar()
+            s.add(ExplanationRow(id=uuid.uuid4(), prediction_id=pid, actor="officer", provider="template", text="t",
+                                 fact_check_ok=True))
+        elif write == "application updated":
+            s.execute(update(Application).where(Application.id == july.id).values(arm="control"))
+        elif write == "application deleted":
+            s.execute(delete(Outcome).where(Outcome.application_id == july.id))
+            s.execute(delete(Decision).where(Decision.application_id == july.id))
+            s.execute(delete(Prediction).where(Prediction.application_id == july.id))
+            s.execute(delete(Application).where(Application.id == july.id))
+    assert _changed(before, _tokens(db)) == ({"2026-06"} if write == "outcome" else {"2026-07"})
+
+
+def test_moving_an_application_to_another_month_changes_both(book):
+    db, (june, _, _) = book
+    before = _tokens(db)
+    with db.transaction() as s:
+        s.execute(update(Application).where(Application.id == june.id).values(applied_at=AUGUST))
+    assert _changed(before, _tokens(db)) == {"2026-06", "2026-08"}
+
+
+def test_a_rolled_back_write_changes_nothing(book):
+    db, (june, _, _) = book
+    before = _tokens(db)
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        s.add(_prediction(june))
+        s.flush()
+        raise RuntimeError("the request failed after its insert")
+    assert _tokens(db) == before
+
+
+def test_many_writes_to_one_month_keep_changing_its_token(book):
+    db, (june, _, _) = book
+    seen = {_tokens(db)["2026-06"]}
+    for _ in range(20):
+        with db.transaction() as s:
+            s.add(_prediction(june))
+        seen.add(_tokens(db)["2026-06"])
+    assert len(seen) == 21
+
+
+def test_book_state_names_each_month_and_the_newest_time(book):
+    db, _ = book
+    with db.read() as s:
+        state = book_state(s)
+    assert state.month(datetime(2026, 7, 1, tzinfo=UTC)) == _tokens(db)["2026-07"]
+    assert state.month(datetime(2026, 9, 1, tzinfo=UTC)) == NEVER_WRITTEN
+    assert state.latest == AUGUST
