@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from backend.monitoring.book_state_queries import BookState, as_utc, book_state, month_tokens, month_window
+from backend.monitoring.book_state_queries import (
+    NEVER_WRITTEN,
+    BookState,
+    as_utc,
+    book_state,
+    month_tokens,
+    month_window,
+)
 
-__all__ = ["BookState", "RowMemo", "book_state", "month_tokens", "month_window"]
+__all__ = ["NEVER_WRITTEN", "BookState", "RowMemo", "book_state", "month_tokens", "month_window"]
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ import pandas as pd
 from backend.compliance import AuditRepository
 from backend.domain import Actor
 from backend.monitoring import fairness_queries as fq
-from backend.monitoring.book_state import BookState, RowMemo, book_state
+from backend.monitoring.book_state import NEVER_WRITTEN, BookState, RowMemo, book_state
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.fairness_metrics import (
     ATTRIBUTES,
@@ -171,18 +171,19 @@ class FairnessService:
         months: list[fq.MonthCells] = []
         phases: dict[str, tuple[datetime, datetime, int]] = {}
         with self.db.read() as s:
+            stored = {(x.granularity, x.period): x.payload for x in SnapshotRepository(s).list(KIND)}
             first = fq.first_applied(s, until)
             if first is not None:
                 state = book_state(s)
-                months = [self._month(s, state, lo, hi) for lo, hi in fq.month_windows(first, until)]
+                months = [self._month(s, state, lo, hi, stored.get(("month", f"{lo:%Y-%m}")))
+                          for lo, hi in fq.month_windows(first, until)]
                 phases = fq.phase_windows(s, until)
         jobs = [("month", f"{m.start:%Y-%m}", m.start, m.end, m.cells,
                  {"applications": m.applications, "undecided": m.in_flight + m.unscored, "in_flight": m.in_flight,
                   "unscored": m.unscored}) for m in months if m.applications]
-        jobs += self._phase_jobs(months, phases)
+        jobs += fq.phase_jobs(months, phases)
         now = self.clock.now()
-        with self.db.read() as s:
-            stored = {(x.granularity, x.period): x.payload for x in SnapshotRepository(s).list(KIND)}
+        kept = {f"{m.start:%Y-%m}": fq.stored_read(m) for m in months if m.token is not None}
         snaps: list[dict[str, Any]] = []
         reused = 0
         for gran, period, lo, hi, cells, extra in jobs:
@@ -195,6 +196,9 @@ class FairnessService:
             else:
                 reused += 1
             payload["window"] = {"start": lo.isoformat(), "end": hi.isoformat()}
+            payload.pop("read", None)
+            if gran == "month" and period in kept:
+                payload["read"] = kept[period]
             snaps.append(dict(granularity=gran, period=period, window_start=lo, window_end=hi, payload=payload))
         with self.db.transaction() as s:
             repo = SnapshotRepository(s)
@@ -211,27 +215,15 @@ class FairnessService:
                              "seconds": round(time.perf_counter() - started, 3)})
         return len(snaps)
 
-    def _month(self, s: Any, state: BookState, lo: datetime, hi: datetime) -> fq.MonthCells:
-        """One month's cells, read again only if its token changed (:class:`RowMemo`); the last is cut at until."""
-        cut = hi if hi < fq.month_end(lo) else None
-        m = self._rows.rows(lo, state.month(lo), lambda: fq.month_cells(s, lo, hi), until=cut, latest=state.latest)
-        return m if m.end == hi else fq.MonthCells(lo, hi, m.cells, m.applications, m.in_flight, m.unscored)
-
-    @staticmethod
-    def _phase_jobs(months: list[fq.MonthCells], phases: dict[str, tuple[datetime, datetime, int]]) -> list[Any]:
-        """Phase snapshots from the months' cells (no second read of the book)."""
-        parts = [m.cells for m in months if len(m.cells)]
-        if not parts:
-            return []
-        cells = pd.concat(parts, ignore_index=True)
-        cells = cells.groupby(list(fq.CELL_KEYS), observed=True, sort=False)["w"].sum().reset_index()
-        out = []
-        for phase, part in cells.groupby("phase", sort=False):
-            lo, hi, n_apps = phases.get(str(phase), (months[0].start, months[-1].end, 0))
-            decided = int(part["w"].sum())
-            out.append(("phase", str(phase), lo, hi, part,
-                        {"applications": n_apps, "undecided": max(0, n_apps - decided)}))
-        return out
+    def _month(self, s: Any, state: BookState, lo: datetime, hi: datetime, kept: dict[str, Any] | None) -> fq.MonthCells:
+        """One month's cells, read again only if its token changed (:class:`RowMemo`, else the cells its stored
+        snapshot kept, ``kept``); the last month is cut at ``until``."""
+        cut, token = (hi if hi < fq.month_end(lo) else None), state.month(lo)
+        if token == NEVER_WRITTEN:  # no row of the month was ever written: nothing to read
+            return fq.MonthCells(lo, hi, *fq.to_cells(pd.DataFrame()))
+        m = self._rows.rows(lo, token, lambda: (None if cut else fq.stored_cells(kept, token, lo, hi))
+                            or fq.month_cells(s, lo, hi), until=cut, latest=state.latest)
+        return replace(m, end=hi, token=None if cut else token)
 
     def _digest(self, cells: pd.DataFrame, extra: dict[str, Any]) -> str:
         """A fingerprint of a period's cells, counts and settings: unchanged periods are not recomputed

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import String, func, select, type_coerce
@@ -32,6 +33,7 @@ MISSING_ANSWER = "not_provided"  # a protected attribute absent from the applica
 UNASSIGNED = "unassigned"  # an application made before any rollout phase (no arm, no phase)
 FLAG_KEYS = ("ai", "model", "policy", "officer", "final", "override", "funded", "known", "repaid")
 CELL_KEYS = (*ATTRIBUTES, "phase", "arm", *FLAG_KEYS)
+STORED_READ = 1  # the layout of stored_read (a new layout is not reused, only read again)
 _ROW_COLUMNS = ["app", *ATTRIBUTES, "arm", "phase", "ai_visible", "outcome", "status", "is_override", "risk_class",
                 "recommendation", "funded", "defaulted"]
 
@@ -46,6 +48,7 @@ class MonthCells:
     applications: int  # applied in the window
     in_flight: int  # no final decision yet
     unscored: int  # a final decision without a prediction
+    token: str | None = None  # the month's book_months token it was read under (a whole month only)
 
 
 def first_applied(s: Session, until: datetime) -> datetime | None:
@@ -117,3 +120,38 @@ def to_cells(rows: pd.DataFrame) -> tuple[pd.DataFrame, int, int, int]:
 def month_cells(s: Session, lo: datetime, hi: datetime) -> MonthCells:
     cells, apps, in_flight, unscored = to_cells(_rows(s, lo, hi))
     return MonthCells(lo, hi, cells, apps, in_flight, unscored)
+
+
+def stored_read(m: MonthCells) -> dict[str, Any]:
+    """What a month snapshot keeps of the read it was made from (column-wise cells and the month's token), so
+    a refresh in another process reuses it while the token is unchanged (:func:`stored_cells`)."""
+    return {"v": STORED_READ, "token": m.token, "applications": m.applications, "in_flight": m.in_flight,
+            "unscored": m.unscored, "cells": {k: m.cells[k].tolist() for k in (*CELL_KEYS, "w")}}
+
+
+def stored_cells(payload: dict[str, Any] | None, token: str, lo: datetime, hi: datetime) -> MonthCells | None:
+    """The cells a month snapshot kept (:func:`stored_read`) when they were read under ``token``, else None.
+    The same dtypes as :func:`to_cells` gives (the period's fingerprint hashes them)."""
+    read = (payload or {}).get("read") or {}
+    if read.get("v") != STORED_READ or read.get("token") != token:
+        return None
+    cols = read["cells"]
+    cells = pd.DataFrame({k: pd.Series(cols[k], dtype=bool if k in FLAG_KEYS else object) for k in CELL_KEYS})
+    cells["w"] = pd.Series(cols["w"], dtype="int64")
+    return MonthCells(lo, hi, cells, int(read["applications"]), int(read["in_flight"]), int(read["unscored"]), token)
+
+
+def phase_jobs(months: list[MonthCells], phases: dict[str, tuple[datetime, datetime, int]]) -> list[Any]:
+    """Phase snapshots from the months' cells (no second read of the book)."""
+    parts = [m.cells for m in months if len(m.cells)]
+    if not parts:
+        return []
+    cells = pd.concat(parts, ignore_index=True)
+    cells = cells.groupby(list(CELL_KEYS), observed=True, sort=False)["w"].sum().reset_index()
+    out = []
+    for phase, part in cells.groupby("phase", sort=False):
+        lo, hi, n_apps = phases.get(str(phase), (months[0].start, months[-1].end, 0))
+        decided = int(part["w"].sum())
+        out.append(("phase", str(phase), lo, hi, part,
+                    {"applications": n_apps, "undecided": max(0, n_apps - decided)}))
+    return out

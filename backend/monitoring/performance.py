@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from backend.monitoring import performance_queries as q
-from backend.monitoring.book_state import RowMemo, book_state
+from backend.monitoring.book_state import BookState, RowMemo, book_state
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.performance_metrics import evaluate, expected_bad_rate
 from backend.monitoring.snapshot_queries import Snapshot, SnapshotRepository
@@ -94,17 +94,23 @@ class PerformanceService:
         with self.db.read() as s:
             span = q.book_span(s, until)
             state = book_state(s) if span is not None else None
+            stored = {x.period: x.payload for x in SnapshotRepository(s).list(KIND, granularity=GRANULARITY)}
         vintages: list[tuple[datetime, datetime, dict[str, Any]]] = []
         if span is not None and state is not None:
             start = _month_start(span[0])
             while start <= span[1]:
                 end = add_months(start, 1)
-                with self.db.read() as s:  # the vintage's rows, read again unless its month changed (RowMemo)
-                    frame = self._rows.rows((start, min(end, until)), state.month(start),
-                                            partial(q.vintage_rows, s, start, min(end, until), until),
-                                            until=until, latest=state.latest)
-                if len(frame):
-                    vintages.append((start, end, self.summarize(frame, start, end, until)))
+                payload = self._stored(stored.get(f"{start:%Y-%m}"), state, start, end, until)
+                if payload is None:
+                    with self.db.read() as s:  # the vintage's rows, read again unless its month changed (RowMemo)
+                        frame = self._rows.rows((start, min(end, until)), state.month(start),
+                                                partial(q.vintage_rows, s, start, min(end, until), until),
+                                                until=until, latest=state.latest)
+                    payload = self.summarize(frame, start, end, until) if len(frame) else None
+                if payload is not None:  # what the rows were read under, for the next refresh (even in another process)
+                    payload["read"] = {"token": state.month(start), "end": _iso(min(end, until)),
+                                       "latest": None if state.latest is None else _iso(state.latest)}
+                    vintages.append((start, end, payload))
                 start = end
         now = self.clock.now()
         with self.db.transaction() as s:
@@ -117,17 +123,30 @@ class PerformanceService:
                          value=everything["accuracy"] if payload["mature"] else None, payload=payload)
         return len(vintages)
 
+    def _stored(self, payload: dict[str, Any] | None, state: BookState, start: datetime, end: datetime,
+                until: datetime) -> dict[str, Any] | None:
+        """A stored vintage whose rows are exactly what a read now would return (its month's token and window
+        unchanged, nothing in the book as recent as either cut-off when they were read), with the figures
+        that depend on ``until`` alone made again; None when the rows must be read."""
+        read = (payload or {}).get("read") or {}
+        if (payload is None or read.get("token") != state.month(start) or read.get("end") != _iso(min(end, until))
+                or read.get("latest") is None):
+            return None
+        if not pd.Timestamp(read["latest"]) < min(pd.Timestamp(payload["as_of"]), pd.Timestamp(until)):
+            return None
+        return {**payload, **self._header(start, end, until)}
+
+    def _header(self, start: datetime, end: datetime, until: datetime) -> dict[str, Any]:
+        matures_on = add_months(end, self.settings.maturity_months)
+        return {"vintage": f"{start:%Y-%m}", "as_of": _iso(until), "mature": matures_on <= until,
+                "matures_on": _iso(matures_on), "months_on_book": months_on_book(end, until),
+                "maturity_months": self.settings.maturity_months, "partial": until < end}
+
     def summarize(self, frame: pd.DataFrame, start: datetime, end: datetime, until: datetime) -> dict[str, Any]:
         """The payload of one vintage from its rows (see :func:`performance_queries.vintage_rows`)."""
-        matures_on = add_months(end, self.settings.maturity_months)
         arms = frame["arm"].fillna("unassigned").astype(str)
-        payload: dict[str, Any] = {
-            "vintage": f"{start:%Y-%m}", "as_of": _iso(until), "mature": matures_on <= until,
-            "matures_on": _iso(matures_on), "months_on_book": months_on_book(end, until),
-            "maturity_months": self.settings.maturity_months, "partial": until < end,
-            "arms": {"all": self._group(frame)},
-            "versions": {},
-        }
+        payload: dict[str, Any] = {**self._header(start, end, until), "arms": {"all": self._group(frame)},
+                                   "versions": {}}
         for arm in sorted(arms.unique()):
             payload["arms"][arm] = self._group(frame[arms.to_numpy() == arm])
         versions = frame["model_version"]

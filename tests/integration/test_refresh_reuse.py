@@ -42,9 +42,18 @@ def _performance(svc) -> dict:  # noqa: ANN001
     return {s.period: (s.window_start, s.window_end, s.n, s.value, s.payload) for s in svc.performance.snapshots()}
 
 
-def _fresh(svc, kind: str):  # noqa: ANN001, ANN202 - a service of the same kind with nothing remembered
-    cls = FairnessService if kind == "fairness" else PerformanceService
-    return cls(svc.db, svc.clock, svc.settings.monitoring)
+def _fresh(svc, kind: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN202
+    """A service of the same kind with nothing remembered that reads every month (the reads the stored
+    snapshots kept are not reused either): the truth a reusing refresh is compared with."""
+    if kind == "fairness":
+        monkeypatch.setattr(fq, "stored_cells", lambda *a: None)
+        return FairnessService(svc.db, svc.clock, svc.settings.monitoring)
+    monkeypatch.setattr(PerformanceService, "_stored", lambda *a: None)
+    return PerformanceService(svc.db, svc.clock, svc.settings.monitoring)
+
+
+def _without_reads(snaps: dict) -> dict:  # the figures, without what each snapshot kept of its read
+    return {k: (*v[:4], {pk: pv for pk, pv in v[4].items() if pk != "read"}) for k, v in snaps.items()}
 
 
 @pytest.mark.parametrize(("kind", "module", "reader", "read"), [
@@ -58,7 +67,7 @@ def test_unchanged_book_reuses_rows_and_stores_what_a_fresh_read_stores(sim_serv
     assert spy.calls == 0
     reused = read(sim_services)
     assert reused and all(v[1] <= LATER for v in reused.values())
-    fresh = _fresh(sim_services, kind)
+    fresh = _fresh(sim_services, kind, monkeypatch)
     fresh.refresh(until=LATER)
     assert spy.calls > 0
     assert read(sim_services) == reused  # every snapshot, window, count and figure identical
@@ -107,7 +116,7 @@ def test_any_change_reads_again_and_matches_a_fresh_read(sim_services, monkeypat
     svc.refresh(until=LATE)
     assert spy.calls == 1  # the changed month, and only it, was read again
     after = read(sim_services)
-    _fresh(sim_services, kind).refresh(until=LATE)
+    _fresh(sim_services, kind, monkeypatch).refresh(until=LATE)
     fresh = read(sim_services)
     assert fresh == after, _diff(fresh, after)
     assert after != before
@@ -192,3 +201,26 @@ def test_latency_by_phase_is_the_per_phase_figure(sim_services):
         for p in phases:
             assert together[p] == end_to_end_p95(s, phase=p, arm="ai")
         assert together["pilot"].n > 0 and together["no such phase"].n == 0
+
+
+@pytest.mark.parametrize("change", [None, _flip_one_outcome, _approve_one_pending, _new_application])
+@pytest.mark.parametrize(("kind", "module", "reader", "read"), [
+    ("fairness", fq, "month_cells", _fairness), ("performance", pq, "vintage_rows", _performance)])
+def test_a_new_process_reads_only_the_months_changed_since_the_stored_refresh(sim_services, monkeypatch, kind, module,
+                                                                               reader, read, change):
+    """``monitor run`` twice: the second process has nothing in memory; the snapshots keep what their months
+    were read under, so only changed months are read, and what it stores is what reading everything stores."""
+    getattr(sim_services, kind).refresh(until=LATE)
+    if change is not None:
+        change(sim_services)
+    cls = FairnessService if kind == "fairness" else PerformanceService
+    spy, summaries = Spy(monkeypatch, module, reader), Spy(monkeypatch, cls, "summarize")
+    cls(sim_services.db, sim_services.clock, sim_services.settings.monitoring).refresh(until=LATER)
+    assert spy.calls == (0 if change is None else 1)  # the month holding ``until`` was never written: not read
+    if change is None:  # the kept cells hash as the read ones did: no period is summarised again
+        assert summaries.calls == 0
+    reused = read(sim_services)
+    _fresh(sim_services, kind, monkeypatch).refresh(until=LATER)
+    assert spy.calls > 2
+    fresh = read(sim_services)
+    assert _without_reads(fresh) == _without_reads(reused), _diff(_without_reads(fresh), _without_reads(reused))
