@@ -30,9 +30,11 @@ from backend.monitoring.book_state_queries import (
     book_state,
     month_tokens,
     month_window,
+    overlapping_tokens,
 )
 
-__all__ = ["NEVER_WRITTEN", "BookState", "RowMemo", "book_state", "month_tokens", "month_window"]
+__all__ = ["NEVER_WRITTEN", "BookState", "RowMemo", "book_state", "month_tokens", "month_window",
+           "overlapping_tokens"]
 
 T = TypeVar("T")
 

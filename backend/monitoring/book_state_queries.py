@@ -57,3 +57,12 @@ def month_window(month: str) -> tuple[datetime, datetime]:
     """``[start, end)`` of the calendar month ``YYYY-MM`` (UTC), as ``book_months`` names them."""
     start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
     return start, month_end(start)
+
+
+def overlapping_tokens(tokens: dict[str, str], start: datetime, end: datetime) -> list[str]:
+    """The tokens (of :func:`month_tokens`) of the calendar months ``[start, end)`` overlaps, oldest first."""
+    out, lo = [], as_utc(start).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while lo < end:
+        out.append(tokens.get(f"{lo:%Y-%m}", NEVER_WRITTEN))
+        lo = month_end(lo)
+    return out

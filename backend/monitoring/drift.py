@@ -16,9 +16,10 @@ the comparison stays like for like. It is the classic "score stability" of the s
 Periods. ``refresh`` reads applications in chunks (never the whole book), counts every feature's
 bins per *day* in one pass, and sums days into the periods that need recomputing, so
 ``refresh_all`` reads each application once for both granularities. A stored period is skipped
-when its fingerprint (row count, newest ``created_at``, window end, reference key) is unchanged;
-the latest period is always recomputed. Snapshot ``value`` = the largest PSI over all features
-and the score; the payload holds every PSI, the bin counts and the reason-code counts.
+when its fingerprint (row count, newest ``created_at``, window end, reference key, and the ``book_months``
+tokens of the months it overlaps, which change with any write to their rows) is unchanged; the latest period
+also when only its window end moved (nothing was written since). Snapshot ``value`` = the largest PSI over
+all features and the score; the payload holds every PSI, the bin counts and the reason-code counts.
 
 Reason codes. For each period: the deny recommendations and, per reason code, how many of them
 cite it among their principal reasons (``predictions.reasons``); the page shows the shares.
@@ -38,6 +39,7 @@ from backend.compliance import AuditRepository
 from backend.domain import REASONS, Actor
 from backend.models import HOLDOUT, ModelProvider
 from backend.monitoring import drift_queries as q
+from backend.monitoring.book_state import month_tokens, overlapping_tokens
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.drift_report import SAMPLE_ROWS, deep_dive_html, load_holdout, score_frame
 from backend.monitoring.psi import BinSpec, band, fit_spec, psi_from_counts, spec_counts, specs_from_dict
@@ -143,15 +145,16 @@ class DriftService:
     # ------------------------------------------------------------------ reference
     def reference(self) -> Reference:
         """The champion's stored reference, fitted from its held-out rows on first use."""
-        model = self.models.get("champion")
-        key = f"{model.version}:{self.settings.psi_bins}:{METHOD}"
+        version = self.models.resolve("champion")  # the stored reference needs no model loaded
+        key = f"{version}:{self.settings.psi_bins}:{METHOD}"
         with self.db.read() as s:
-            stored = SnapshotRepository(s).list(REF_KIND, granularity=REF_GRANULARITY, model_version=model.version)
+            stored = SnapshotRepository(s).list(REF_KIND, granularity=REF_GRANULARITY, model_version=version)
         for snap in stored:
             p = snap.payload
             if p.get("key") == key:
-                return Reference(model.version, key, snap.n, dict(p["kinds"]), specs_from_dict(p["specs"]),
+                return Reference(version, key, snap.n, dict(p["kinds"]), specs_from_dict(p["specs"]),
                                  {k: np.asarray(v, dtype=np.int64) for k, v in p["counts"].items()}, snap.window_start)
+        model = self.models.get(version)
         holdout = load_holdout(self.models, model.version)
         kinds = {c: model.kinds.get(c, "numeric") for c in model.columns}
         specs: dict[str, BinSpec] = {}
@@ -216,7 +219,7 @@ class DriftService:
             span = q.data_span(s, until)
             if span is None:
                 return []
-            repo = SnapshotRepository(s)
+            repo, tokens = SnapshotRepository(s), month_tokens(s)
             for g in granularities:
                 stored = {x.period: x for x in repo.list(KIND, granularity=g, model_version=ref.version)}
                 periods = periods_between(span[0], span[1], g)
@@ -225,10 +228,10 @@ class DriftService:
                     n, last = q.window_stats(s, start, data_end)
                     if n == 0:
                         continue
-                    fp = {"n": n, "last_created": last.isoformat() if last else None,
-                          "data_end": data_end.isoformat(), "reference": ref.key}
+                    fp = {"n": n, "last_created": last.isoformat() if last else None, "data_end": data_end.isoformat(),
+                          "reference": ref.key, "months": overlapping_tokens(tokens, start, data_end)}
                     old = stored.get(label)
-                    if not force and i < len(periods) - 1 and old is not None and old.payload.get("fingerprint") == fp:
+                    if not force and old is not None and _unchanged(old.payload, fp, i == len(periods) - 1, data_end >= end):
                         continue
                     plans.append(_Plan(g, label, start, end, data_end, fp))
         return plans
@@ -271,6 +274,7 @@ class DriftService:
             "reference": {"version": ref.version, "key": ref.key, "n": ref.n},
         }
         return int(days.rows[sl].sum()), round(psis[top], 6), payload
+
 
 
     # ------------------------------------------------------------------ reads (stored snapshots only)
@@ -382,3 +386,12 @@ class DriftService:
         end = datetime.fromisoformat(snap.payload.get("fingerprint", {}).get("data_end") or snap.window_end.isoformat())
         return deep_dive_html(self.db, self.models, version, kinds, snap.window_start, end, rows=rows,
                               threshold=self.settings.psi_act)
+
+
+def _unchanged(payload: dict[str, Any], fp: dict[str, Any], latest: bool, complete: bool) -> bool:
+    """A stored period that reading again would give again: the same fingerprint; for the latest period, the
+    same but for its window end (its rows unchanged, so only the cut moved) while it stays as (in)complete."""
+    old = payload.get("fingerprint") or {}
+    if not latest:
+        return bool(old == fp)
+    return payload.get("complete") == complete and {**old, "data_end": None} == {**fp, "data_end": None}
