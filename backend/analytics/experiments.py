@@ -21,7 +21,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -66,6 +65,7 @@ from backend.analytics.experiments_model import (
     sequence,
     survey_summaries,
 )
+from backend.analytics.experiments_months import read_months
 from backend.analytics.latency import end_to_end_p95_by_phase
 from backend.analytics.phase_verdict import advise
 from backend.compliance import AuditRepository
@@ -76,8 +76,6 @@ from backend.monitoring import (
     SnapshotRepository,
     disparate_impact_of,
     lowest_di_by_arm,
-    month_tokens,
-    month_window,
 )
 from backend.platform.db.engine import Database
 from backend.platform.ports import Clock
@@ -123,20 +121,13 @@ class ExperimentService:
         months, alpha = self.monitoring.maturity_months, self.settings.alpha
         as_of = q.outcomes_as_of(s)
         cutoff = (pd.Timestamp(as_of) - pd.DateOffset(months=months)).to_pydatetime() if as_of else None
-        raw: list[dict[str, Any]] = []
-        times: dict[tuple[str, str], list[float]] = defaultdict(list)  # quantiles: numpy's linear = percentile_cont
-        for month, token in sorted(month_tokens(s).items()):  # every month ever written, read again only if changed
-            window = month_window(month)
-            raw += self._months.rows(("weekly", month, cutoff, months), token, partial(
-                q.weekly_counts, s, matured_before=cutoff, maturity_months=months, window=window))
-            for phase, arm, t in self._months.rows(("times", month), token, partial(q.decision_times, s, window)):
-                times[(phase, arm)].append(t)
+        raw, times = read_months(s, self._months, cutoff, months)  # only the months that changed
         ai_users = sorted({f"{r['officer_id']}|{r['month']}" for r in raw if r["arm"] == "ai" and r["applications"]})
         weekly = by_week(raw)
         time_q = [[p, a, *(float(x) for x in np.quantile(v, [0.5, 0.95]))] for (p, a), v in times.items()]
         tests, latency = {}, {}
         ai_phases = sorted({r["phase"] for r in weekly if r["arm"] == "ai"})
-        by_phase = end_to_end_p95_by_phase(s, ai_phases, arm="ai", alpha=alpha)  # the Latency page's definition
+        by_phase = end_to_end_p95_by_phase(s, ai_phases, arm="ai", alpha=alpha)  # the Latency page's figure
         for phase, lat in by_phase.items():
             latency[phase] = jsonable(Figure(lat.p95_s, lat.low_s, lat.high_s, lat.n))
             t_ai, t_ctl = np.array(times.get((phase, "ai"), [])), np.array(times.get((phase, "control"), []))

@@ -11,7 +11,14 @@ from sqlalchemy import delete, update
 
 from backend.monitoring.book_state import book_state, month_tokens
 from backend.monitoring.book_state_queries import NEVER_WRITTEN
-from backend.platform.db.tables_book import Application, Decision, ExplanationRow, Outcome, Prediction
+from backend.platform.db.tables_book import (
+    Application,
+    Decision,
+    ExplanationRow,
+    LLMUsageRow,
+    Outcome,
+    Prediction,
+)
 
 JUNE = datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)  # the last microsecond of June (UTC)
 JULY = datetime(2026, 7, 1, tzinfo=UTC)
@@ -54,7 +61,7 @@ def test_months_are_the_utc_calendar_months_of_applied_at(book):
 
 
 @pytest.mark.parametrize("write", ["new application", "prediction", "decision", "decision approved",
-                                   "outcome", "outcome updated", "outcome deleted", "explanation",
+                                   "outcome", "outcome updated", "outcome deleted", "explanation", "llm usage",
                                    "application updated", "application deleted"])
 def test_each_write_changes_only_its_month(book, write):
     db, (june, july, _) = book
@@ -84,6 +91,10 @@ def test_each_write_changes_only_its_month(book, write):
             pid = s.query(Prediction.id).filter(Prediction.application_id == july.id).scalar()
             s.add(ExplanationRow(id=uuid.uuid4(), prediction_id=pid, actor="officer", provider="template", text="t",
                                  fact_check_ok=True))
+        elif write == "llm usage":
+            pid = s.query(Prediction.id).filter(Prediction.application_id == july.id).scalar()
+            s.add(LLMUsageRow(id=uuid.uuid4(), prediction_id=pid, purpose="explanation", provider="openai",
+                              model="m", latency_ms=900.0))
         elif write == "application updated":
             s.execute(update(Application).where(Application.id == july.id).values(arm="control"))
         elif write == "application deleted":

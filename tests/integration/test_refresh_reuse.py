@@ -185,7 +185,7 @@ def test_phase_comparison_reads_again_only_the_changed_month(sim_services, monke
     change(sim_services)
     weekly, times = Spy(monkeypatch, eq, "weekly_counts"), Spy(monkeypatch, eq, "decision_times")
     n = exp.refresh()
-    assert (weekly.calls, times.calls) == (1, 1)  # one month's counts and times read; the others kept
+    assert (weekly.calls, times.calls) == (1, 1)  # one month's counts and times read again; the others kept
     kept = _comparison(sim_services)
     exp._memo, exp._months = None, type(exp._months)()  # nothing remembered: every month read
     assert exp.refresh(force=True) == n and weekly.calls > 2

@@ -3,7 +3,8 @@
 Monitors (fairness, performance, the phase comparison) keep what they read per month and read a month
 again only when its token changed (issue 21: monitors that pay for what is new; issue 20: "Run checks
 now" after one new application). The tokens are kept by triggers, in the transaction of the write, on
-every insert, update and delete of applications, predictions, decisions, outcomes and explanations:
+every insert, update and delete of applications, predictions, decisions, outcomes, explanations and LLM
+usage rows (the last two through their prediction):
 nothing in the application has to remember to bump them. A token is a random 40-bit integer; a month's
 fingerprint is the count and sum of its shards' tokens (so it changes with any token, whatever order
 concurrent writers commit in).
@@ -24,6 +25,8 @@ branch_labels = None
 depends_on = None
 
 CHILDREN = ("predictions", "decisions", "outcomes")  # rows with an application_id
+VIA_PREDICTION = ("explanations", "llm_usage")  # rows with a prediction_id (nullable in llm_usage: no month)
+TABLES = ("applications", *CHILDREN, *VIA_PREDICTION)
 OPS = ("INSERT", "UPDATE", "DELETE")
 TOKEN_SQLITE = "random() & 1099511627775"
 
@@ -34,13 +37,13 @@ def _sqlite_touch(table: str, row: str) -> str:
         return (f"INSERT INTO book_months (month, shard, token) VALUES (substr({row}.applied_at, 1, 7), 0, "
                 f"{TOKEN_SQLITE}) ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
     source = (f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
-              if table == "explanations" else f"FROM applications a WHERE a.id = {row}.application_id")
+              if table in VIA_PREDICTION else f"FROM applications a WHERE a.id = {row}.application_id")
     return (f"INSERT INTO book_months (month, shard, token) SELECT substr(a.applied_at, 1, 7), 0, {TOKEN_SQLITE} "
             f"{source} ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
 
 
 def _sqlite_upgrade() -> None:
-    for table in ("applications", *CHILDREN, "explanations"):
+    for table in TABLES:
         for opname in OPS:
             rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[opname]
             body = " ".join(_sqlite_touch(table, r) for r in rows)
@@ -71,14 +74,14 @@ END $$"""
 def _pg_sources(table: str, row: str) -> str:
     if table == "applications":  # the row itself (AFTER DELETE: gone from the table, so not read from it)
         return f"FROM (SELECT {row}.applied_at, {row}.id) a"
-    if table == "explanations":
+    if table in VIA_PREDICTION:
         return f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
     return f"FROM applications a WHERE a.id = {row}.application_id"
 
 
 def _pg_upgrade() -> None:
     op.execute(PG_TOUCH)
-    for table in ("applications", *CHILDREN, "explanations"):
+    for table in TABLES:
         op.execute(PG_TRIGGER_FN.format(table=table, old=_pg_sources(table, "OLD"), new=_pg_sources(table, "NEW")))
         op.execute(f"CREATE TRIGGER book_months_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
                    f"FOR EACH ROW EXECUTE FUNCTION book_months_{table}()")
@@ -98,7 +101,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     pg = op.get_bind().dialect.name == "postgresql"
-    for table in ("applications", *CHILDREN, "explanations"):
+    for table in TABLES:
         if pg:
             op.execute(f"DROP TRIGGER IF EXISTS book_months_{table} ON {table}")
             op.execute(f"DROP FUNCTION IF EXISTS book_months_{table}()")
