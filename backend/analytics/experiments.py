@@ -65,14 +65,13 @@ from backend.analytics.experiments_model import (
     sequence,
     survey_summaries,
 )
-from backend.analytics.experiments_months import read_months
+from backend.analytics.experiments_months import MonthReads
 from backend.analytics.latency import end_to_end_p95_by_phase
 from backend.analytics.phase_verdict import advise
 from backend.compliance import AuditRepository
 from backend.monitoring import (
     DisparateImpact,
     MonitoringSettings,
-    RowMemo,
     SnapshotRepository,
     disparate_impact_of,
     lowest_di_by_arm,
@@ -108,7 +107,7 @@ class ExperimentService:
         self._fairness_tried: datetime | None = None
         self._lock = threading.Lock()
         self._memo: tuple[list[str], dict[str, Any]] | None = None
-        self._months = RowMemo()  # each month's counts and decision times while its token is unchanged
+        self._months = MonthReads()  # each month's counts and decision times while its token is unchanged
         self._arm_fairness: dict[str, dict[str, tuple[float, float | None, float | None]]] = {}
 
     # -- counting (once per change of the records) --------------------------------------------------
@@ -121,7 +120,7 @@ class ExperimentService:
         months, alpha = self.monitoring.maturity_months, self.settings.alpha
         as_of = q.outcomes_as_of(s)
         cutoff = (pd.Timestamp(as_of) - pd.DateOffset(months=months)).to_pydatetime() if as_of else None
-        raw, times = read_months(s, self._months, cutoff, months)  # only the months that changed
+        raw, times = self._months.read(s, cutoff, months)  # only the months that changed
         ai_users = sorted({f"{r['officer_id']}|{r['month']}" for r in raw if r["arm"] == "ai" and r["applications"]})
         weekly = by_week(raw)
         time_q = [[p, a, *(float(x) for x in np.quantile(v, [0.5, 0.95]))] for (p, a), v in times.items()]
@@ -212,6 +211,7 @@ class ExperimentService:
             SnapshotRepository(s).put(kind=SNAPSHOT_KIND, granularity=SNAPSHOT_GRANULARITY, period="all",
                                       window_start=start, window_end=now, computed_at=now, n=n, value=None,
                                       payload={"fingerprint": fp, "data": data})
+            self._months.keep(s, now)
             AuditRepository(s).append(actor=who, role=role, action="phase_comparison_refreshed",
                                       entity_type="monitor_snapshot", entity_id=SNAPSHOT_KIND,
                                       payload={"applications": n, "weeks": len(set(weeks))}, at=now)

@@ -188,6 +188,7 @@ def test_phase_comparison_reads_again_only_the_changed_month(sim_services, monke
     assert (weekly.calls, times.calls) == (1, 1)  # one month's counts and times read again; the others kept
     kept = _comparison(sim_services)
     exp._memo, exp._months = None, type(exp._months)()  # nothing remembered: every month read
+    exp._months.kept = lambda s, month: None  # type: ignore[method-assign] - not even the months the last count kept
     assert exp.refresh(force=True) == n and weekly.calls > 2
     assert _comparison(sim_services) == kept
 
@@ -224,3 +225,26 @@ def test_a_new_process_reads_only_the_months_changed_since_the_stored_refresh(si
     assert spy.calls > 2
     fresh = read(sim_services)
     assert _without_reads(fresh) == _without_reads(reused), _diff(_without_reads(fresh), _without_reads(reused))
+
+
+@pytest.mark.parametrize("change", [None, _flip_one_outcome, _approve_one_pending, _new_application])
+def test_phase_comparison_in_a_new_process_reads_only_months_changed_since_they_were_kept(sim_services, monkeypatch,
+                                                                                          change):
+    """After a restart (nothing in memory) the months kept by the last count are reused while their tokens are
+    unchanged; the comparison stored is the one a count of every month from the book stores."""
+    from backend.analytics import experiments_queries as eq
+    from backend.analytics.experiments_months import MonthReads
+
+    exp = sim_services.experiments
+    exp.refresh()
+    if change is not None:
+        change(sim_services)
+    exp._memo, exp._months = None, MonthReads()  # a new process
+    weekly = Spy(monkeypatch, eq, "weekly_counts")
+    n = exp.refresh(force=True)
+    assert weekly.calls == (0 if change is None else 1)
+    kept = _comparison(sim_services)
+    exp._memo, exp._months = None, MonthReads()
+    exp._months.kept = lambda s, month: None  # type: ignore[method-assign] - every month from the book
+    assert exp.refresh(force=True) == n and weekly.calls > 2
+    assert _comparison(sim_services) == kept
