@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 
 from backend.monitoring.book_state import book_state, month_tokens
 from backend.monitoring.book_state_queries import NEVER_WRITTEN
@@ -140,3 +140,25 @@ def test_book_state_names_each_month_and_the_newest_time(book):
     assert state.month(datetime(2026, 7, 1, tzinfo=UTC)) == _tokens(db)["2026-07"]
     assert state.month(datetime(2026, 9, 1, tzinfo=UTC)) == NEVER_WRITTEN
     assert state.latest == AUGUST
+
+
+def test_concurrent_writers_of_one_month_do_not_wait_on_each_other(pg_database):
+    """PostgreSQL: a transaction still open after writing July does not hold up another connection writing July
+    (each connection has its own shard), and both writes change July's token."""
+    from sqlalchemy.orm import Session
+
+    db = pg_database
+    july = _app(JULY)
+    with db.transaction() as s:
+        s.add(july)
+    before = _tokens(db)
+    with db.engine.connect() as a, db.engine.connect() as b:
+        sa_, sb = Session(bind=a), Session(bind=b)
+        sa_.add(_prediction(july))
+        sa_.flush()  # the trigger has touched July in connection a's shard; a's transaction stays open
+        sb.execute(text("SET LOCAL lock_timeout = '2s'"))
+        sb.add(_prediction(july))
+        sb.commit()  # would time out if it waited on a's token row
+        middle = _tokens(db)
+        sa_.commit()
+    assert middle["2026-07"] != before["2026-07"] and _tokens(db)["2026-07"] != middle["2026-07"]

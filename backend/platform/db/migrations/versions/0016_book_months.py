@@ -9,8 +9,10 @@ nothing in the application has to remember to bump them. A token is a random 40-
 fingerprint is the count and sum of its shards' tokens (so it changes with any token, whatever order
 concurrent writers commit in).
 
-PostgreSQL spreads each month over 64 shards (by the application id's last byte) so concurrent writers of
-the same month rarely wait on one row; SQLite has one writer and one shard. Not in the ORM metadata: the
+On PostgreSQL each connection writes its own shard of a month (its backend process id mod 256): concurrent
+writers of the same month do not wait on one another's token row, and two transactions that each touch many
+months (an outcome import, a batch) cannot deadlock on them unless their connections share a shard. SQLite has
+one writer and one shard. Not in the ORM metadata: the
 table is derived (backups leave it out; a restore's inserts fire the triggers and rebuild it).
 
 Revision ID: 0016
@@ -55,18 +57,17 @@ def _sqlite_upgrade() -> None:
 
 
 PG_TOUCH = """
-CREATE FUNCTION book_months_touch(at timestamptz, app uuid) RETURNS void LANGUAGE sql AS $$
+CREATE FUNCTION book_months_touch(at timestamptz) RETURNS void LANGUAGE sql AS $$
   INSERT INTO book_months (month, shard, token)
-  VALUES (to_char(at AT TIME ZONE 'UTC', 'YYYY-MM'), get_byte(uuid_send(app), 15) & 63,
-          floor(random() * 1099511627776)::bigint)
+  VALUES (to_char(at AT TIME ZONE 'UTC', 'YYYY-MM'), pg_backend_pid() % 256, floor(random() * 1099511627776)::bigint)
   ON CONFLICT (month, shard) DO UPDATE SET token = EXCLUDED.token
 $$"""
 
 PG_TRIGGER_FN = """
 CREATE FUNCTION book_months_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP <> 'INSERT' THEN PERFORM book_months_touch(a.applied_at, a.id) {old}; END IF;
-  IF TG_OP <> 'DELETE' THEN PERFORM book_months_touch(a.applied_at, a.id) {new}; END IF;
+  IF TG_OP <> 'INSERT' THEN PERFORM book_months_touch(a.applied_at) {old}; END IF;
+  IF TG_OP <> 'DELETE' THEN PERFORM book_months_touch(a.applied_at) {new}; END IF;
   RETURN NULL;
 END $$"""
 
@@ -86,8 +87,8 @@ def _pg_upgrade() -> None:
         op.execute(f"CREATE TRIGGER book_months_{table} AFTER INSERT OR UPDATE OR DELETE ON {table} "
                    f"FOR EACH ROW EXECUTE FUNCTION book_months_{table}()")
     op.execute("INSERT INTO book_months (month, shard, token) SELECT DISTINCT to_char(applied_at AT TIME ZONE 'UTC', "
-               "'YYYY-MM'), get_byte(uuid_send(id), 15) & 63, floor(random() * 1099511627776)::bigint "
-               "FROM applications ON CONFLICT DO NOTHING")
+               "'YYYY-MM'), 0, 0 FROM applications")
+    op.execute("UPDATE book_months SET token = floor(random() * 1099511627776)::bigint")
 
 
 def upgrade() -> None:
@@ -109,5 +110,5 @@ def downgrade() -> None:
             for opname in OPS:
                 op.execute(f"DROP TRIGGER IF EXISTS book_months_{table}_{opname.lower()}")
     if pg:
-        op.execute("DROP FUNCTION IF EXISTS book_months_touch(timestamptz, uuid)")
+        op.execute("DROP FUNCTION IF EXISTS book_months_touch(timestamptz)")
     op.execute("DROP TABLE book_months")
