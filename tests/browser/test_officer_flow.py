@@ -187,6 +187,8 @@ def _ask(page: Page, server: Any, question: str) -> tuple[str, str]:
     box.fill(question)
     box.press("Enter")
     expect(messages).to_have_count(before + 2, timeout=T)
+    # a streamed answer ends with " …" while it is written (app/components/qa_chat.py): read it once it is done
+    expect(messages.nth(before + 1)).not_to_have_text(re.compile(r"…\s*$"), timeout=T)
     server.wait(page)
     _assert_no_errors(page, f"question {question!r}")
     return messages.nth(before).inner_text(), messages.nth(before + 1).inner_text()
