@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from backend.analytics.latency_queries import window as applied_window
 from backend.platform.db.tables_book import (
     Application,
     Decision,
@@ -146,7 +147,8 @@ def weekly_counts(s: Session, *, matured_before: datetime | None, maturity_month
          .outerjoin(Decision, and_(Decision.application_id == Application.id, Decision.status == "final"))
          .outerjoin(Prediction, Prediction.id == Decision.prediction_id)
          .outerjoin(Outcome, Outcome.application_id == Application.id)
-         .where(Application.phase.is_not(None), Application.arm.is_not(None), *_applied_in(window))
+         .where(Application.phase.is_not(None), Application.arm.is_not(None),
+                *applied_window(Application.applied_at, *(window or (None, None))))
          .group_by(Application.phase, Application.arm, week, month, Application.officer_id))
     out = []
     for r in s.execute(q).mappings():
@@ -198,14 +200,8 @@ def decision_times(s: Session, window: tuple[datetime, datetime] | None = None) 
     (``[start, end)``, default all)."""
     q = (select(Application.phase, Application.arm, _time_expr(s))
          .join(Decision, and_(Decision.application_id == Application.id, Decision.status == "final"))
-         .where(Application.phase.is_not(None), *_applied_in(window)))
+         .where(Application.phase.is_not(None), *applied_window(Application.applied_at, *(window or (None, None)))))
     return [(p, a, float(t)) for p, a, t in s.execute(q).all() if t is not None]
-
-
-def _applied_in(window: tuple[datetime, datetime] | None) -> list[ColumnElement[bool]]:
-    if window is None:
-        return []
-    return [Application.applied_at >= window[0], Application.applied_at < window[1]]
 
 
 def fingerprint(s: Session) -> list[str]:
