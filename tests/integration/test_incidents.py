@@ -113,3 +113,32 @@ def test_a_rollback_through_the_service_opens_its_incident_at_once(history):
     inc = history.incidents.get(rep["version"])
     assert inc["status"] == "open" and str(inc["id"]) in {str(x) for x in opened}
     assert history.incidents.open_from_registry() == []  # nothing left for a later read to open
+
+
+def test_the_review_queue_query_reaches_decisions_through_an_index(history):
+    """Opening an incident picks the last decided predictions of a version. Through ``decisions.prediction_id``
+    (no index) SQLite scanned every decision for each candidate: 451 s for the champion of the default history.
+    The plan must reach decisions by an index (a plan test, not a timing test)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.dialects import sqlite
+
+    from backend.operations import incident_queries as q
+    from backend.platform.db.tables_book import Prediction
+
+    with history.db.read() as s:
+        version = s.execute(select(Prediction.model_version).limit(1)).scalar_one()
+        captured: list[str] = []
+        real = s.execute
+
+        def spy(stmt, *a, **k):
+            captured.append(str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})))
+            return real(stmt, *a, **k)
+
+        s.execute = spy  # type: ignore[method-assign]
+        rows = q.last_decisions(s, version, datetime.now(UTC), 5)
+        s.execute = real  # type: ignore[method-assign]
+        plan = [r[-1] for r in s.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + captured[0])]
+    assert rows and len(rows) <= 5
+    decisions = [p for p in plan if "decisions" in p]
+    assert decisions and all("USING INDEX" in p or "USING COVERING INDEX" in p for p in decisions), plan
