@@ -12,15 +12,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Text, cast, func, insert, select, text
+from sqlalchemy import Connection, LargeBinary, TypeDecorator, func, insert, select, text, type_coerce
 from sqlalchemy.orm import Session
 
+from backend.platform.db import compact
 from backend.platform.db.tables_governance import AuditBatch, AuditLog
 
 SEQUENCER_LOCK = 7_734_002  # advisory lock key: "the audit sequencer"
+
+
+class _StoredText(TypeDecorator[str]):
+    """The payload's JSON text as stored (compact values inflated, never parsed: orjson parses it)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else compact.json_text(value).decode("utf-8", "surrogatepass")
+
+
 ROW_COLUMNS = (AuditLog.seq, AuditLog.id, AuditLog.at, AuditLog.actor, AuditLog.role, AuditLog.action,
-               AuditLog.entity_type, AuditLog.entity_id, cast(AuditLog.payload, Text), AuditLog.payload_hash,
-               AuditLog.prev_hash, AuditLog.row_hash)  # the payload as stored text, parsed by orjson
+               AuditLog.entity_type, AuditLog.entity_id, type_coerce(AuditLog.payload, _StoredText),
+               AuditLog.payload_hash, AuditLog.prev_hash, AuditLog.row_hash)  # the payload as its JSON text
 BatchTuple = tuple[int, int, int, int, str, bytes, str, str, str]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -128,16 +128,21 @@ class _StoredJSONText(TypeDecorator[str]):
         return None if value is None else compact.json_text(value).decode("utf-8")
 
 
-def compact_stored(conn: Connection) -> bool:
-    """Whether the database's schema stores compact JSON (migration 0015 or later)."""
+def compact_stored(conn: Connection, since: str = COMPACT_SINCE) -> bool:
+    """Whether the database's schema stores compact JSON in a column compact since migration ``since`` (0015 for
+    the book's columns, 0017 for audit payloads)."""
     rev = current_revision(conn)  # (comes_before counts a revision as coming before itself)
-    return rev is not None and (rev == COMPACT_SINCE or not comes_before(rev, COMPACT_SINCE))
+    return rev is not None and (rev == since or not comes_before(rev, since))
 
 
-def _raw(col: Column[Any], dialect: str, packed: bool) -> ColumnElement[Any]:
-    """A column as the backup stores it; ``packed``: the schema stores compact JSON (before 0015 those
-    columns are JSON, read as such)."""
-    if isinstance(col.type, CompactJSON) and packed:
+def _since(col: Column[Any]) -> str:
+    return str(getattr(col.type, "since", COMPACT_SINCE))
+
+
+def _raw(col: Column[Any], dialect: str, packed: Callable[[str], bool]) -> ColumnElement[Any]:
+    """A column as the backup stores it; ``packed(since)``: the schema stores compact JSON in columns compact
+    since that migration (before it those columns are JSON, read as such)."""
+    if isinstance(col.type, CompactJSON) and packed(_since(col)):
         return type_coerce(col, _StoredJSONText)
     if isinstance(col.type, JSON | CompactJSON):  # the stored text, never parsed
         return cast(col, Text) if dialect == "postgresql" else type_coerce(col, Text)
@@ -146,7 +151,11 @@ def _raw(col: Column[Any], dialect: str, packed: bool) -> ColumnElement[Any]:
 
 def stream_rows(conn: Connection, table: Table, columns: Sequence[str], chunk: int) -> Iterator[Sequence[Any]]:
     """The rows of ``table`` (only ``columns``) in primary-key order, ``chunk`` at a time (server-side cursor)."""
-    dialect, packed = conn.dialect.name, compact_stored(conn)
+    dialect = conn.dialect.name
+
+    def packed(since: str) -> bool:
+        return compact_stored(conn, since)
+
     stmt = select(*[_raw(table.c[name], dialect, packed).label(name) for name in columns])
     stmt = stmt.order_by(*table.primary_key.columns)
     result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": chunk})
@@ -199,8 +208,10 @@ class TableWriter:
         packed = {name for name in self.columns if isinstance(table.c[name].type, CompactJSON)}
         #: positions of the backed-up JSON texts stored compact (a schema at 0015 or later; before it, these
         #: columns are JSON and the text goes in as it is)
-        self.compact = [i for i, name in enumerate(self.columns) if name in packed] if (
-            packed and compact_stored(conn)) else []
+        self.compact = [i for i, name in enumerate(self.columns)
+                        if name in packed and compact_stored(conn, _since(table.c[name]))]
+        #: the dictionary each of those is written with
+        self.versions = {i: int(getattr(table.c[self.columns[i]].type, "version", compact.CURRENT)) for i in self.compact}
         for i, name in enumerate(self.columns):
             col = table.c[name]
             if i in self.compact:
@@ -226,7 +237,7 @@ class TableWriter:
         out = list(row)
         for i in self.compact:
             if out[i] is not None:
-                out[i] = compact.dumps(json.loads(out[i]))
+                out[i] = compact.dumps(json.loads(out[i]), self.versions[i])
         return tuple(out)
 
     def _copy(self, rows: Sequence[Sequence[Any]]) -> None:

@@ -23,6 +23,7 @@ from backend.compliance.audit_queries import (
 )
 from backend.compliance.audit_seal import leaf_hash, merkle_root
 from backend.container import build_services
+from backend.platform.db import compact
 from backend.platform.db.base import utcnow
 
 
@@ -137,7 +138,7 @@ def test_edited_and_rehashed_row_is_named(svc, field):
     with svc.db.read() as s:
         row = next(r for r in chain_q.iter_rows(s) if r[0] == 4)
     seq, rid, at, actor, role, action, etype, eid, payload, _ph, _prev, _rh = row
-    payload = json.loads(payload)  # stored JSON text in the tuple
+    payload = json.loads(payload)  # the stored payload's JSON text in the tuple
     if field == "actor":
         actor = "mallory"
     else:
@@ -145,7 +146,7 @@ def test_edited_and_rehashed_row_is_named(svc, field):
     p_hash = sha256(canonical_json(payload))
     r_hash = row_hash_v2(rid, at, actor, role, action, etype, eid, p_hash)  # everything the DB holds, re-hashed
     _sql(svc.db, "UPDATE audit_log SET actor = :a, payload = :p, payload_hash = :ph, row_hash = :rh WHERE seq = 4",
-         a=actor, p=json.dumps(payload), ph=p_hash, rh=r_hash)
+         a=actor, p=compact.dumps(payload, compact.AUDIT), ph=p_hash, rh=r_hash)  # stored as the product stores it
     report = svc.audit.verify()
     assert not report.ok and report.first_broken_seq == 4 and "changed after batch" in report.detail
 

@@ -120,7 +120,9 @@ def test_a_backup_taken_before_0015_restores_into_either_database_and_is_compact
     migrate_to(db, "0014")
     _write_0014_rows(db, 5)
     settings = load_settings(data_dir=tmp_path / "var", model={"registry_dir": tmp_path / "models"})
-    res = BackupService(db, settings, clock).backup(str(tmp_path / "backups"))
+    # record=False: the backup's own audit row would be written by this code, which stores payloads compact
+    # (0017), into a 0014 table that holds JSON; 0014's code wrote it as JSON
+    res = BackupService(db, settings, clock).backup(str(tmp_path / "backups"), record=False)
     assert res.manifest.alembic_revision == "0014"
     target_url = (request.getfixturevalue("pg_database").engine.url.render_as_string(hide_password=False)
                   if db.dialect == "sqlite" else f"sqlite:///{tmp_path / 'restored.db'}")

@@ -15,6 +15,7 @@ from backend.platform.db import compact
 
 # the dictionary's bytes are part of every stored row: an edit makes the rows written with it unreadable
 DICT_V1_SHA256 = "a6331b3edb4e574408e4a8d807dcea2bc4d5abd90f8cc9af5bc165efbd199bc2"
+AUDIT_V1_SHA256 = "d0b9243589132af7ea3417a86ee7280667e5901c8e324d7bee70115107babd20"
 
 ODD_VALUES = [
     {}, [], {"": ""}, {"a": None}, [None, True, False, 0, -0.0, 1e308, -1e-308, 2**63, -(2**70)],
@@ -30,11 +31,25 @@ ODD_VALUES = [
 
 
 @pytest.mark.parametrize("value", ODD_VALUES, ids=range(len(ODD_VALUES)))
-def test_any_json_value_round_trips_exactly(value):
-    raw = compact.dumps(value)
-    assert raw[0] == compact.CURRENT and not compact.is_plain(raw)
+@pytest.mark.parametrize("version", [compact.CURRENT, compact.AUDIT])
+def test_any_json_value_round_trips_exactly(value, version):
+    raw = compact.dumps(value, version)
+    assert raw[0] == version and not compact.is_plain(raw)
     back = compact.loads(raw)
     assert back == value and json.dumps(back, sort_keys=True) == json.dumps(value, sort_keys=True)
+
+
+def test_an_audit_payload_keeps_its_hash_and_is_a_third_of_its_text():
+    from backend.compliance.audit_payload import canonical_json, sha256
+
+    payload = {"application_id": "46daa604-f992-4bf1-96e6-27039f7821f4", "recommendation": "approve",
+               "prediction_id": "b92957b9-7ed2-4e51-b7db-4f699b88a816", "risk_class": "low_risk",
+               "outcome": "approve", "status": "final", "is_override": False, "reason_code": None,
+               "reason_text": None, "materiality": [], "loan_amount": 4800.0, "loan_amount_cap": 25000.0,
+               "decision_seconds": 815.0890950198587, "ai_visible": False, "note": "Ηome \u202e"}
+    raw = compact.dumps(payload, compact.AUDIT)
+    assert sha256(canonical_json(compact.loads(raw))) == sha256(canonical_json(payload))
+    assert len(raw) < len(canonical_json(payload).encode()) / 2, len(raw)
 
 
 def test_nan_and_infinity_round_trip_as_json_does():
@@ -63,8 +78,8 @@ def test_plain_json_from_before_the_migration_is_read_as_json():
 
 
 def test_unknown_header_and_corrupt_bytes_fail_loudly():
-    with pytest.raises(compact.CompactJSONError, match="header 2 is not known"):
-        compact.loads(b"\x02" + b"anything")
+    with pytest.raises(compact.CompactJSONError, match="header 3 is not known"):
+        compact.loads(b"\x03" + b"anything")
     good = compact.dumps({"annual_income": 47200.0})
     for bad in (good[:-3], good[:1] + bytes(b ^ 0x5A for b in good[1:]), b"\x01", b"", good + b"\x00"):
         with pytest.raises(compact.CompactJSONError, match="compact JSON"):
@@ -77,4 +92,5 @@ def test_unknown_header_and_corrupt_bytes_fail_loudly():
 
 def test_the_dictionary_is_frozen():
     assert hashlib.sha256(compact.dictionary(1)).hexdigest() == DICT_V1_SHA256
+    assert hashlib.sha256(compact.dictionary(compact.AUDIT)).hexdigest() == AUDIT_V1_SHA256
     assert compact.HEADERS[compact.CURRENT] and all(0 < h < 0x09 for h in compact.HEADERS)

@@ -17,6 +17,11 @@ The dictionary file is frozen: a row written with it is readable only with the s
 catalogue gets a new file and a new header byte (a control character), never an edit
 (``tests/unit/test_compact_json.py`` pins the file's SHA-256). A value that starts the way JSON text can (one
 written before migration 0015) is read as plain JSON.
+
+Audit payloads (migration 0017) use their own dictionary (header 2, ``audit_v1.dict``: the payload keys and the
+enumerated values the product writes, e.g. recommendations, statuses, reason codes; built once from the default
+history's payloads with identifiers, versions and dates left out): 359 -> 123 bytes on the default history. A
+payload's hash is over its canonical JSON, computed from the value, so how it is stored does not change it.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ from typing import Any
 from sqlalchemy import LargeBinary, TypeDecorator
 from sqlalchemy.engine import Dialect
 
-HEADERS = {1: "compact_v1.dict"}  # header byte -> its frozen dictionary (never edit one: add one)
-CURRENT = 1
+from backend.platform.db.engine import json_dumps
+
+HEADERS = {1: "compact_v1.dict", 2: "audit_v1.dict"}  # header byte -> its frozen dictionary (never edit one: add one)
+CURRENT = 1  # the book's columns
+AUDIT = 2  # audit_log.payload
 LEVEL = 6  # zlib level: 9 gives the same sizes here, 1 is 50% larger
 # a header byte is a control character JSON text never starts with (JSON may start with whitespace)
 _PLAIN_START = frozenset(range(0x20, 0x100)) | {0x09, 0x0A, 0x0D}
@@ -50,12 +58,20 @@ def dictionary(version: int) -> bytes:
     return (Path(__file__).with_name(name)).read_bytes()
 
 
-def dumps(value: Any) -> bytes:
-    """The stored bytes of ``value`` (any JSON-serialisable value)."""
-    # ASCII with \u escapes, as the JSON columns wrote it: any str goes in, a lone surrogate included
-    text = json.dumps(value, separators=(",", ":")).encode("ascii")
-    co = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, dictionary(CURRENT))
-    return bytes((CURRENT,)) + co.compress(text) + co.flush()
+@cache
+def _primed(version: int) -> Any:
+    """A compressor with ``version``'s dictionary already loaded: each value starts from a copy of it."""
+    return zlib.compressobj(LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, dictionary(version))
+
+
+def dumps(value: Any, version: int = CURRENT) -> bytes:
+    """The stored bytes of ``value`` (any JSON-serialisable value) with dictionary ``version``."""
+    if version == AUDIT:  # as the JSON column wrote payloads (orjson, numpy scalars included)
+        text = json_dumps(value).encode("utf-8", "surrogatepass")
+    else:  # ASCII with \u escapes, as the JSON columns wrote it: any str goes in, a lone surrogate included
+        text = json.dumps(value, separators=(",", ":")).encode("ascii")
+    co = _primed(version).copy()
+    return bytes((version,)) + co.compress(text) + co.flush()
 
 
 def json_text(raw: bytes | memoryview | str) -> bytes:
@@ -91,13 +107,20 @@ def loads(raw: bytes | memoryview | str) -> Any:
 
 
 class CompactJSON(TypeDecorator[Any]):
-    """A JSON value stored compactly (see the module docstring); SQL ``NULL`` for ``None``."""
+    """A JSON value stored compactly (see the module docstring); SQL ``NULL`` for ``None``.
+
+    ``version``: the dictionary new values are written with; ``since``: the migration from which the column
+    stores compact values (backups of older revisions hold them as JSON)."""
 
     impl = LargeBinary
     cache_ok = True
 
+    def __init__(self, version: int = CURRENT, since: str = "0015") -> None:
+        super().__init__()
+        self.version, self.since = version, since
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
-        return None if value is None else dumps(value)
+        return None if value is None else dumps(value, self.version)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else loads(value)

@@ -26,7 +26,7 @@ class Application(Base):
     features: Mapped[dict[str, Any]] = mapped_column(CompactJSON)
     protected: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     loan_amount: Mapped[float] = mapped_column(Float)
-    applied_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)  # indexed by ix_applications_applied_arm (0017)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     officer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     source: Mapped[str] = mapped_column(String(16), default="console", index=True)  # console | api | simulated
@@ -76,7 +76,8 @@ class Prediction(Base):
 class Decision(Base):
     __tablename__ = "decisions"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), index=True)
+    # indexed by ix_decisions_app_status (application_id, status) since 0017
+    application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"))
     prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id"), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16))  # approve | deny | manual_review
     status: Mapped[str] = mapped_column(String(24), default="final")  # final | pending_approval | rejected

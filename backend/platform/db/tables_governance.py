@@ -11,6 +11,7 @@ from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBi
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.platform.db.base import Base, UTCDateTime, new_id, utcnow
+from backend.platform.db.compact import AUDIT, CompactJSON
 
 
 class AuditLog(Base):
@@ -25,7 +26,8 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # 0017: compact JSON with the audit dictionary (backend/platform/db/compact.py); hashes are over the value
+    payload: Mapped[dict[str, Any]] = mapped_column(CompactJSON(AUDIT, since="0017"), default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64), unique=True)

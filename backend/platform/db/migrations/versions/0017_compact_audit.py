@@ -1,0 +1,99 @@
+"""audit payloads stored as compact JSON; two indexes that repeat the first column of another dropped
+
+Issue 21 (compact rows) and issue 20 (the default history under 400 MB). ``audit_log.payload`` held 359 bytes
+of JSON text per row on the default history (260,000 rows, 2.2 per application); stored with
+backend/platform/db/compact.py and its audit dictionary (header 2) it is ~123. The value does not change, so
+neither do the hashes: ``payload_hash`` is over the canonical JSON of the value, whatever the stored bytes.
+
+The table is append-only (triggers from 0001 refuse UPDATE): the rewrite lifts the UPDATE trigger for its own
+transaction and puts it back before it ends (PostgreSQL: the column becomes ``bytea``; the trigger is disabled
+and enabled again). A value already compact is left alone, so an interrupted upgrade can run again. SQLite keeps
+the freed pages for new rows (``VACUUM`` gives them back to the file system).
+
+Dropped: ``ix_applications_applied_at`` (``ix_applications_applied_arm`` starts with ``applied_at``) and
+``ix_decisions_application_id`` (``ix_decisions_app_status`` starts with ``application_id``): ~10 MB.
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-07
+"""
+import base64
+
+from alembic import op
+import sqlalchemy as sa
+
+from backend.platform.db import compact
+
+revision = '0017'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+BATCH = 5_000
+AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
+REDUNDANT = (("applications", "ix_applications_applied_at", "applied_at"),
+             ("decisions", "ix_decisions_application_id", "application_id"))
+
+
+def _recode(encode) -> None:
+    """Rewrite the payloads ``encode`` changes (it returns None for a value to keep), BATCH rows at a time."""
+    conn = op.get_bind()
+    t = sa.table("audit_log", sa.column("seq", sa.BigInteger()), sa.column("payload"))
+    after = 0
+    while True:
+        rows = conn.execute(sa.select(t.c.seq, t.c.payload).where(t.c.seq > after, t.c.payload.is_not(None))
+                            .order_by(t.c.seq).limit(BATCH)).all()
+        if not rows:
+            return
+        changed = [{"k": i, "v": new} for i, raw in rows if (new := encode(raw)) is not None]
+        if changed:
+            conn.execute(t.update().where(t.c.seq == sa.bindparam("k")).values(payload=sa.bindparam("v")), changed)
+        after = rows[-1][0]
+
+
+def _unblocked(pg: bool, rewrite) -> None:
+    """``rewrite()`` with the append-only UPDATE trigger lifted, put back in the same transaction."""
+    if pg:
+        op.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+        rewrite()
+        op.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        rewrite()
+        op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+                   f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
+
+
+def _pg_type() -> str:
+    return op.get_bind().execute(sa.text(
+        "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'audit_log' AND column_name = 'payload'")).scalar_one()
+
+
+def _compact(raw):
+    return compact.dumps(compact.loads(raw), compact.AUDIT) if raw and compact.is_plain(raw) else None
+
+
+def _plain(raw):
+    return None if compact.is_plain(raw) else compact.json_text(raw).decode("utf-8")
+
+
+def upgrade() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    for table, name, _column in REDUNDANT:
+        op.execute(f"DROP INDEX IF EXISTS {name}")
+    if pg and _pg_type() != "bytea":  # (not again, when an interrupted upgrade runs again)
+        op.execute("ALTER TABLE audit_log ALTER COLUMN payload TYPE bytea USING convert_to(payload::text, 'UTF8')")
+    _unblocked(pg, lambda: _recode(_compact))
+
+
+def downgrade() -> None:
+    pg = op.get_bind().dialect.name == "postgresql"
+    if pg:  # back to text first (compact bytes are not UTF-8), then JSON text in place of compact values
+        op.execute("ALTER TABLE audit_log ALTER COLUMN payload TYPE text USING encode(payload, 'base64')")
+        _unblocked(pg, lambda: _recode(lambda b64: compact.json_text(base64.b64decode(b64)).decode("utf-8")))
+        op.execute("ALTER TABLE audit_log ALTER COLUMN payload TYPE json USING payload::json")
+    else:
+        _unblocked(pg, lambda: _recode(_plain))
+    for table, name, column in REDUNDANT:
+        op.create_index(name, table, [column], unique=False)
