@@ -1,7 +1,7 @@
 """Compact JSON columns (backend/platform/db/compact.py) on a built book: bytes and time per value.
 
-For a sample of stored rows of ``applications.features``, ``predictions.attributions`` and ``predictions.reasons``:
-the JSON text the columns held before migration 0015 (SQLAlchemy's JSON type: ``json.dumps`` with its default
+For a sample of stored rows of ``applications.features``, ``predictions.attributions``, ``predictions.reasons``
+(migration 0015) and ``audit_log.payload`` (0017): the JSON text the columns held before (SQLAlchemy's JSON type: ``json.dumps`` with its default
 separators) against the compact bytes stored now, and the time to write (serialise) and read (parse) one value
 each way, in the same run. Also the database file's bytes per application. Reads the database only.
 
@@ -24,7 +24,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = (("applications", "features"), ("predictions", "attributions"), ("predictions", "reasons"))
+COLUMNS = (("applications", "features", 1), ("predictions", "attributions", 1), ("predictions", "reasons", 1),
+           ("audit_log", "payload", 2))  # (table, column, dictionary: compact.CURRENT or compact.AUDIT)
 
 
 def per_value_us(fn: Callable[[Any], Any], values: list[Any]) -> float:
@@ -51,15 +52,18 @@ def main() -> None:
     print(f"{path}: {size / 1e6:,.0f} MB for {apps:,} applications, {size / max(apps, 1):,.0f} bytes each")
     print(f"{'column':<26}{'JSON text':>11}{'compact':>9}{'ratio':>7}{'write JSON':>12}{'compact':>9}"
           f"{'read JSON':>11}{'compact':>9}")
-    for table, column in COLUMNS:
+    for table, column, version in COLUMNS:
         raws = [r[0] for r in con.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "  # noqa: S608
                                           f"ORDER BY random() LIMIT ?", (a.sample,))]
         values = [compact.loads(r) for r in raws]
         texts = [json.dumps(v) for v in values]  # what the JSON column held
-        packed = [compact.dumps(v) for v in values]
+        def dumps(v: Any, version: int = version) -> bytes:
+            return compact.dumps(v, version)
+
+        packed = [dumps(v) for v in values]
         assert [compact.loads(p) for p in packed] == values  # lossless on this book
         t_len, c_len = statistics.mean(map(len, texts)), statistics.mean(map(len, packed))
-        w_json, w_c = per_value_us(json.dumps, values), per_value_us(compact.dumps, values)
+        w_json, w_c = per_value_us(json.dumps, values), per_value_us(dumps, values)
         r_json, r_c = per_value_us(json.loads, texts), per_value_us(compact.loads, packed)
         print(f"{table + '.' + column:<26}{t_len:>9,.0f} B{c_len:>7,.0f} B{t_len / c_len:>6.1f}x"
               f"{w_json:>9.1f} us{w_c:>6.1f} us{r_json:>8.1f} us{r_c:>6.1f} us")

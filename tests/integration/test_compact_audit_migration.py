@@ -30,6 +30,9 @@ PAYLOADS = [
 ]
 
 
+DROPPED = {"ix_applications_applied_at", "ix_decisions_application_id", "ix_outcomes_batch_id"}
+
+
 def _audit_0016() -> sa.Table:
     return sa.Table("audit_log", sa.MetaData(), sa.Column("seq", sa.Integer, primary_key=True),
                     sa.Column("id", sa.Uuid), sa.Column("at", sa.DateTime(timezone=True)), sa.Column("actor", sa.String),
@@ -61,13 +64,13 @@ def _stored(db: Database) -> list[object]:
 
 def _indexes(db: Database) -> set[str]:
     insp = sa.inspect(db.engine)
-    return {i["name"] for t in ("applications", "decisions") for i in insp.get_indexes(t)}
+    return {i["name"] for t in ("applications", "decisions", "outcomes") for i in insp.get_indexes(t)}
 
 
 def test_0017_compacts_audit_payloads_and_every_hash_still_verifies(db: Database, settings, clock) -> None:
     migrate_to(db, "0016")
     _write_0016_rows(db)
-    assert {"ix_applications_applied_at", "ix_decisions_application_id"} <= _indexes(db)
+    assert DROPPED <= _indexes(db)
     with db.engine.connect() as c:
         text_size = sum(len(v) for v in c.execute(sa.text(
             "SELECT payload::text FROM audit_log" if db.dialect == "postgresql" else
@@ -77,7 +80,7 @@ def test_0017_compacts_audit_payloads_and_every_hash_still_verifies(db: Database
     assert len(stored) == 3 * len(PAYLOADS)
     assert all(isinstance(v, bytes | memoryview) and bytes(v)[0] == compact.AUDIT for v in stored)
     assert sum(len(bytes(v)) for v in stored) < text_size
-    assert not {"ix_applications_applied_at", "ix_decisions_application_id"} & _indexes(db)
+    assert not DROPPED & _indexes(db)
     svc = build_services(settings, db=db, clock=clock)
     assert [r["payload"] for r in reversed(svc.audit.recent(100))] == PAYLOADS * 3
     report = svc.audit.verify()
@@ -103,7 +106,7 @@ def test_0017_downgrade_gives_json_back_and_an_upgrade_verifies_again(db: Databa
         got = [json.loads(v) if isinstance(v, str) else v
                for v in c.execute(sa.select(_audit_0016().c.payload).order_by(_audit_0016().c.seq)).scalars()]
     assert got == PAYLOADS * 3
-    assert {"ix_applications_applied_at", "ix_decisions_application_id"} <= _indexes(db)
+    assert DROPPED <= _indexes(db)
     with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.transaction() as s:
         s.execute(sa.text("UPDATE audit_log SET actor = 'mallory'"))
     db.migrate()

@@ -104,7 +104,7 @@ class Outcome(Base):
     defaulted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not funded or unknown
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    batch_id: Mapped[str] = mapped_column(String(64), index=True)
+    batch_id: Mapped[str] = mapped_column(String(64))  # (not indexed since 0017: nothing looks rows up by it)
 
 
 class ExplanationRow(Base):
