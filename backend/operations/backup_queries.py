@@ -56,6 +56,7 @@ from sqlalchemy.types import TypeEngine
 from backend.compliance import ARCHIVED, AuditFilter, AuditRepository, ChainReport
 from backend.operations.backup_format import UNKNOWN_TYPE, BackupError
 from backend.platform.db import compact
+from backend.platform.db.base import HexDigest
 from backend.platform.db.compact import CompactJSON
 from backend.platform.db.engine import MIGRATIONS_DIR, Database
 from backend.platform.db.schema import metadata
@@ -92,6 +93,8 @@ def column_kind(t: TypeEngine[Any], where: tuple[str, str] = ("?", "?")) -> str:
     Compact JSON columns are backed up as their JSON text, like any JSON column (portable across revisions)."""
     if isinstance(t, CompactJSON):
         return "json"
+    if isinstance(t, HexDigest):  # hex text, as readers see it (and as the column held it before 0017)
+        return "str"
     if isinstance(t, TypeDecorator):
         t = t.impl_instance
     for cls, kind in ((JSON, "json"), (Boolean, "bool"), (Uuid, "uuid"), (DateTime, "datetime"), (Date, "date"),
@@ -216,6 +219,8 @@ class TableWriter:
             col = table.c[name]
             if i in self.compact:
                 values[name] = bindparam(f"p{i}", type_=LargeBinary)
+            elif isinstance(col.type, HexDigest) and not compact_stored(conn, col.type.since):
+                values[name] = bindparam(f"p{i}", type_=String)  # a schema before 0017: the hex text as it is
             elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is
                 p = bindparam(f"p{i}", type_=Text)
                 values[name] = cast(p, JSON) if pg else p

@@ -122,7 +122,8 @@ def _check_conflicts(exts: Sequence[str | None], results: list[ScoreResult],
     for ext, res in zip(exts, results, strict=True):
         if ext is None:
             continue
-        mine = res.extra.get("feature_hash") or feature_hash(res.features)  # computed once when scored
+        # computed once (when scored, or here for the audit row to reuse: 50 us each on 94 features)
+        mine = res.extra["feature_hash"] = res.extra.get("feature_hash") or feature_hash(res.features)
         if ext not in first:
             first[ext] = feature_hash(existing[ext]["features"]) if ext in existing else mine
         if first[ext] != mine:  # also two applications under one id in a batch

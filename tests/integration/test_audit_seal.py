@@ -57,6 +57,11 @@ def _fill(db, n, start=0):
                                       entity_id=str(i), payload={"i": i, "note": "=cmd|' /C calc'!A0 \u202e"})
 
 
+def _b(hex_digest: str) -> bytes:
+    """A hash as the table stores it since 0017 (its bytes)."""
+    return bytes.fromhex(hex_digest)
+
+
 def _attacker(db):
     """Drop the append-only triggers on both tables, as a DB owner can."""
     with db.transaction() as s:
@@ -146,7 +151,7 @@ def test_edited_and_rehashed_row_is_named(svc, field):
     p_hash = sha256(canonical_json(payload))
     r_hash = row_hash_v2(rid, at, actor, role, action, etype, eid, p_hash)  # everything the DB holds, re-hashed
     _sql(svc.db, "UPDATE audit_log SET actor = :a, payload = :p, payload_hash = :ph, row_hash = :rh WHERE seq = 4",
-         a=actor, p=compact.dumps(payload, compact.AUDIT), ph=p_hash, rh=r_hash)  # stored as the product stores it
+         a=actor, p=compact.dumps(payload, compact.AUDIT), ph=_b(p_hash), rh=_b(r_hash))  # stored as the product does
     report = svc.audit.verify()
     assert not report.ok and report.first_broken_seq == 4 and "changed after batch" in report.detail
 
@@ -171,7 +176,7 @@ def test_rebuilt_batch_without_the_key_is_refused(svc):
     with svc.db.read() as s:
         rows = [(r[0], row_hash_v2(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[9])) for r in chain_q.iter_rows(s)]
         batches = chain_q.batches(s)
-    _sql(svc.db, "UPDATE audit_log SET row_hash = :h WHERE seq = 2", h=rows[1][1])
+    _sql(svc.db, "UPDATE audit_log SET row_hash = :h WHERE seq = 2", h=_b(rows[1][1]))
     no, first, last = next(b[:3] for b in batches if b[1] <= 2 <= b[2])
     leaves = [leaf_hash(seq, h) for seq, h in rows if first <= seq <= last]
     _sql(svc.db, "UPDATE audit_batch SET tags = :t, root = :r WHERE batch_no = :n",
@@ -216,8 +221,8 @@ def _legacy(db, n):
         h = row_hash(prev, rid, at, "bob", "admin", "old", "user", str(i), ph)
         _sql(db, "INSERT INTO audit_log (id, at, actor, role, action, entity_type, entity_id, payload, payload_hash, "
                  "prev_hash, row_hash) VALUES (:id, :at, 'bob', 'admin', 'old', 'user', :e, :p, :ph, :prev, :h)",
-             id=rid.hex if db.dialect == "sqlite" else rid, at=at, e=str(i), p=json.dumps(payload), ph=ph, prev=prev,
-             h=h)
+             id=rid.hex if db.dialect == "sqlite" else rid, at=at, e=str(i), p=json.dumps(payload), ph=_b(ph),
+             prev=_b(prev), h=_b(h))
         prev = h
 
 
@@ -235,7 +240,7 @@ def test_legacy_rows_are_sealed_and_a_forward_rehash_is_named(svc):
         actor = "mallory" if seq == 3 else actor
         h = row_hash(prev, rid, at, actor, role, action, etype, eid, ph)
         _sql(svc.db, "UPDATE audit_log SET actor = :a, prev_hash = :p, row_hash = :h WHERE seq = :s",
-             a=actor, p=prev, h=h, s=seq)
+             a=actor, p=_b(prev), h=_b(h), s=seq)
         prev = h
     report = svc.audit.verify()
     assert not report.ok and report.first_broken_seq == 3

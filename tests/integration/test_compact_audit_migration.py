@@ -1,4 +1,4 @@
-"""Migration 0017 (audit payloads stored compact; two redundant indexes dropped) on both databases: payloads
+"""Migration 0017 (audit payloads stored compact, hashes as bytes; three unneeded indexes dropped) on both databases: payloads
 written as JSON by 0016 read back unchanged, every hash still verifies, the table stays append-only, an
 interrupted upgrade runs again, and a downgrade gives JSON back."""
 
@@ -80,6 +80,9 @@ def test_0017_compacts_audit_payloads_and_every_hash_still_verifies(db: Database
     assert len(stored) == 3 * len(PAYLOADS)
     assert all(isinstance(v, bytes | memoryview) and bytes(v)[0] == compact.AUDIT for v in stored)
     assert sum(len(bytes(v)) for v in stored) < text_size
+    with db.engine.connect() as c:  # the hashes as their bytes: 32, none (sealed in batches), 32
+        hashes = c.execute(sa.text("SELECT payload_hash, prev_hash, row_hash FROM audit_log")).all()
+    assert {tuple(len(bytes(v)) for v in r) for r in hashes} == {(32, 0, 32)}
     assert not DROPPED & _indexes(db)
     svc = build_services(settings, db=db, clock=clock)
     assert [r["payload"] for r in reversed(svc.audit.recent(100))] == PAYLOADS * 3
@@ -111,3 +114,26 @@ def test_0017_downgrade_gives_json_back_and_an_upgrade_verifies_again(db: Databa
         s.execute(sa.text("UPDATE audit_log SET actor = 'mallory'"))
     db.migrate()
     assert build_services(settings, db=db, clock=clock).audit.verify().ok
+
+
+def test_0017_never_changes_a_hash_it_could_not_read_back(db: Database) -> None:
+    """A hash that is not lowercase hex (never written by the product) cannot round-trip through bytes: SQLite
+    keeps it as the text it is; PostgreSQL, whose column becomes bytea, stops the upgrade and names the row."""
+    migrate_to(db, "0016")
+    _write_0016_rows(db)
+    with db.engine.begin() as c:
+        if db.dialect == "sqlite":
+            c.execute(sa.text("DROP TRIGGER audit_log_no_update"))
+        else:
+            c.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update"))
+        c.execute(sa.text("UPDATE audit_log SET row_hash = upper(row_hash) WHERE seq = 2"))
+        odd = c.execute(sa.text("SELECT row_hash FROM audit_log WHERE seq = 2")).scalar_one()
+    if db.dialect == "postgresql":
+        with pytest.raises(RuntimeError, match="row 2 holds a hash that is not lowercase hex"):
+            migrate_to(db, "0017")
+        assert db.current_revision() == "0016"
+        return
+    migrate_to(db, "0017")
+    with db.engine.connect() as c:
+        assert c.execute(sa.text("SELECT row_hash FROM audit_log WHERE seq = 2")).scalar_one() == odd
+        assert isinstance(c.execute(sa.text("SELECT row_hash FROM audit_log WHERE seq = 3")).scalar_one(), bytes)

@@ -9,12 +9,14 @@ holds them all. The schema is created by Alembic (``backend/platform/db/migratio
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    LargeBinary,
     MetaData,
     TypeDecorator,
 )
@@ -51,6 +53,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+class HexDigest(TypeDecorator[str]):
+    """A hex digest (SHA-256: 64 characters) stored as its bytes (32): half the row's bytes and half its unique
+    index; read back as the same lowercase hex text (``""`` as empty bytes). Only lowercase hex of even length
+    goes in (what ``hexdigest()`` gives); a value in the database that is text (written around the product, or
+    on SQLite before migration 0017 rewrote it) reads back as that text, unchanged. ``since``: the migration
+    from which the column holds bytes (backups keep these columns as hex text, portable across revisions)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, since: str = "0017") -> None:
+        super().__init__()
+        self.since = since
+
+    def process_bind_param(self, value: str | bytes | None, dialect: Any) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        if not _HEX.fullmatch(value):
+            raise ValueError(f"not a lowercase hex digest: {value[:80]!r}")
+        return bytes.fromhex(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return bytes(value).hex()
 
 
 class Base(DeclarativeBase):

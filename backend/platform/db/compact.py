@@ -41,6 +41,7 @@ HEADERS = {1: "compact_v1.dict", 2: "audit_v1.dict"}  # header byte -> its froze
 CURRENT = 1  # the book's columns
 AUDIT = 2  # audit_log.payload
 LEVEL = 6  # zlib level: 9 gives the same sizes here, 1 is 50% larger
+PRIME_ABOVE = 4096  # dictionary bytes above which a value's compressor is copied from a primed one
 # a header byte is a control character JSON text never starts with (JSON may start with whitespace)
 _PLAIN_START = frozenset(range(0x20, 0x100)) | {0x09, 0x0A, 0x0D}
 
@@ -66,11 +67,13 @@ def _primed(version: int) -> Any:
 
 def dumps(value: Any, version: int = CURRENT) -> bytes:
     """The stored bytes of ``value`` (any JSON-serialisable value) with dictionary ``version``."""
-    if version == AUDIT:  # as the JSON column wrote payloads (orjson, numpy scalars included)
-        text = json_dumps(value).encode("utf-8", "surrogatepass")
-    else:  # ASCII with \u escapes, as the JSON columns wrote it: any str goes in, a lone surrogate included
-        text = json.dumps(value, separators=(",", ":")).encode("ascii")
-    co = _primed(version).copy()
+    # the JSON columns' own writer: orjson (a tenth of json.dumps' time on 94 floats), the standard library for
+    # what orjson would write differently (NaN, lone surrogates, integers past 64 bits); either parses back the same
+    text = json_dumps(value).encode("utf-8")
+    d = dictionary(version)
+    # a copy of a primed compressor beats loading a large dictionary again (13 kB: 41 -> 32 us), not a small one
+    co = _primed(version).copy() if len(d) > PRIME_ABOVE else zlib.compressobj(
+        LEVEL, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, d)
     return bytes((version,)) + co.compress(text) + co.flush()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, UTCDateTime, new_id, utcnow
+from backend.platform.db.base import Base, HexDigest, UTCDateTime, new_id, utcnow
 from backend.platform.db.compact import AUDIT, CompactJSON
 
 
@@ -28,9 +28,10 @@ class AuditLog(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     # 0017: compact JSON with the audit dictionary (backend/platform/db/compact.py); hashes are over the value
     payload: Mapped[dict[str, Any]] = mapped_column(CompactJSON(AUDIT, since="0017"), default=dict)
-    payload_hash: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    row_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # 0017: the three hashes stored as their 32 bytes (hex text to every reader)
+    payload_hash: Mapped[str] = mapped_column(HexDigest)
+    prev_hash: Mapped[str] = mapped_column(HexDigest)  # empty since 0009 (the sequencer's batches place the row)
+    row_hash: Mapped[str] = mapped_column(HexDigest, unique=True)
 
 
 class AuditBatch(Base):
