@@ -30,6 +30,7 @@ PAYLOADS = [
 ]
 
 
+REFS = [sha256("applicant-0"), sha256("applicant-1")]  # blind indexes as 0007-0016 stored them (hex)
 DROPPED = {"ix_applications_applied_at", "ix_decisions_application_id", "ix_outcomes_batch_id"}
 
 
@@ -55,6 +56,15 @@ def _write_0016_rows(db: Database) -> None:
                          row_hash=row_hash_v2(rid, at, "alice", "admin", "test", "user", str(i), ph)))
     with db.engine.begin() as c:
         c.execute(_audit_0016().insert(), rows)
+    apps = sa.Table("applications", sa.MetaData(), *[sa.Column(n, t) for n, t in (
+        ("id", sa.Uuid()), ("applicant_id", sa.String()), ("features", sa.LargeBinary()), ("protected", sa.JSON()),
+        ("loan_amount", sa.Float()), ("applied_at", sa.DateTime(timezone=True)),
+        ("created_at", sa.DateTime(timezone=True)), ("source", sa.String()), ("ai_visible", sa.Boolean()),
+        ("applicant_ref", sa.String()))])  # as 0016 stores them (features compact since 0015)
+    with db.engine.begin() as c:
+        c.execute(apps.insert(), [dict(id=uuid.uuid4(), applicant_id=f"a{k}", features=compact.dumps({}), protected={},
+                                       loan_amount=1.0, applied_at=t0, created_at=t0, source="console",
+                                       ai_visible=True, applicant_ref=ref) for k, ref in enumerate(REFS)])
 
 
 def _stored(db: Database) -> list[object]:
@@ -83,6 +93,15 @@ def test_0017_compacts_audit_payloads_and_every_hash_still_verifies(db: Database
     with db.engine.connect() as c:  # the hashes as their bytes: 32, none (sealed in batches), 32
         hashes = c.execute(sa.text("SELECT payload_hash, prev_hash, row_hash FROM audit_log")).all()
     assert {tuple(len(bytes(v)) for v in r) for r in hashes} == {(32, 0, 32)}
+    # the applicant id's blind index: its bytes stored, the same hex read (and found) by the code
+    from backend.platform.db.tables_book import Application
+
+    with db.engine.connect() as c:
+        assert [len(bytes(v)) for v in c.execute(sa.text("SELECT applicant_ref FROM applications"))
+                .scalars()] == [32, 32]
+        assert sorted(c.execute(sa.select(Application.applicant_ref)).scalars()) == sorted(REFS)
+        assert c.execute(sa.select(Application.applicant_id).where(Application.applicant_ref.in_([REFS[1]])))\
+            .scalar_one() == "a1"
     assert not DROPPED & _indexes(db)
     svc = build_services(settings, db=db, clock=clock)
     assert [r["payload"] for r in reversed(svc.audit.recent(100))] == PAYLOADS * 3

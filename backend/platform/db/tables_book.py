@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, UTCDateTime, new_id, utcnow
+from backend.platform.db.base import Base, HexDigest, UTCDateTime, new_id, utcnow
 from backend.platform.db.compact import CompactJSON
 
 
@@ -38,7 +38,7 @@ class Application(Base):
     ai_visible: Mapped[bool] = mapped_column(Boolean, default=True)
     # 0007: blind index of the applicant id (HMAC-SHA256, for equality lookups), what screens show of
     # it, and the encrypted direct PII (JSON of name, address, ssn, email, phone) when given
-    applicant_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    applicant_ref: Mapped[str | None] = mapped_column(HexDigest, nullable=True, index=True)  # 0017: its 32 bytes
     applicant_mask: Mapped[str | None] = mapped_column(String(16), nullable=True)
     pii: Mapped[str | None] = mapped_column(Text, nullable=True)
     # 0011: the credit bureau's key-factor codes sent with the score (backend/domain/bureau_factors.py)

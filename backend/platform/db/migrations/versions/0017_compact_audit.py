@@ -1,4 +1,4 @@
-"""audit payloads stored as compact JSON and hashes as bytes; three indexes nothing needs dropped
+"""audit payloads stored as compact JSON, audit hashes and the applicant blind index as bytes; three indexes dropped
 
 Issue 21 (compact rows) and issue 20 (the default history under 400 MB). ``audit_log.payload`` held 359 bytes
 of JSON text per row on the default history (260,000 rows, 2.2 per application); stored with
@@ -7,7 +7,8 @@ neither do the hashes: ``payload_hash`` is over the canonical JSON of the value,
 
 The three hashes (``payload_hash``, ``prev_hash``, ``row_hash``: 64 hex characters each) are stored as their
 32 bytes (backend/platform/db/base.py ``HexDigest``; every reader still sees the same hex text), which halves
-the unique index on ``row_hash`` too. On PostgreSQL they become ``bytea`` (``decode(.., 'hex')``; a value that is
+the unique index on ``row_hash`` too. So is ``applications.applicant_ref`` (the applicant id's blind index,
+HMAC-SHA256 hex since 0007). On PostgreSQL they become ``bytea`` (``decode(.., 'hex')``; a value that is
 not lowercase hex stops the upgrade with its seq, since it could not read back the same); SQLite rewrites the
 rows and keeps such a value as the text it is.
 
@@ -46,26 +47,26 @@ REDUNDANT = (("applications", "ix_applications_applied_at", "applied_at"),
              ("outcomes", "ix_outcomes_batch_id", "batch_id"))  # (no query looks outcomes up by batch)
 
 
-def _recode(encoders: dict) -> None:
-    """Rewrite the audit rows whose values an encoder changes (an encoder returns None for a value to keep), BATCH
-    rows at a time; ``encoders``: column -> encoder."""
+def _recode(encoders: dict, table: str = "audit_log", key: str = "seq", key_type=sa.BigInteger()) -> None:
+    """Rewrite the rows whose values an encoder changes (an encoder returns None for a value to keep), BATCH rows
+    at a time in ``key`` order; ``encoders``: column -> encoder."""
     conn = op.get_bind()
     cols = list(encoders)
-    t = sa.table("audit_log", sa.column("seq", sa.BigInteger()), *[sa.column(c) for c in cols])
-    after = 0
+    t = sa.table(table, sa.column(key, key_type), *[sa.column(c) for c in cols])
+    after = None
     while True:
-        rows = conn.execute(sa.select(t.c.seq, *[t.c[c] for c in cols]).where(t.c.seq > after)
-                            .order_by(t.c.seq).limit(BATCH)).all()
+        q = sa.select(t.c[key], *[t.c[c] for c in cols]).order_by(t.c[key]).limit(BATCH)
+        rows = conn.execute(q if after is None else q.where(t.c[key] > after)).all()
         if not rows:
             return
         changed = []
-        for seq, *raws in rows:
+        for k, *raws in rows:
             new = [None if raw is None else encoders[c](raw) for c, raw in zip(cols, raws)]
             if any(v is not None for v in new):
-                changed.append({"k": seq, **{f"v{i}": raw if v is None else v
-                                             for i, (v, raw) in enumerate(zip(new, raws))}})
+                changed.append({"k": k, **{f"v{i}": raw if v is None else v
+                                           for i, (v, raw) in enumerate(zip(new, raws))}})
         if changed:
-            conn.execute(t.update().where(t.c.seq == sa.bindparam("k"))
+            conn.execute(t.update().where(t.c[key] == sa.bindparam("k"))
                          .values({c: sa.bindparam(f"v{i}") for i, c in enumerate(cols)}), changed)
         after = rows[-1][0]
 
@@ -83,10 +84,10 @@ def _unblocked(pg: bool, rewrite) -> None:
                    f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
 
 
-def _pg_type(column: str) -> str:
+def _pg_type(column: str, table: str = "audit_log") -> str:
     return op.get_bind().execute(sa.text(
         "SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = 'audit_log' AND column_name = :c"), {"c": column}).scalar_one()
+        "AND table_name = :t AND column_name = :c"), {"t": table, "c": column}).scalar_one()
 
 
 def _compact(raw):
@@ -128,8 +129,11 @@ def upgrade() -> None:
             op.execute("ALTER TABLE audit_log " + ", ".join(
                 f"ALTER COLUMN {c} TYPE bytea USING decode({c}, 'hex')" for c in HASHES))
         _unblocked(pg, lambda: _recode({"payload": _compact}))
+        if _pg_type("applicant_ref", "applications") != "bytea":
+            op.execute("ALTER TABLE applications ALTER COLUMN applicant_ref TYPE bytea USING decode(applicant_ref, 'hex')")
     else:
         _unblocked(pg, lambda: _recode({"payload": _compact, **{c: _to_bytes for c in HASHES}}))
+        _recode({"applicant_ref": _to_bytes}, "applications", "id", sa.String())
 
 
 def downgrade() -> None:
@@ -140,7 +144,9 @@ def downgrade() -> None:
         op.execute("ALTER TABLE audit_log ALTER COLUMN payload TYPE text USING encode(payload, 'base64')")
         _unblocked(pg, lambda: _recode({"payload": lambda b64: compact.json_text(base64.b64decode(b64)).decode("utf-8")}))
         op.execute("ALTER TABLE audit_log ALTER COLUMN payload TYPE json USING payload::json")
+        op.execute("ALTER TABLE applications ALTER COLUMN applicant_ref TYPE varchar(64) USING encode(applicant_ref, 'hex')")
     else:
         _unblocked(pg, lambda: _recode({"payload": _plain, **{c: _to_hex for c in HASHES}}))
+        _recode({"applicant_ref": _to_hex}, "applications", "id", sa.String())
     for table, name, column in REDUNDANT:
         op.create_index(name, table, [column], unique=False)
