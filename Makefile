@@ -36,10 +36,9 @@ install: $(VENV)/.install.stamp
 
 install-dev: $(VENV)/.dev.stamp
 
+# one process (users, the demo model, the simulated history up to yesterday, today's queue): each start costs ~4 s
 demo: install
-	$(BIN)/creditrisk demo --rows 0
-	$(BIN)/creditrisk seed-demo --volume $(SIM_VOLUME)
-	$(BIN)/creditrisk demo --rows $(DEMO_ROWS)
+	$(BIN)/creditrisk demo --history --volume $(SIM_VOLUME) --rows $(DEMO_ROWS)
 
 run: demo
 	@echo "Console: http://localhost:$(PORT)  (demo passwords: var/demo_credentials.txt)"

@@ -215,6 +215,10 @@ class TableWriter:
                         if name in packed and compact_stored(conn, _since(table.c[name]))]
         #: the dictionary each of those is written with
         self.versions = {i: int(getattr(table.c[self.columns[i]].type, "version", compact.CURRENT)) for i in self.compact}
+        #: positions of hex digests the schema stores as bytes (0017 or later): converted here, since COPY binds
+        #: no column type
+        self.hexes = [i for i, name in enumerate(self.columns) if isinstance(table.c[name].type, HexDigest)
+                      and compact_stored(conn, table.c[name].type.since)]
         for i, name in enumerate(self.columns):
             col = table.c[name]
             if i in self.compact:
@@ -231,7 +235,7 @@ class TableWriter:
     def insert(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
-        if self.compact:
+        if self.compact or self.hexes:
             rows = [self._compacted(r) for r in rows]
         if self.conn.dialect.name == "postgresql" and self.conn.dialect.driver == "psycopg":
             self._copy(rows)
@@ -243,6 +247,9 @@ class TableWriter:
         for i in self.compact:
             if out[i] is not None:
                 out[i] = compact.dumps(json.loads(out[i]), self.versions[i])
+        for i in self.hexes:
+            if isinstance(out[i], str):
+                out[i] = HexDigest().process_bind_param(out[i], None)
         return tuple(out)
 
     def _copy(self, rows: Sequence[Sequence[Any]]) -> None:

@@ -46,8 +46,14 @@ def register(app: typer.Typer) -> None:
         rows: Annotated[int, typer.Option(min=0, max=2_000_000, help="Simulated applications to load")] = 5_000,
         seed: Annotated[int, typer.Option(help="Random seed")] = 7,
         train_rows: Annotated[int, typer.Option(min=2_000, help="Rows to train the demo model on")] = 40_000,
+        history: Annotated[bool, typer.Option(help="Also replay the simulated history (as `seed-demo` with its "
+                                                   "defaults) before loading today's applications")] = False,
+        volume: Annotated[int, typer.Option(min=10, max=2_000_000,
+                                            help="With --history: applications per month")] = 20_000,
     ) -> None:
-        """Prepare the demo (idempotent): schema, one user per role, a trained model, simulated applications."""
+        """Prepare the demo (idempotent): schema, one user per role, a trained model, simulated applications.
+
+        ``make run`` calls it once with ``--history``: one process start instead of three (~4 s each)."""
         from backend.simulation.demo import DemoService
 
         svc = services(migrate=True)
@@ -69,6 +75,8 @@ def register(app: typer.Typer) -> None:
         model_msg = demo_svc.ensure_model(train_rows=train_rows, seed=seed, echo=out.print,
                                           progress=progress_bar("training"))
         out.print(model_msg)
+        if history:
+            _simulate(svc, volume=volume)
         added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
                                            progress=progress_bar("scoring simulated applications"))
         out.print(f"simulated applications: {added:,} added")
@@ -118,7 +126,6 @@ def register_seed_demo(app: typer.Typer) -> None:
         Everything is stored with source "simulated" and labelled so in the console.
         """
         from backend.simulation.demo import DemoService
-        from backend.simulation.operations import OperationsSimulator, SimConfig
 
         try:
             start_at = datetime.fromisoformat(start).replace(tzinfo=UTC) if start else None
@@ -129,23 +136,32 @@ def register_seed_demo(app: typer.Typer) -> None:
         demo = DemoService(svc)
         demo.ensure_users()
         out.print(demo.ensure_model(train_rows=40_000, seed=7, echo=out.print, progress=progress_bar("training")))
-        opts: dict[str, Any] = dict(volume=volume, seed=seed, incident=incident, retrain=retrain,
-                                    monitoring=monitoring)
-        if as_of_at is not None:
-            opts["as_of"] = as_of_at
-        cfg = (SimConfig(start=start_at, months=months, **opts) if start_at is not None
-               else SimConfig.rolling(svc.clock.now(), months=months, **opts))
-        start_at = cfg.start
-        _quiet_simulated_alerts()
-        report = OperationsSimulator(svc, cfg, echo=out.print, progress=progress_bar("simulating operations")).run()
-        out.print(f"simulated history ({start_at:%Y-%m-%d} to {cfg.end - timedelta(days=1):%Y-%m-%d}, seed {seed}): "
-                  f"{report.applications:,} applications, {report.decisions:,} decisions, "
-                  f"{report.explanations:,} explanations ({report.usage_rows:,} LLM usage rows), "
-                  f"{report.feedback:,} ratings, {report.surveys:,} survey answers, {report.outcomes:,} outcomes "
-                  f"in {report.seconds:.1f}s" + (f"; {report.skipped_days} days already present" if report.skipped_days
-                                                 else ""))
-        for note in report.notes:
-            out.print(f"  {note}")
+        _simulate(svc, volume=volume, months=months, seed=seed, start_at=start_at, as_of_at=as_of_at,
+                  incident=incident, retrain=retrain, monitoring=monitoring)
+
+
+def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_at: datetime | None = None,
+              as_of_at: datetime | None = None, incident: bool = True, retrain: bool = True,
+              monitoring: bool = True) -> None:
+    """Replay the simulated history through ``svc`` and print what it wrote (``seed-demo``, ``demo --history``)."""
+    from backend.platform.cli import out, progress_bar
+    from backend.simulation.operations import OperationsSimulator, SimConfig
+
+    opts: dict[str, Any] = dict(volume=volume, seed=seed, incident=incident, retrain=retrain, monitoring=monitoring)
+    if as_of_at is not None:
+        opts["as_of"] = as_of_at
+    cfg = (SimConfig(start=start_at, months=months, **opts) if start_at is not None
+           else SimConfig.rolling(svc.clock.now(), months=months, **opts))
+    _quiet_simulated_alerts()
+    report = OperationsSimulator(svc, cfg, echo=out.print, progress=progress_bar("simulating operations")).run()
+    out.print(f"simulated history ({cfg.start:%Y-%m-%d} to {cfg.end - timedelta(days=1):%Y-%m-%d}, seed {seed}): "
+              f"{report.applications:,} applications, {report.decisions:,} decisions, "
+              f"{report.explanations:,} explanations ({report.usage_rows:,} LLM usage rows), "
+              f"{report.feedback:,} ratings, {report.surveys:,} survey answers, {report.outcomes:,} outcomes "
+              f"in {report.seconds:.1f}s" + (f"; {report.skipped_days} days already present" if report.skipped_days
+                                             else ""))
+    for note in report.notes:
+        out.print(f"  {note}")
 
 
 def _quiet_simulated_alerts() -> None:

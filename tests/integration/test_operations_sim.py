@@ -221,3 +221,34 @@ def test_seed_demo_refuses_bad_options_before_writing_anything(tmp_path, monkeyp
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert not (tmp_path / "creditrisk.db").exists()  # refused before the database was touched
+
+
+def test_make_runs_one_demo_process_users_model_history_then_today(tmp_path, monkeypatch, model_registry):
+    """`make demo` is one `creditrisk demo --history` (one process start instead of three): it prints the users'
+    passwords once, keeps the trained champion, replays the history with the volume given, then queues today's
+    applications after it (the history's own behaviour is tested above through the simulator)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+    from backend.simulation import cli as sim_cli
+
+    shutil.copytree(model_registry, tmp_path / "models")
+    monkeypatch.setenv("CREDITRISK_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CREDITRISK_MODEL__REGISTRY_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CREDITRISK_AUTH__BCRYPT_ROUNDS", "4")
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(sim_cli, "_simulate", lambda svc, *, volume: calls.append(("history", volume)))
+    from backend.simulation.demo import DemoService
+
+    real = DemoService.load_applications
+    monkeypatch.setattr(DemoService, "load_applications",
+                        lambda self, **kw: calls.append(("today", kw["rows"])) or real(self, **kw))
+    result = CliRunner().invoke(app, ["demo", "--history", "--volume", "30", "--rows", "3"])
+    assert result.exit_code == 0, result.output
+    assert calls == [("history", 30), ("today", 3)]
+    assert "Passwords are shown once" in result.output and "simulated applications: 3 added" in result.output
+    again = CliRunner().invoke(app, ["demo", "--rows", "0"])  # without --history: as before, no replay
+    assert again.exit_code == 0 and calls == [("history", 30), ("today", 3), ("today", 0)]
+    assert "Passwords are shown once" not in again.output
