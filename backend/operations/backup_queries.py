@@ -218,7 +218,7 @@ class TableWriter:
         #: positions of hex digests the schema stores as bytes (0017 or later): converted here, since COPY binds
         #: no column type
         self.hexes = [i for i, name in enumerate(self.columns) if isinstance(table.c[name].type, HexDigest)
-                      and compact_stored(conn, table.c[name].type.since)]
+                      and compact_stored(conn, _since(table.c[name]))]
         for i, name in enumerate(self.columns):
             col = table.c[name]
             if i in self.compact:
