@@ -9,7 +9,6 @@ holds them all. The schema is created by Alembic (``backend/platform/db/migratio
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -55,9 +54,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_HEX = re.compile(r"(?:[0-9a-f]{2})*")
-
-
 class HexDigest(TypeDecorator[str]):
     """A hex digest (SHA-256: 64 characters) stored as its bytes (32): half the row's bytes and half its unique
     index; read back as the same lowercase hex text (``""`` as empty bytes). Only lowercase hex of even length
@@ -75,9 +71,13 @@ class HexDigest(TypeDecorator[str]):
     def process_bind_param(self, value: str | bytes | None, dialect: Any) -> bytes | None:
         if value is None or isinstance(value, bytes):
             return value
-        if not _HEX.fullmatch(value):
+        try:  # (fromhex and a round trip: a tenth of a regular expression's time, 3 per audit row)
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = None
+        if raw is None or raw.hex() != value:  # uppercase and whitespace would not read back the same
             raise ValueError(f"not a lowercase hex digest: {value[:80]!r}")
-        return bytes.fromhex(value)
+        return raw
 
     def process_result_value(self, value: Any, dialect: Any) -> str | None:
         if value is None or isinstance(value, str):
