@@ -100,6 +100,8 @@ class OperationsSimulator:
                 self._monitor(days.iloc[lo].to_pydatetime() + timedelta(days=1, hours=6), rep, WEEKLY_REFRESH)
             if self.progress:
                 self.progress(f"{day['applied_at'].iloc[0]:%Y-%m-%d}", d + 1, n_days)
+        if rep.skipped_days < n_days:  # (~30 s on the default history with no progress bar of their own)
+            self.echo("then the feedback, the outcomes, the incident and a last monitor run…")
         if rep.skipped_days < n_days or not queries.survey_answers(self.svc.db):  # a re-run adds nothing backdated
             self._feedback(explained, draws, people, rep)
         if rep.skipped_days < n_days or not queries.has_outcomes(self.svc.db, SOURCE):
