@@ -21,7 +21,7 @@ written before migration 0015) is read as plain JSON.
 
 Audit payloads (migration 0017) use their own dictionary (header 2, ``audit_v1.dict``: the payload keys and the
 enumerated values the product writes, e.g. recommendations, statuses, reason codes; built once from the default
-history's payloads with identifiers, versions and dates left out): 359 -> ~135 bytes on the default history. A
+history's payloads with identifiers, versions and dates left out): 359 -> ~131 bytes on the default history. A
 payload's hash is over its canonical JSON, computed from the value, so how it is stored does not change it.
 """
 
