@@ -131,21 +131,22 @@ class _StoredJSONText(TypeDecorator[str]):
         return None if value is None else compact.json_text(value).decode("utf-8")
 
 
-def compact_stored(conn: Connection, since: str = COMPACT_SINCE) -> bool:
-    """Whether the database's schema stores compact JSON in a column compact since migration ``since`` (0015 for
-    the book's columns, 0017 for audit payloads)."""
+def compact_form(conn: Connection) -> Callable[[Column[Any]], bool]:
+    """Whether a column of a compact type holds its compact form in ``conn``'s schema: compact JSON since 0015
+    (audit payloads since 0017), hex digests as bytes since 0017 (the type's ``since``). The revision is read once."""
     rev = current_revision(conn)  # (comes_before counts a revision as coming before itself)
-    return rev is not None and (rev == since or not comes_before(rev, since))
+
+    def stored(col: Column[Any]) -> bool:
+        since = str(getattr(col.type, "since", COMPACT_SINCE))
+        return rev is not None and (rev == since or not comes_before(rev, since))
+
+    return stored
 
 
-def _since(col: Column[Any]) -> str:
-    return str(getattr(col.type, "since", COMPACT_SINCE))
-
-
-def _raw(col: Column[Any], dialect: str, packed: Callable[[str], bool]) -> ColumnElement[Any]:
-    """A column as the backup stores it; ``packed(since)``: the schema stores compact JSON in columns compact
-    since that migration (before it those columns are JSON, read as such)."""
-    if isinstance(col.type, CompactJSON) and packed(_since(col)):
+def _raw(col: Column[Any], dialect: str, compact_now: bool) -> ColumnElement[Any]:
+    """A column as the backup stores it; ``compact_now``: the schema stores this column compact (before its
+    migration a compact JSON column is JSON, read as such)."""
+    if isinstance(col.type, CompactJSON) and compact_now:
         return type_coerce(col, _StoredJSONText)
     if isinstance(col.type, JSON | CompactJSON):  # the stored text, never parsed
         return cast(col, Text) if dialect == "postgresql" else type_coerce(col, Text)
@@ -154,12 +155,8 @@ def _raw(col: Column[Any], dialect: str, packed: Callable[[str], bool]) -> Colum
 
 def stream_rows(conn: Connection, table: Table, columns: Sequence[str], chunk: int) -> Iterator[Sequence[Any]]:
     """The rows of ``table`` (only ``columns``) in primary-key order, ``chunk`` at a time (server-side cursor)."""
-    dialect = conn.dialect.name
-
-    def packed(since: str) -> bool:
-        return compact_stored(conn, since)
-
-    stmt = select(*[_raw(table.c[name], dialect, packed).label(name) for name in columns])
+    dialect, stored = conn.dialect.name, compact_form(conn)
+    stmt = select(*[_raw(table.c[name], dialect, stored(table.c[name])).label(name) for name in columns])
     stmt = stmt.order_by(*table.primary_key.columns)
     result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": chunk})
     for part in result.partitions(chunk):
@@ -209,21 +206,20 @@ class TableWriter:
         pg = conn.dialect.name == "postgresql"
         values: dict[str, Any] = {}
         packed = {name for name in self.columns if isinstance(table.c[name].type, CompactJSON)}
-        #: positions of the backed-up JSON texts stored compact (a schema at 0015 or later; before it, these
-        #: columns are JSON and the text goes in as it is)
-        self.compact = [i for i, name in enumerate(self.columns)
-                        if name in packed and compact_stored(conn, _since(table.c[name]))]
-        #: the dictionary each of those is written with
-        self.versions = {i: int(getattr(table.c[self.columns[i]].type, "version", compact.CURRENT)) for i in self.compact}
-        #: positions of hex digests the schema stores as bytes (0017 or later): converted here, since COPY binds
+        stored = compact_form(conn)
+        cols = [table.c[name] for name in self.columns]
+        #: the backed-up JSON texts the schema stores compact (0015 or later; 0017 for audit payloads; before it,
+        #: these columns are JSON and the text goes in as it is), by position: the dictionary each is written with
+        self.compact = {i: int(col.type.version) for i, col in enumerate(cols)
+                        if isinstance(col.type, CompactJSON) and stored(col)}
+        #: hex digests the schema stores as bytes (0017 or later), by position: converted here, since COPY binds
         #: no column type
-        self.hexes = [i for i, name in enumerate(self.columns) if isinstance(table.c[name].type, HexDigest)
-                      and compact_stored(conn, _since(table.c[name]))]
+        self.hexes = {i: col.type for i, col in enumerate(cols) if isinstance(col.type, HexDigest) and stored(col)}
         for i, name in enumerate(self.columns):
             col = table.c[name]
             if i in self.compact:
                 values[name] = bindparam(f"p{i}", type_=LargeBinary)
-            elif isinstance(col.type, HexDigest) and not compact_stored(conn, col.type.since):
+            elif isinstance(col.type, HexDigest) and i not in self.hexes:
                 values[name] = bindparam(f"p{i}", type_=String)  # a schema before 0017: the hex text as it is
             elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is
                 p = bindparam(f"p{i}", type_=Text)
@@ -244,12 +240,12 @@ class TableWriter:
 
     def _compacted(self, row: Sequence[Any]) -> tuple[Any, ...]:
         out = list(row)
-        for i in self.compact:
+        for i, version in self.compact.items():
             if out[i] is not None:
-                out[i] = compact.dumps(json.loads(out[i]), self.versions[i])
-        for i in self.hexes:
+                out[i] = compact.dumps(json.loads(out[i]), version)
+        for i, hex_type in self.hexes.items():
             if isinstance(out[i], str):
-                out[i] = HexDigest().process_bind_param(out[i], None)
+                out[i] = hex_type.process_bind_param(out[i], None)
         return tuple(out)
 
     def _copy(self, rows: Sequence[Sequence[Any]]) -> None:

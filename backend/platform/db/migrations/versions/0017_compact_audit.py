@@ -2,7 +2,7 @@
 
 Issue 21 (compact rows) and issue 20 (the default history under 400 MB). ``audit_log.payload`` held 359 bytes
 of JSON text per row on the default history (260,000 rows, 2.2 per application); stored with
-backend/platform/db/compact.py and its audit dictionary (header 2) it is ~123. The value does not change, so
+backend/platform/db/compact.py and its audit dictionary (header 2) it is ~131. The value does not change, so
 neither do the hashes: ``payload_hash`` is over the canonical JSON of the value, whatever the stored bytes.
 
 The three hashes (``payload_hash``, ``prev_hash``, ``row_hash``: 64 hex characters each) are stored as their
