@@ -62,6 +62,12 @@ def _b(hex_digest: str) -> bytes:
     return bytes.fromhex(hex_digest)
 
 
+def _plain(db, payload):
+    """A payload as plain JSON text (PostgreSQL's bytea column: that text's bytes)."""
+    text = json.dumps(payload)
+    return text if db.dialect == "sqlite" else text.encode()
+
+
 def _attacker(db):
     """Drop the append-only triggers on both tables, as a DB owner can."""
     with db.transaction() as s:
@@ -135,8 +141,11 @@ def test_deleted_middle_row_is_named(svc):
     assert not report.ok and report.first_broken_seq == 3
 
 
+@pytest.mark.parametrize("stored", ["compact", "plain JSON text", "hex text hashes"])
 @pytest.mark.parametrize("field", ["actor", "payload"])
-def test_edited_and_rehashed_row_is_named(svc, field):
+def test_edited_and_rehashed_row_is_named(svc, field, stored):
+    """Written back as the product stores it, or in the forms the table held before 0017 (the payload as plain
+    JSON text, the hashes as hex text): either way the sealed batch names the row."""
     _fill(svc.db, 8)
     _seal_all(svc)
     _attacker(svc.db)
@@ -151,7 +160,9 @@ def test_edited_and_rehashed_row_is_named(svc, field):
     p_hash = sha256(canonical_json(payload))
     r_hash = row_hash_v2(rid, at, actor, role, action, etype, eid, p_hash)  # everything the DB holds, re-hashed
     _sql(svc.db, "UPDATE audit_log SET actor = :a, payload = :p, payload_hash = :ph, row_hash = :rh WHERE seq = 4",
-         a=actor, p=compact.dumps(payload, compact.AUDIT), ph=_b(p_hash), rh=_b(r_hash))  # stored as the product does
+         a=actor, p=_plain(svc.db, payload) if stored == "plain JSON text" else compact.dumps(payload, compact.AUDIT),
+         ph=p_hash if stored == "hex text hashes" and svc.db.dialect == "sqlite" else _b(p_hash),
+         rh=r_hash if stored == "hex text hashes" and svc.db.dialect == "sqlite" else _b(r_hash))
     report = svc.audit.verify()
     assert not report.ok and report.first_broken_seq == 4 and "changed after batch" in report.detail
 
