@@ -21,12 +21,12 @@ help:
 # where uv cannot be fetched or fails, pip does the same install. $(1): a virtualenv's bin/, $(2): what to install.
 UV_VERSION := 0.13.9
 define install_into
-	if [ -x $(1)/uv ]; then $(1)/uv pip install -q --python $(1)/python $(2) || $(1)/pip install -q $(2); \
+	if [ -x $(1)/uv ]; then $(1)/uv pip install -q --compile-bytecode --python $(1)/python $(2) || $(1)/pip install -q $(2); \
 	else $(1)/pip install -q $(2); fi
 endef
 define new_venv
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -q uv==$(UV_VERSION) || $(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -qq uv==$(UV_VERSION) || $(1)/bin/python -m pip install -q --upgrade pip
 endef
 
 $(BIN)/python:
