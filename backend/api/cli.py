@@ -18,6 +18,9 @@ CONFIGURED_RING = ("The key ring comes from CREDITRISK_API__SIGNING_KEYS: change
                    "(`creditrisk api keys rotate --print` prints a rotated ring to paste there).")
 
 
+WORKER_START_S = 120  # seconds a worker may take to start (imports, model, kernels) or to answer a health check
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port", min=1, max=65535)] = 8000,
@@ -43,9 +46,13 @@ def serve(
         svc.close()
     out.print(f"creditrisk API on http://{host}:{port} ({workers} worker(s)); docs at /docs; "
               f"signing key {ring.active}", highlight=False, soft_wrap=True)
+    # With several workers uvicorn's supervisor pings each one and kills any that has not answered within
+    # timeout_worker_healthcheck (5 s by default): a worker spends longer than that importing the product and
+    # loading the model, so every worker was killed while starting, again and again, and none ever served.
     uvicorn.run("backend.api:create_app", factory=True, host=host, port=port, workers=workers,
                 log_config=log_config(log_level), log_level=log_level, access_log=False, server_header=False,
-                proxy_headers=False)  # forwarded headers: only from api.trusted_proxies (see create_app)
+                proxy_headers=False,  # forwarded headers: only from api.trusted_proxies (see create_app)
+                timeout_worker_healthcheck=WORKER_START_S)
 
 
 @clients_app.command("add")

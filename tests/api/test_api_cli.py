@@ -98,3 +98,31 @@ def test_serve_runs_uvicorn_on_loopback(env):
     scored = [x for x in access if x["route"] == "/v1/score"]
     assert len(scored) == 1 and scored[0]["status"] == 401 and scored[0]["problem"] == "unauthorized"
     assert all(set(x) >= {"request_id", "method", "status", "duration_ms"} for x in access)
+
+
+def test_serve_with_several_workers_keeps_them(env):
+    """`serve --workers 2`: both workers start and serve. uvicorn's supervisor used to kill every worker that had
+    not answered its health check within 5 s, i.e. while it was still importing the product: none ever served."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port), "--workers", "2"],
+                            cwd=env, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("no worker served within 180 s")
+        time.sleep(8)  # past the supervisor's old 5 s health-check window, with both workers up
+        assert all(httpx.get(f"{base}/health/live", timeout=5).status_code == 200 for _ in range(20))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    log = out.decode()
+    assert "died" not in log and "failed to start" not in log, log[-2000:]
+    assert log.count("Started server process") == 2, log[-2000:]
