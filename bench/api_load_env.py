@@ -21,8 +21,11 @@ from typing import Any
 
 import httpx
 
+from backend.models.signing import DEV_KEY_FILE  # where a data dir keeps its model signing key
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE = ROOT / "var" / "bench" / "api_load_models"
+KEY_DATA_DIR = ROOT / "var" / "bench" / "api_load_data"  # the data dir whose key signed the cached model
 CLIENT_NAME = "load-bench"
 # the benchmark is one client at hundreds of requests per second: the per-client limit (600/min by
 # default) is raised so the limiter is exercised (every request is counted) but never refuses
@@ -69,21 +72,35 @@ class Scratch:
 
 def _model(root: Path, retrain: bool, registry: Path | None) -> Path:
     """A registry with a champion: ``registry`` if given, else the cached bench model (trained once with
-    the default ensemble size on 4,000 synthetic rows, ~15 s)."""
+    the default ensemble size on 4,000 synthetic rows, ~15 s). The cached model is signed by a key of its
+    own (``var/bench/api_load_data/secrets``), copied into ``root`` with it: every scratch data dir would
+    otherwise make a key of its own, refuse the model as unsigned and serve nothing (503 "model")."""
     from backend.models.registry import Registry
     from backend.training.train import train_and_register
 
-    src = registry
+    src, key = registry, None
     if src is None:
-        src = MODEL_CACHE
-        if retrain or not (src / "creditrisk").exists():
+        src, key = MODEL_CACHE, KEY_DATA_DIR / DEV_KEY_FILE
+        if retrain or not (src / "creditrisk").exists() or not key.exists():
             shutil.rmtree(src, ignore_errors=True)
-            t0 = time.perf_counter()
-            report = train_and_register(None, rows=4000, seed=3, registry_root=src, name="creditrisk", cv_folds=2)
-            Registry(src, name="creditrisk").promote(report["version"], gates_required=False)
+            shutil.rmtree(KEY_DATA_DIR, ignore_errors=True)
+            before = os.environ.get("CREDITRISK_DATA_DIR")
+            os.environ["CREDITRISK_DATA_DIR"] = str(KEY_DATA_DIR)  # the signing key is made (and found) there
+            try:
+                t0 = time.perf_counter()
+                report = train_and_register(None, rows=4000, seed=3, registry_root=src, name="creditrisk", cv_folds=2)
+                Registry(src, name="creditrisk").promote(report["version"], gates_required=False)
+            finally:
+                if before is None:
+                    os.environ.pop("CREDITRISK_DATA_DIR", None)
+                else:
+                    os.environ["CREDITRISK_DATA_DIR"] = before
             print(f"trained the bench model in {time.perf_counter() - t0:.0f} s ({src})")
     dest = root / "models"
     shutil.copytree(src, dest)
+    if key is not None:
+        (root / DEV_KEY_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(key, root / DEV_KEY_FILE)
     return dest
 
 
@@ -92,6 +109,7 @@ def prepare(*, database_url: str, retrain: bool, registry: Path | None, n_templa
     from api_load_gen import write_templates
 
     from backend.container import build_services
+    from backend.domain import parse_key_factors
     from backend.identity.clients import ApiClientService
     from backend.training.synthetic import generate
 
@@ -119,6 +137,9 @@ def prepare(*, database_url: str, retrain: bool, registry: Path | None, n_templa
                                                 errors="ignore")
     apps = [{k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()
              if v is not None and not (isinstance(v, float) and math.isnan(v))} for rec in frame.to_dict("records")]
+    for app in apps:  # the generator writes a file's "21;01" text; the API takes the bureau's codes as a list
+        if "bureau_key_factors" in app:
+            app["bureau_key_factors"] = list(parse_key_factors(app["bureau_key_factors"]))
     scratch.templates = root / "templates.tsv"
     write_templates(apps, scratch.templates)
     return scratch

@@ -152,8 +152,6 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="batch-score-"))
     try:
         _model(data, False, None)
-        if (ROOT / "var" / "secrets").exists():  # the key the cached bench model was signed with
-            shutil.copytree(ROOT / "var" / "secrets", data / "secrets")
         t = time.perf_counter()
         frame = generate(args.rows, seed=11)
         frame.head(2_000).to_csv(data / "warm.csv", index=False)
