@@ -121,13 +121,14 @@ def _decision(s: Any, i: int, body: dict[str, Any]) -> None:
 
 
 def _plain(s: Any, i: int, body: dict[str, Any]) -> None:
+    """The same audit row as the product stores it (compact payload, hashes as bytes: the table's own column
+    types), hashed but neither chained nor sealed."""
     rid, when = uuid.uuid4(), datetime.now(UTC)
     ph = sha256(canonical_json(body))
-    s.execute(sa.text("INSERT INTO audit_log (id, at, actor, role, action, entity_type, entity_id, payload, "
-                      "payload_hash, prev_hash, row_hash) VALUES (:id, :at, 'api', 'client', 'decided', 'decision', "
-                      ":e, CAST(:p AS json), :ph, '', :rh)"),
-              {"id": rid, "at": when, "e": str(i), "p": canonical_json(body), "ph": ph,
-               "rh": row_hash_v2(rid, when, "api", "client", "decided", "decision", str(i), ph)})
+    s.execute(sa.insert(AuditLog), [{
+        "id": rid, "at": when, "actor": "api", "role": "client", "action": "decided", "entity_type": "decision",
+        "entity_id": str(i), "payload": body, "payload_hash": ph, "prev_hash": "",
+        "row_hash": row_hash_v2(rid, when, "api", "client", "decided", "decision", str(i), ph)}])
 
 
 def _locked(s: Any, i: int, body: dict[str, Any]) -> None:
@@ -153,14 +154,19 @@ def _writer(url: str, path: str, seconds: float, start: Any, out: Any, k: int) -
     bodies = [_payload(i) for i in range(64)]
     start.wait()
     n, end = 0, time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        body = bodies[n % 64]
-        with db.transaction() as s:
-            _decision(s, n, body)
-            audit(s, k * 10_000_000 + n, body)
-        n += 1
+    try:
+        while time.perf_counter() < end:
+            body = bodies[n % 64]
+            with db.transaction() as s:
+                _decision(s, n, body)
+                audit(s, k * 10_000_000 + n, body)
+            n += 1
+    except Exception as exc:  # the parent stops with it (it used to wait for this writer's count forever)
+        out.put(f"writer {k} ({path}) failed: {type(exc).__name__}: {str(exc)[:300]}")
+        raise
+    finally:
+        db.dispose()
     out.put(n)
-    db.dispose()
 
 
 def _sequencer(url: str, ckdir: str, keys_json: str, stop: Any) -> None:
@@ -192,7 +198,14 @@ def run_cell(base: str, path: str, writers: int, seconds: float, keys: ChainKeys
         p.start()
     time.sleep(0.5)
     start.set()
-    total = sum(out.get() for _ in procs)
+    counts = [out.get(timeout=seconds + 120) for _ in procs]
+    failed = [c for c in counts if isinstance(c, str)]
+    if failed:
+        for p in procs:
+            p.kill()
+        stop.set()
+        raise RuntimeError("; ".join(failed))
+    total = sum(counts)
     for p in procs:
         p.join()
     note = ""
