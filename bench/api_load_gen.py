@@ -275,5 +275,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``. The event loop can leave the pipe non-blocking; with PYTHONUNBUFFERED set,
+    ``print`` then made one raw write that the full pipe took only 64 kB of, and the rest was lost (the parent
+    read broken JSON: "Expecting ',' delimiter: line 2 column 1 (char 65537)")."""
+    os.set_blocking(fd, True)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 if __name__ == "__main__":
-    print(json.dumps(open_loop(json.loads(Path(sys.argv[1]).read_text()))), flush=True)
+    _write_all(sys.stdout.fileno(), (json.dumps(open_loop(json.loads(Path(sys.argv[1]).read_text()))) + "\n").encode())
