@@ -26,7 +26,9 @@ define install_into
 endef
 define new_venv
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/python -m pip install -qq uv==$(UV_VERSION) || $(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -m pip install -qq uv==$(UV_VERSION) 2>/dev/null || { \
+	  echo "uv $(UV_VERSION) could not be installed: pip installs the requirements instead (slower)"; \
+	  $(1)/bin/python -m pip install -q --upgrade pip; }
 endef
 
 $(BIN)/python:
