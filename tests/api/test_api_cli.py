@@ -71,6 +71,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _answers(url: str, *, within_s: float) -> bool:
+    """Whether ``url`` answers 200 within ``within_s`` seconds (polled; a refused connection is retried)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 def test_serve_runs_uvicorn_on_loopback(env):
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)], cwd=env,
@@ -78,13 +91,7 @@ def test_serve_runs_uvicorn_on_loopback(env):
                             stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
+        if not _answers(f"{base}/health/live", within_s=60):
             pytest.fail("the API did not start")
         ready = httpx.get(f"{base}/health/ready", timeout=5)
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
@@ -109,14 +116,7 @@ def test_serve_with_several_workers_keeps_them(env):
                             stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
+        if not _answers(f"{base}/health/ready", within_s=180):
             pytest.fail("no worker served within 180 s")
         time.sleep(8)  # past the supervisor's old 5 s health-check window, with both workers up
         assert all(httpx.get(f"{base}/health/live", timeout=5).status_code == 200 for _ in range(20))
