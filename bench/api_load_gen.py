@@ -276,9 +276,10 @@ def tree_cpu_seconds(pid: int) -> float:
 
 
 def _write_all(fd: int, data: bytes) -> None:
-    """All of ``data`` to ``fd``. The event loop can leave the pipe non-blocking; with PYTHONUNBUFFERED set,
-    ``print`` then made one raw write that the full pipe took only 64 kB of, and the rest was lost (the parent
-    read broken JSON: "Expecting ',' delimiter: line 2 column 1 (char 65537)")."""
+    """All of ``data`` to ``fd``, on a blocking pipe. The parent once read a result cut at 64 kB ("Expecting ','
+    delimiter: line 2 column 1 (char 65537)"), the pipe's capacity; our reading of it: with PYTHONUNBUFFERED set,
+    ``print`` makes one raw write, which a pipe left non-blocking takes only in part (not reproduced in isolation;
+    the next run passed). Writing every byte on a blocking pipe rules that out."""
     os.set_blocking(fd, True)
     view = memoryview(data)
     while view:
