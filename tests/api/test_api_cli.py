@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from proc_helpers import free_port, wait_until_ok
 from typer.testing import CliRunner
 
 from backend.cli import app
@@ -65,34 +65,14 @@ def test_keys_rotate_list_remove(env):
     assert len(ring["keys"]) == 2 and ring["active"] != old
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _answers(url: str, *, within_s: float) -> bool:
-    """Whether ``url`` answers 200 within ``within_s`` seconds (polled; a refused connection is retried)."""
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
 def test_serve_runs_uvicorn_on_loopback(env):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)], cwd=env,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        if not _answers(f"{base}/health/live", within_s=60):
-            pytest.fail("the API did not start")
+        wait_until_ok(f"{base}/health/live", proc, seconds=60, name="the API", log=lambda: "")
         ready = httpx.get(f"{base}/health/ready", timeout=5)
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         res = httpx.post(f"{base}/v1/score", json={"loan_amount": 5000}, timeout=5)
@@ -110,14 +90,13 @@ def test_serve_runs_uvicorn_on_loopback(env):
 def test_serve_with_several_workers_keeps_them(env):
     """`serve --workers 2`: both workers start and serve. uvicorn's supervisor used to kill every worker that had
     not answered its health check within 5 s, i.e. while it was still importing the product: none ever served."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port), "--workers", "2"],
                             cwd=env, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        if not _answers(f"{base}/health/ready", within_s=180):
-            pytest.fail("no worker served within 180 s")
+        wait_until_ok(f"{base}/health/ready", proc, seconds=180, name="serve --workers 2", log=lambda: "")
         time.sleep(8)  # past the supervisor's old 5 s health-check window, with both workers up
         assert all(httpx.get(f"{base}/health/live", timeout=5).status_code == 200 for _ in range(20))
     finally:
