@@ -260,16 +260,26 @@ def run_wrk(url: str, *, mode: str, token: str, seconds: float, connections: int
     raise RuntimeError(f"wrk printed no result: {done.stdout[-500:]} {done.stderr[-500:]}")
 
 
-# -- server CPU (the process tree of the server) ------------------------------------------------------
-def tree_cpu_seconds(pid: int) -> float:
-    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+# -- the server's process tree (uvicorn's supervisor and its workers) ---------------------------------
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its descendants (a process gone meanwhile may be listed: its /proc files no longer read)."""
+    out, todo = [], [pid]
     while todo:
         p = todo.pop()
+        out.append(p)
+        try:
+            todo += [int(c) for task in Path(f"/proc/{p}/task").iterdir() for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for p in tree_pids(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, IndexError, ValueError):
             continue
     return total

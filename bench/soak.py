@@ -38,23 +38,19 @@ from pathlib import Path
 from typing import Any
 
 from api_load_env import ROOT, PrivateRedis, Scratch, Server, cleanup, prepare
-from api_load_gen import collect, fixed_rate_stats, spawn_open_loop, tree_cpu_seconds, wait_ready
+from api_load_gen import collect, fixed_rate_stats, spawn_open_loop, tree_cpu_seconds, tree_pids, wait_ready
 
 GOAL_RPS, PLANNED_CORES = 1000, 8  # README "1000 req/s for an hour": 8 cores at <= 60 % CPU
 
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and its descendants (the uvicorn supervisor and its workers), in MB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
+    total = 0
+    for p in tree_pids(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
+            total += next((int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                           if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError, IndexError):
             continue
     return total / 1024
 
