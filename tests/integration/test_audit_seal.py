@@ -159,10 +159,10 @@ def test_edited_and_rehashed_row_is_named(svc, field, stored):
         payload = {**payload, "i": 999}
     p_hash = sha256(canonical_json(payload))
     r_hash = row_hash_v2(rid, at, actor, role, action, etype, eid, p_hash)  # everything the DB holds, re-hashed
+    as_text = stored == "hex text hashes" and svc.db.dialect == "sqlite"  # (a bytea column holds no text)
     _sql(svc.db, "UPDATE audit_log SET actor = :a, payload = :p, payload_hash = :ph, row_hash = :rh WHERE seq = 4",
          a=actor, p=_plain(svc.db, payload) if stored == "plain JSON text" else compact.dumps(payload, compact.AUDIT),
-         ph=p_hash if stored == "hex text hashes" and svc.db.dialect == "sqlite" else _b(p_hash),
-         rh=r_hash if stored == "hex text hashes" and svc.db.dialect == "sqlite" else _b(r_hash))
+         ph=p_hash if as_text else _b(p_hash), rh=r_hash if as_text else _b(r_hash))
     report = svc.audit.verify()
     assert not report.ok and report.first_broken_seq == 4 and "changed after batch" in report.detail
 
