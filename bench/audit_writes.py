@@ -120,27 +120,28 @@ def _decision(s: Any, i: int, body: dict[str, Any]) -> None:
               {"id": uuid.uuid4(), "p": canonical_json(body)})
 
 
-def _plain(s: Any, i: int, body: dict[str, Any]) -> None:
-    """The same audit row as the product stores it (compact payload, hashes as bytes: the table's own column
-    types), hashed but neither chained nor sealed."""
+def _insert_row(s: Any, i: int, body: dict[str, Any], prev: str | None) -> None:
+    """One audit row as the product stores it (compact payload, hashes as bytes: the table's own column types):
+    chained to ``prev`` as before revision 0008, or with ``prev=None`` hashed but neither chained nor sealed."""
     rid, when = uuid.uuid4(), datetime.now(UTC)
     ph = sha256(canonical_json(body))
+    fields = (rid, when, "api", "client", "decided", "decision", str(i), ph)
     s.execute(sa.insert(AuditLog), [{
         "id": rid, "at": when, "actor": "api", "role": "client", "action": "decided", "entity_type": "decision",
-        "entity_id": str(i), "payload": body, "payload_hash": ph, "prev_hash": "",
-        "row_hash": row_hash_v2(rid, when, "api", "client", "decided", "decision", str(i), ph)}])
+        "entity_id": str(i), "payload": body, "payload_hash": ph, "prev_hash": prev or "",
+        "row_hash": row_hash_v2(*fields) if prev is None else row_hash(prev, *fields)}])
+
+
+def _plain(s: Any, i: int, body: dict[str, Any]) -> None:
+    """The ceiling: the audit row alone, no chain."""
+    _insert_row(s, i, body, None)
 
 
 def _locked(s: Any, i: int, body: dict[str, Any]) -> None:
     """The product's ``append_many`` before revision 0008, statement for statement (lock, head, INSERT)."""
     s.execute(sa.text("SELECT pg_advisory_xact_lock(7734001)"))  # the old chain-head lock
     prev = s.execute(sa.select(AuditLog.row_hash).order_by(AuditLog.seq.desc()).limit(1)).scalar() or "0" * 64
-    rid, when = uuid.uuid4(), datetime.now(UTC)
-    ph = sha256(canonical_json(body))
-    s.execute(sa.insert(AuditLog), [{
-        "id": rid, "at": when, "actor": "api", "role": "client", "action": "decided", "entity_type": "decision",
-        "entity_id": str(i), "payload": body, "payload_hash": ph, "prev_hash": prev,
-        "row_hash": row_hash(prev, rid, when, "api", "client", "decided", "decision", str(i), ph)}])
+    _insert_row(s, i, body, prev)
 
 
 def _sealed(s: Any, i: int, body: dict[str, Any]) -> None:
