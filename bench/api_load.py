@@ -67,6 +67,13 @@ from api_load_gen import (
 
 TARGET_RATIO, TARGET_P99_MS, TARGET_REDIS_DELTA_MS = 0.8, 50.0, 10.0
 GOAL_RPS, UTILISATION, VCPUS_PER_INSTANCE = 1000, 0.6, 4
+
+
+def cores_for(cost_ms: float) -> tuple[int, int]:
+    """The cores (and 4-vCPU instances, before the spare) that serve GOAL_RPS at <= UTILISATION CPU when a
+    request costs ``cost_ms`` of CPU (the README's capacity plan; ``bench/soak.py`` sizes its measurement with it)."""
+    cores = math.ceil(GOAL_RPS * cost_ms / 1000 / UTILISATION)
+    return cores, math.ceil(cores / VCPUS_PER_INSTANCE)
 BUSY_CORES = 0.25  # other processes' average CPU use above which the figures are flagged as noisy
 
 
@@ -212,8 +219,7 @@ def evaluate(res: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     # sizing: the dearer of the two CPU costs per request, at saturation (requests share transactions)
     # and at the fixed rate (fewer do); a worker at <= UTILISATION runs somewhere in between
     cost_ms = max(1000 / per_core, 1000 * res["fixed"]["server_cpu_share"] / res["fixed"]["rate"])
-    cores = math.ceil(GOAL_RPS * cost_ms / 1000 / UTILISATION)
-    instances = math.ceil(cores / VCPUS_PER_INSTANCE)
+    cores, instances = cores_for(cost_ms)
     f, up, down = res["fixed"], res["redis_up"], res["redis_down"]
     delta = down["p99_ms"] - up["p99_ms"]
     checks = {
