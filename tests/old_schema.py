@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-HEAD = "0017"  # the newest migration (backend/platform/db/migrations/versions)
+HEAD = "0018"  # the newest migration (backend/platform/db/migrations/versions)
 
 APPLICATION_COLUMNS = (("id", sa.Uuid), ("applicant_id", sa.String), ("features", sa.JSON), ("protected", sa.JSON),
                        ("loan_amount", sa.Float), ("applied_at", sa.DateTime(timezone=True)),

@@ -3,7 +3,8 @@
 
 The import's statements (:data:`_SQL`) run over list parameters (``json_each`` on SQLite, arrays on
 PostgreSQL) with bulk writes, so 150,000 rows do not spend their time in per-value type conversion.
-Ids travel as 32 hex digits, times as UTC text in each backend's own format.
+Ids travel as 32 hex digits (SQLite stores their 16 bytes: converted in SQL and at the driver), times as UTC
+text in each backend's own format.
 """
 
 from __future__ import annotations
@@ -41,18 +42,27 @@ def _fmt(ts: pd.Series, pattern: str) -> list[str]:
     return list(np.asarray(pd.DatetimeIndex(uniques).strftime(pattern), dtype=object)[codes])
 
 
+def _unhex(value: str) -> bytes | None:
+    """SQLite's ``unhex`` (3.41+; this driver may link an older one) for the lookups' id lists."""
+    try:
+        return bytes.fromhex(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i:i + CHUNK]
 
 
 _SQL: dict[str, dict[str, str]] = {
-    "sqlite": {
-        "by_id": "SELECT id, applied_at FROM applications WHERE id IN (SELECT value FROM json_each(:ids))",
-        "by_external": "SELECT external_id, id, applied_at FROM applications "
+    "sqlite": {  # ids are 16-byte BLOBs since 0018 (backend/platform/db/base.py UUIDKey): hex in and out here
+        "by_id": "SELECT lower(hex(id)), applied_at FROM applications "
+                 "WHERE id IN (SELECT creditrisk_unhex(value) FROM json_each(:ids))",
+        "by_external": "SELECT external_id, lower(hex(id)), applied_at FROM applications "
                        "WHERE external_id IN (SELECT value FROM json_each(:ids))",
-        "existing": "SELECT application_id, id, observed_at FROM outcomes "
-                    "WHERE application_id IN (SELECT value FROM json_each(:ids))",
+        "existing": "SELECT lower(hex(application_id)), lower(hex(id)), observed_at FROM outcomes "
+                    "WHERE application_id IN (SELECT creditrisk_unhex(value) FROM json_each(:ids))",
         # qmark executemany through the driver (no per-row statement processing)
         "insert": "INSERT INTO outcomes (id, application_id, funded, defaulted, observed_at, imported_at, batch_id) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -89,6 +99,9 @@ class OutcomeImportRepository:
         self.pg = s.get_bind().dialect.name == "postgresql"
         self.sql = _SQL["postgresql" if self.pg else "sqlite"]
         self.time_format = _PG_TIME if self.pg else _SQLITE_TIME
+        if not self.pg:
+            raw = s.connection().connection.driver_connection
+            raw.create_function("creditrisk_unhex", 1, _unhex, deterministic=True)
 
     def _select(self, name: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
         rows: list[Any] = []
@@ -132,7 +145,7 @@ class OutcomeImportRepository:
                 self.s.execute(text(self.sql["insert"]), {**part, "now": now, "batch": batch})
             return
         self.s.connection().exec_driver_sql(self.sql["insert"], [
-            (i, a, f, d, o, now, batch) for i, a, f, d, o in
+            (bytes.fromhex(i), bytes.fromhex(a), f, d, o, now, batch) for i, a, f, d, o in
             zip(rows["id"], rows["app"], rows["funded"], rows["defaulted"], rows["observed"], strict=True)])
 
     def update(self, rows: dict[str, list[Any]], now: str, batch: str) -> None:
@@ -144,7 +157,7 @@ class OutcomeImportRepository:
                 self.s.execute(text(self.sql["update"]), {**part, "now": now, "batch": batch})
             return
         self.s.connection().exec_driver_sql(self.sql["update"], [
-            (f, d, o, now, batch, i) for i, f, d, o in
+            (f, d, o, now, batch, bytes.fromhex(i)) for i, f, d, o in
             zip(rows["id"], rows["funded"], rows["defaulted"], rows["observed"], strict=True)])
 
     def values(self, mask: np.ndarray, ids: list[Any], app: pd.Series, funded: pd.Series,

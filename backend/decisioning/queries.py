@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, or_, select, text
+from sqlalchemy import func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
+from backend.platform.db.base import uuid_text
 from backend.platform.db.tables_access import User
 from backend.platform.db.tables_book import Application, Decision, Prediction
 
@@ -131,9 +132,8 @@ class DecisionRepository:
             match: list[Any] = []
             if text:
                 esc = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                as_text = func.lower(cast(Application.id, String))  # dashed on PostgreSQL, 32 hex on SQLite
+                as_text = uuid_text(Application.id, self.s.get_bind().dialect.name)  # 32 hex digits
                 match += [Application.external_id.like(esc + "%", escape="\\"),
-                          as_text.like(esc.lower() + "%", escape="\\"),
                           as_text.like(esc.lower().replace("-", "") + "%", escape="\\")]
                 try:
                     match.append(Application.id == uuid.UUID(text))

@@ -56,7 +56,7 @@ from sqlalchemy.types import TypeEngine
 from backend.compliance import ARCHIVED, AuditFilter, AuditRepository, ChainReport
 from backend.operations.backup_format import UNKNOWN_TYPE, BackupError
 from backend.platform.db import compact
-from backend.platform.db.base import HexDigest
+from backend.platform.db.base import HexDigest, UUIDKey
 from backend.platform.db.compact import CompactJSON
 from backend.platform.db.engine import MIGRATIONS_DIR, Database
 from backend.platform.db.schema import metadata
@@ -133,7 +133,8 @@ class _StoredJSONText(TypeDecorator[str]):
 
 def compact_form(conn: Connection) -> Callable[[Column[Any]], bool]:
     """Whether a column of a compact type holds its compact form in ``conn``'s schema: compact JSON since 0015
-    (audit payloads since 0017), hex digests as bytes since 0017 (the type's ``since``). The revision is read once."""
+    (audit payloads since 0017), hex digests as bytes since 0017, UUIDs as bytes on SQLite since 0018 (the
+    type's ``since``). The revision is read once."""
     rev = current_revision(conn)  # (comes_before counts a revision as coming before itself)
 
     def stored(col: Column[Any]) -> bool:
@@ -221,6 +222,8 @@ class TableWriter:
                 values[name] = bindparam(f"p{i}", type_=LargeBinary)
             elif isinstance(col.type, HexDigest) and i not in self.hexes:
                 values[name] = bindparam(f"p{i}", type_=String)  # a schema before 0017: the hex text as it is
+            elif isinstance(col.type, UUIDKey) and not stored(col):
+                values[name] = bindparam(f"p{i}", type_=Uuid())  # before 0018: hex text on SQLite, as it held then
             elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is
                 p = bindparam(f"p{i}", type_=Text)
                 values[name] = cast(p, JSON) if pg else p

@@ -7,15 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, UTCDateTime, new_id, utcnow
+from backend.platform.db.base import Base, UTCDateTime, UUIDKey, new_id, utcnow
 
 
 class User(Base):
     __tablename__ = "users"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     username: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     display_name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(32))
@@ -30,7 +30,7 @@ class AuthSession(Base):
     """A server-side console/API session; the cookie only carries its random id."""
 
     __tablename__ = "sessions"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -68,7 +68,7 @@ class MfaRecoveryCode(Base):
     """One single-use recovery code: only its keyed hash is stored; ``used_at`` set when spent."""
 
     __tablename__ = "mfa_recovery_codes"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -80,7 +80,7 @@ class ApiClient(Base):
     stored; revoking keeps the row (and its audit trail) and refuses its tokens at once."""
 
     __tablename__ = "api_clients"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     client_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(32))
@@ -99,7 +99,7 @@ class IdempotencyRecord(Base):
     the same request gets the stored answer, a different request with the key gets 409."""
 
     __tablename__ = "api_idempotency"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     principal: Mapped[str] = mapped_column(String(80))
     key: Mapped[str] = mapped_column(String(128))
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -7,16 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, HexDigest, UTCDateTime, new_id, utcnow
+from backend.platform.db.base import Base, HexDigest, UTCDateTime, UUIDKey, new_id, utcnow
 from backend.platform.db.compact import CompactJSON
 
 
 class Application(Base):
     __tablename__ = "applications"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     # 0008: "<id>@<client_id>" for a machine client's ids (unique within their owner), the id itself for the organisation
     external_id: Mapped[str | None] = mapped_column(String(96), unique=True, nullable=True)
     # 0007: a ``pii1:<kid>:...`` token (AES-256-GCM, backend/compliance/pii_keys.py); plaintext on rows
@@ -47,7 +47,7 @@ class Application(Base):
 
 class Prediction(Base):
     __tablename__ = "predictions"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), index=True)
     model_name: Mapped[str] = mapped_column(String(64))
     model_version: Mapped[str] = mapped_column(String(64), index=True)
@@ -75,7 +75,7 @@ class Prediction(Base):
 
 class Decision(Base):
     __tablename__ = "decisions"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     # indexed by ix_decisions_app_status (application_id, status) since 0017
     application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"))
     prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id"), nullable=True)
@@ -98,7 +98,7 @@ class Outcome(Base):
     """The observed outcome of an application: funded or not, and whether the loan defaulted."""
 
     __tablename__ = "outcomes"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     application_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applications.id"), unique=True)
     funded: Mapped[bool] = mapped_column(Boolean)
     defaulted: Mapped[bool | None] = mapped_column(Boolean, nullable=True)  # None: not funded or unknown
@@ -111,7 +111,7 @@ class ExplanationRow(Base):
     """An explanation shown to an officer (LLM text that passed the fact-check, or the template)."""
 
     __tablename__ = "explanations"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(64))
@@ -127,7 +127,7 @@ class LLMUsageRow(Base):
     """One LLM call (for the cost pages): provider, model, tokens, cost, latency, verdict."""
 
     __tablename__ = "llm_usage"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     purpose: Mapped[str] = mapped_column(String(16))  # explanation | qa
     prediction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("predictions.id"), nullable=True, index=True)
@@ -146,7 +146,7 @@ class QAExchange(Base):
     """One question about a decision and its answer, stored verbatim."""
 
     __tablename__ = "qa_exchanges"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     turn: Mapped[int] = mapped_column(Integer, default=1)  # order within the decision's conversation
@@ -170,7 +170,7 @@ class ExplanationFeedback(Base):
     """An officer's verdict on an explanation they were shown."""
 
     __tablename__ = "explanation_feedback"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     explanation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("explanations.id"), nullable=True, index=True)
     prediction_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("predictions.id"), index=True)
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
@@ -183,7 +183,7 @@ class SurveyResponse(Base):
     """A periodic satisfaction survey answer: one per user and period (e.g. ``2025-10``)."""
 
     __tablename__ = "survey_responses"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     period: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

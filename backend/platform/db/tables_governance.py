@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, HexDigest, UTCDateTime, new_id, utcnow
+from backend.platform.db.base import Base, HexDigest, UTCDateTime, UUIDKey, new_id, utcnow
 from backend.platform.db.compact import AUDIT, CompactJSON
 
 
@@ -19,7 +19,7 @@ class AuditLog(Base):
 
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, unique=True, default=new_id)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(32))
@@ -61,7 +61,7 @@ class RolloutConfig(Base):
     """
 
     __tablename__ = "rollout_configs"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     version: Mapped[int] = mapped_column(Integer, unique=True)
     phase: Mapped[str] = mapped_column(String(32))  # shadow | pilot | scaled | full
     ai_share: Mapped[float] = mapped_column(Float)  # share of applications in the AI arm (0 in shadow)
@@ -92,7 +92,7 @@ class MonitorSnapshot(Base):
     """
 
     __tablename__ = "monitor_snapshots"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32))  # drift | performance | fairness | ...
     granularity: Mapped[str] = mapped_column(String(16))  # week | month | phase | window
     period: Mapped[str] = mapped_column(String(32))  # 2025-W36 | 2025-09 | pilot | 2025-09-01..2025-09-30
@@ -109,7 +109,7 @@ class AlertRow(Base):
     """An alert raised by a monitoring rule; open -> acknowledged -> resolved (never deleted)."""
 
     __tablename__ = "alerts"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     rule: Mapped[str] = mapped_column(String(64), index=True)
     metric: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))  # info | warning | critical
@@ -137,7 +137,7 @@ class OpsEvidence(Base):
     """
 
     __tablename__ = "ops_evidence"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32), index=True)  # backup | backup_drill | security_scan | load_test | ...
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     ok: Mapped[bool] = mapped_column(Boolean)
@@ -151,7 +151,7 @@ class SignOff(Base):
     """0006: a named release sign-off by role (pm | engineering | compliance | legal), for a model version."""
 
     __tablename__ = "signoffs"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     area: Mapped[str] = mapped_column(String(16), index=True)  # pm | engineering | compliance | legal
     model_version: Mapped[str] = mapped_column(String(64), default="")
     username: Mapped[str] = mapped_column(String(64))
@@ -173,7 +173,7 @@ class VerdictAcceptance(Base):
     newer acceptance of the same phase and metric is the one that counts; each is audited."""
 
     __tablename__ = "verdict_acceptances"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     phase: Mapped[str] = mapped_column(String(32), index=True)
     metric: Mapped[str] = mapped_column(String(32))  # approval | default | fairness
     finding: Mapped[str] = mapped_column(Text)  # the verdict's sentence that was accepted, as shown
@@ -193,7 +193,7 @@ class Incident(Base):
     """
 
     __tablename__ = "incidents"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(32), default="model_rollback")
     status: Mapped[str] = mapped_column(String(16), index=True)  # open | closed
     model_version: Mapped[str] = mapped_column(String(64), index=True)  # the version rolled back
@@ -217,10 +217,10 @@ class IncidentReview(Base):
     """0014: one decision of a rolled-back version queued for manual review by its incident."""
 
     __tablename__ = "incident_reviews"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    application_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    prediction_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
+    incident_id: Mapped[uuid.UUID] = mapped_column(UUIDKey, index=True)
+    application_id: Mapped[uuid.UUID] = mapped_column(UUIDKey)
+    prediction_id: Mapped[uuid.UUID] = mapped_column(UUIDKey)
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recommendation: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | reviewed

@@ -1,0 +1,81 @@
+"""UUID keys and references stored as their 16 bytes on SQLite
+
+Issue 20 (the default history under 400 MB) and issue 21 (compact rows). SQLAlchemy's ``Uuid`` keeps a UUID as
+32 hex characters on SQLite; every application carries ~23 of them between its rows (applications,
+predictions, decisions, outcomes, audit entries) and their indexes (primary keys, references). As 16 bytes
+(backend/platform/db/base.py ``UUIDKey``: readers still see the same UUIDs) that is ~45 MB less on the default
+history. PostgreSQL is unchanged: its ``uuid`` type is 16 bytes already.
+
+Every ``CHAR(32)`` column (what ``Uuid`` creates on SQLite, and the only columns this schema declares so) is
+rewritten with ``UPDATE``: a value that is not 32 hex digits (the product never writes one) is left as the text it
+is and reads back unchanged where it is a UUID's text. Foreign keys are checked when the transaction commits
+(``defer_foreign_keys``); a temporary index on ``decisions.prediction_id`` keeps those checks from scanning the
+decisions once per prediction. ``audit_log`` is append-only: its UPDATE trigger is lifted for this transaction
+and put back before it ends. A value already converted is left alone, so an interrupted upgrade can run again.
+SQLite keeps the freed pages for new rows (``VACUUM`` gives them back to the file system).
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-07
+"""
+import re
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0018'
+down_revision = '0017'
+branch_labels = None
+depends_on = None
+
+AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_TEMP_INDEX = "ix_tmp_0018_decisions_prediction_id"
+
+
+def _uuid_bytes(value):
+    """32 hex digits -> their 16 bytes; anything else as it is."""
+    return bytes.fromhex(value) if isinstance(value, str) and _HEX32.fullmatch(value) else value
+
+
+def _uuid_columns(conn) -> dict[str, list[str]]:
+    insp = sa.inspect(conn)
+    out: dict[str, list[str]] = {}
+    for table in insp.get_table_names():
+        cols = [c["name"] for c in insp.get_columns(table)
+                if str(c["type"]).replace(" ", "").upper() == "CHAR(32)"]
+        if cols:
+            out[table] = cols
+    return out
+
+
+def _rewrite(expr: str, kind: str) -> None:
+    """Every UUID column's values of SQL type ``kind`` replaced by ``expr`` (``{c}``: the column)."""
+    conn = op.get_bind()
+    op.execute("PRAGMA defer_foreign_keys = ON")
+    has_decisions = sa.inspect(conn).has_table("decisions")
+    if has_decisions:
+        op.execute(f"CREATE INDEX IF NOT EXISTS {_TEMP_INDEX} ON decisions (prediction_id)")
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    for table, cols in _uuid_columns(conn).items():
+        for c in cols:
+            # (names from the schema itself, not from input)
+            op.execute(f"UPDATE {table} SET {c} = {expr.format(c=c)} WHERE typeof({c}) = '{kind}'")  # noqa: S608
+    op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+               f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
+    if has_decisions:
+        op.execute(f"DROP INDEX IF EXISTS {_TEMP_INDEX}")
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name != "sqlite":
+        return  # PostgreSQL's uuid is 16 bytes already
+    conn.connection.driver_connection.create_function("creditrisk_uuid_bytes", 1, _uuid_bytes, deterministic=True)
+    _rewrite("creditrisk_uuid_bytes({c})", "text")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    _rewrite("lower(hex({c}))", "blob")
