@@ -41,6 +41,7 @@ from backend.platform.db.tables_book import (
     SurveyResponse,
 )
 from backend.platform.db.tables_governance import RolloutConfig
+from backend.platform.db.timesql import month_key, plus_months, seconds_between, week_start
 
 REVIEW, HIGH_RISK = "manual_review", "high_risk"
 
@@ -54,10 +55,6 @@ class PhaseWindow:
     ends_at: datetime | None
 
 
-def _pg(s: Session) -> bool:
-    return s.get_bind().dialect.name == "postgresql"
-
-
 def _n(cond: ColumnElement[bool]) -> Any:
     """Count of rows meeting ``cond`` (portable: PostgreSQL cannot sum booleans)."""
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
@@ -65,27 +62,19 @@ def _n(cond: ColumnElement[bool]) -> Any:
 
 def _week(s: Session) -> Any:
     """Monday of the application's week (UTC)."""
-    if _pg(s):
-        return func.date(func.date_trunc("week", func.timezone("UTC", Application.applied_at)))
-    return func.date(Application.applied_at, "-6 days", "weekday 1")
+    return week_start(Application.applied_at, s.get_bind().dialect.name)
 
 
 def _month(s: Session) -> Any:
-    if _pg(s):
-        return func.to_char(func.timezone("UTC", Application.applied_at), "YYYY-MM")
-    return func.strftime("%Y-%m", Application.applied_at)
+    return month_key(Application.applied_at, s.get_bind().dialect.name)
 
 
 def _seconds_between(s: Session, later: Any, earlier: Any) -> Any:
-    if _pg(s):
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return seconds_between(later, earlier, s.get_bind().dialect.name)
 
 
 def _plus_months(s: Session, when: Any, months: int) -> Any:
-    if _pg(s):
-        return when + func.make_interval(0, months)
-    return func.datetime(when, f"+{int(months)} months")
+    return plus_months(when, months, s.get_bind().dialect.name)
 
 
 def _day(value: Any) -> date:

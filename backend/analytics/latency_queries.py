@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from backend.platform.db.tables_book import Application, Decision, LLMUsageRow, Prediction
 from backend.platform.db.tables_governance import RolloutConfig
+from backend.platform.db.timesql import month_key
 
 SQLITE_MAX_ROWS = 2_000_000
 DEFAULT_PHASE = "full"  # RolloutService's built-in default when no version is approved
@@ -34,9 +35,7 @@ ALL = "all"
 # -- expressions --------------------------------------------------------------------------------
 def month_of(s: Session, col: Any) -> ColumnElement[str]:
     """``YYYY-MM`` of a UTC timestamp column, in SQL."""
-    if s.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m", col)
-    return func.to_char(func.timezone("UTC", col), "YYYY-MM")
+    return month_key(col, s.get_bind().dialect.name)
 
 
 def timing(key: str) -> ColumnElement[float]:

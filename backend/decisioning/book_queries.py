@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from backend.platform.db.tables_book import Application, Decision, Prediction
+from backend.platform.db.timesql import month_key
 
 
 class BookRepository:
@@ -43,8 +44,7 @@ class BookRepository:
 
     def monthly(self, since: datetime | None = None) -> list[dict[str, Any]]:
         """Applications and model recommendations per calendar month of application."""
-        month = (func.strftime("%Y-%m", Application.applied_at) if self.s.get_bind().dialect.name == "sqlite"
-                 else func.to_char(Application.applied_at, "YYYY-MM"))
+        month = month_key(Application.applied_at, self.s.get_bind().dialect.name)
         q = (select(month.label("month"), Prediction.recommendation, func.count())
              .join(Prediction, Prediction.application_id == Application.id)
              .group_by("month", Prediction.recommendation).order_by("month"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +167,7 @@ class OutcomeService:
                 report.valid = int(ok.sum())
                 if strict and report.rejected:
                     return report
-                stamp = now.astimezone(UTC).strftime(repo.time_format)
+                stamp = repo.stamp(now)
                 new, upd = ok & ~has, ok & has
                 repo.insert(repo.values(new, new_uuid_hex(int(new.sum())), app, funded, default, observed),
                             stamp, report.batch_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,19 +20,22 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from backend.platform.db.base import sqlite_time
 from backend.platform.db.tables_book import Outcome
 
 CHUNK = 50_000  # ids per lookup statement
 _PG_CHUNK = 20_000  # rows per INSERT ... SELECT FROM unnest(...)
 _SQLITE_CACHE_KIB = -131_072  # 128 MiB page cache during an import (negative: KiB); restored afterwards
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite (naive UTC)
 _PG_TIME = "%Y-%m-%d %H:%M:%S.%f+00:00"
 _LOCK_ID = 7_734_003  # PostgreSQL advisory lock: one outcome import at a time
 ORM_CHUNK = 5000  # application ids per IN (...) when reading outcomes back
 
 
-def _naive(values: Any) -> np.ndarray:
-    """Times (database text in UTC, or timestamps) as naive UTC ``datetime64[ns]``."""
+def _naive(values: Any, pg: bool) -> np.ndarray:
+    """Times as the database returned them (PostgreSQL: UTC text; SQLite: microseconds since 1970, see
+    backend/platform/db/base.py UTCDateTime) as naive UTC ``datetime64[ns]``."""
+    if not pg:
+        return pd.to_datetime(pd.Series(values, dtype="Int64"), unit="us").to_numpy(dtype="datetime64[ns]")
     t = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
     return t.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 
@@ -98,7 +102,6 @@ class OutcomeImportRepository:
         self.s = s
         self.pg = s.get_bind().dialect.name == "postgresql"
         self.sql = _SQL["postgresql" if self.pg else "sqlite"]
-        self.time_format = _PG_TIME if self.pg else _SQLITE_TIME
         if not self.pg:
             raw = s.connection().connection.driver_connection
             raw.create_function("creditrisk_unhex", 1, _unhex, deterministic=True)
@@ -108,7 +111,7 @@ class OutcomeImportRepository:
         for part in _chunks(ids):
             rows += self.s.execute(text(self.sql[name]), {"ids": part if self.pg else json.dumps(part)}).all()
         f = pd.DataFrame(rows, columns=columns)
-        f[columns[-1]] = _naive(f[columns[-1]])
+        f[columns[-1]] = _naive(f[columns[-1]], self.pg)
         return f.set_index(columns[0])
 
     def prepare(self) -> int | None:
@@ -136,7 +139,7 @@ class OutcomeImportRepository:
         """Stored outcomes. index: application hex id; ``id`` (hex), ``observed`` (UTC)."""
         return self._select("existing", hex_ids, ["app", "id", "observed"])
 
-    def insert(self, rows: dict[str, list[Any]], now: str, batch: str) -> None:
+    def insert(self, rows: dict[str, list[Any]], now: Any, batch: str) -> None:
         if not rows["id"]:
             return
         if self.pg:
@@ -148,7 +151,7 @@ class OutcomeImportRepository:
             (bytes.fromhex(i), bytes.fromhex(a), f, d, o, now, batch) for i, a, f, d, o in
             zip(rows["id"], rows["app"], rows["funded"], rows["defaulted"], rows["observed"], strict=True)])
 
-    def update(self, rows: dict[str, list[Any]], now: str, batch: str) -> None:
+    def update(self, rows: dict[str, list[Any]], now: Any, batch: str) -> None:
         if not rows["id"]:
             return
         if self.pg:
@@ -166,7 +169,20 @@ class OutcomeImportRepository:
         d = default[mask]
         return {"id": ids, "app": list(app[mask]), "funded": funded[mask].to_numpy(dtype=bool).tolist(),
                 "defaulted": d.astype(object).where(d.notna(), None).tolist(),
-                "observed": _fmt(observed[mask].dt.floor("us"), self.time_format)}
+                "observed": self._times(observed[mask])}
+
+    def _times(self, ts: pd.Series) -> list[Any]:
+        """UTC timestamps as each database's statement takes them: text on PostgreSQL, the integer
+        microseconds :class:`UTCDateTime` stores on SQLite."""
+        ts = ts.dt.floor("us")
+        if self.pg:
+            return _fmt(ts, _PG_TIME)
+        aware = ts.dt.tz_convert(UTC) if ts.dt.tz is not None else ts.dt.tz_localize(UTC)
+        return aware.dt.as_unit("us").astype("int64").tolist()
+
+    def stamp(self, now: datetime) -> Any:
+        """The import's time (``imported_at``) as the statements take it."""
+        return now.astimezone(UTC).strftime(_PG_TIME) if self.pg else sqlite_time(now)
 
 
 class OutcomeRepository:

@@ -21,13 +21,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pj
-from sqlalchemy import BigInteger, LargeBinary, cast, func, select, type_coerce
+from sqlalchemy import LargeBinary, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from backend.monitoring.snapshot_queries import Snapshot, SnapshotRepository
 from backend.platform.db import compact
 from backend.platform.db.tables_book import Application, Prediction
 from backend.platform.db.tables_governance import MonitorSnapshot
+from backend.platform.db.timesql import epoch_seconds
 
 ID_BATCH = 1_000  # ids per IN (...) when fetching a sample
 
@@ -49,9 +50,7 @@ def _features_expr(s: Session) -> Any:
 
 def _epoch_seconds(s: Session) -> Any:
     """Whole seconds since 1970-01-01 UTC of ``applied_at``, computed by the database (exact integers)."""
-    if s.get_bind().dialect.name == "sqlite":
-        return cast(func.strftime("%s", Application.applied_at), BigInteger)
-    return cast(func.floor(func.extract("epoch", Application.applied_at)), BigInteger)
+    return epoch_seconds(Application.applied_at, s.get_bind().dialect.name)
 
 
 def data_span(s: Session, until: datetime) -> tuple[datetime, datetime] | None:

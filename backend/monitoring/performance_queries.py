@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, String, and_, case, delete, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from backend.platform.db.tables_book import Application, Decision, Outcome, Prediction
 from backend.platform.db.tables_governance import MonitorSnapshot
+from backend.platform.db.timesql import raw_time, utc_times
 
 COLUMNS = ("applied_at", "arm", "pd", "risk_class", "model_version", "approved", "funded", "known", "defaulted",
            "observed")
@@ -39,7 +40,8 @@ def vintage_rows(s: Session, start: datetime, end: datetime, until: datetime) ->
     latest = (select(Prediction.id).where(Prediction.application_id == Application.id)
               .order_by(Prediction.created_at.desc()).limit(1).correlate(Application).scalar_subquery())
     decided = and_(Decision.id.is_not(None), Decision.decided_at < until)
-    q = (select(type_coerce(Application.applied_at, String), Application.arm, Prediction.pd, Prediction.risk_class,
+    dialect = s.get_bind().dialect.name
+    q = (select(raw_time(Application.applied_at, dialect), Application.arm, Prediction.pd, Prediction.risk_class,
                 Prediction.model_version,
                 _flag(and_(decided, Decision.outcome == "approve")),
                 _flag(and_(Outcome.funded.is_(True), or_(Decision.id.is_(None), decided))),
@@ -52,7 +54,7 @@ def vintage_rows(s: Session, start: datetime, end: datetime, until: datetime) ->
          .outerjoin(Outcome, Outcome.application_id == Application.id)
          .where(Application.applied_at >= start, Application.applied_at < end))
     frame = pd.DataFrame(s.execute(q).all(), columns=list(COLUMNS))
-    frame["applied_at"] = pd.to_datetime(frame["applied_at"], utc=True, format="ISO8601")
+    frame["applied_at"] = utc_times(frame["applied_at"], dialect)
     frame["pd"] = pd.to_numeric(frame["pd"], errors="coerce").astype(np.float64)
     for col in COLUMNS[5:]:
         frame[col] = frame[col].astype(bool)

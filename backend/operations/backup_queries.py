@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,7 +57,7 @@ from sqlalchemy.types import TypeEngine
 from backend.compliance import ARCHIVED, AuditFilter, AuditRepository, ChainReport
 from backend.operations.backup_format import UNKNOWN_TYPE, BackupError
 from backend.platform.db import compact
-from backend.platform.db.base import HexDigest, UUIDKey
+from backend.platform.db.base import HexDigest, UTCDateTime, UUIDKey
 from backend.platform.db.compact import CompactJSON
 from backend.platform.db.engine import MIGRATIONS_DIR, Database
 from backend.platform.db.schema import metadata
@@ -120,6 +121,17 @@ def existing_columns(conn: Connection, table: Table) -> list[str] | None:
     return [c.name for c in table.columns if c.name in present]
 
 
+class _NaiveUTCText(TypeDecorator[datetime]):
+    """Write side of a time column in a schema before 0019: SQLAlchemy's text of the naive UTC time on SQLite, as
+    :class:`UTCDateTime` stored it then."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
 class _StoredJSONText(TypeDecorator[str]):
     """Read side of a compact JSON column in a backup: its JSON text, inflated but never parsed (a value
     from before migration 0015 is already text)."""
@@ -133,8 +145,8 @@ class _StoredJSONText(TypeDecorator[str]):
 
 def compact_form(conn: Connection) -> Callable[[Column[Any]], bool]:
     """Whether a column of a compact type holds its compact form in ``conn``'s schema: compact JSON since 0015
-    (audit payloads since 0017), hex digests as bytes since 0017, UUIDs as bytes on SQLite since 0018 (the
-    type's ``since``). The revision is read once."""
+    (audit payloads since 0017), hex digests as bytes since 0017, UUIDs as bytes on SQLite since 0018, times as
+    integers on SQLite since 0019 (the type's ``since``). The revision is read once."""
     rev = current_revision(conn)  # (comes_before counts a revision as coming before itself)
 
     def stored(col: Column[Any]) -> bool:
@@ -224,6 +236,8 @@ class TableWriter:
                 values[name] = bindparam(f"p{i}", type_=String)  # a schema before 0017: the hex text as it is
             elif isinstance(col.type, UUIDKey) and not stored(col):
                 values[name] = bindparam(f"p{i}", type_=Uuid())  # before 0018: hex text on SQLite, as it held then
+            elif isinstance(col.type, UTCDateTime) and not stored(col):
+                values[name] = bindparam(f"p{i}", type_=_NaiveUTCText())  # before 0019: text on SQLite
             elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is
                 p = bindparam(f"p{i}", type_=Text)
                 values[name] = cast(p, JSON) if pg else p

@@ -10,7 +10,7 @@ holds them all. The schema is created by Alembic (``backend/platform/db/migratio
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,11 +39,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores naive values)."""
+    """Timezone-aware UTC datetimes on every backend: PostgreSQL ``timestamptz``; on SQLite microseconds since
+    1970-01-01 UTC as an integer (since migration 0019: 8 bytes instead of 26 characters of text, exact, ordered;
+    SQL that computes with them goes through :mod:`backend.platform.db.timesql`). Reads accept the text of a row
+    written before 0019 too."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+    since = "0019"
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
@@ -57,6 +65,44 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> int | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; use timezone-aware UTC")
+            return (value - _EPOCH) // _US
+
+        return process
+
+    def literal_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().literal_processor(dialect)
+        bind = self.bind_processor(dialect)
+        return lambda value: str(bind(value))
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        text = super().result_processor(dialect, coltype)  # a row from before 0019: SQLAlchemy's text
+
+        def process(value: Any) -> datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, int):
+                return _EPOCH + timedelta(microseconds=value)
+            return text(value) if text is not None else value
+
+        return process
+
+
+def sqlite_time(value: datetime) -> int:
+    """How :class:`UTCDateTime` stores ``value`` (aware) on SQLite, for statements that bypass the type."""
+    return (value.astimezone(UTC) - _EPOCH) // _US
 
 
 class HexDigest(TypeDecorator[str]):

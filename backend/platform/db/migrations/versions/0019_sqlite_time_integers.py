@@ -1,0 +1,115 @@
+"""UTC times stored as integer microseconds since 1970 on SQLite
+
+Issue 20 (the default history under 400 MB) and issue 21 (compact rows). SQLAlchemy stores a ``DateTime`` on
+SQLite as 26 characters of text (``2026-12-07 05:31:37.123456``); an application carries ~14 of them between its
+rows and their indexes (applied, created, scored, decided, observed, imported, audited). As an integer
+(backend/platform/db/base.py ``UTCDateTime``: 8 bytes, exact to the microsecond, ordered like the times) that is
+~31 MB less on the default history. SQL that computes with times goes through
+backend/platform/db/timesql.py; the book-month triggers of 0016 take the month from the integer.
+PostgreSQL is unchanged (``timestamptz``).
+
+Every ``DATETIME`` column is rewritten with ``UPDATE``: a text value is parsed as ISO 8601 (naive: UTC) and a
+value that does not parse (the product never writes one) is left as it is. ``audit_log`` is append-only: its
+UPDATE trigger is lifted for this transaction and put back before it ends; the audit hashes are over the time
+itself, not its stored form, so they do not change. A value already converted is left alone, so an interrupted
+upgrade can run again. The book-month triggers are dropped during the rewrite (it would touch every month once
+per row) and every month's token changes once afterwards, as a write to it would.
+
+Revision ID: 0019
+Revises: 0018
+Create Date: 2026-12-07
+"""
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0019'
+down_revision = '0018'
+branch_labels = None
+depends_on = None
+
+AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+TOKEN_SQLITE = "random() & 1099511627775"  # (0016's)
+CHILDREN = ("predictions", "decisions", "outcomes")
+VIA_PREDICTION = ("explanations", "llm_usage")
+TABLES = ("applications", *CHILDREN, *VIA_PREDICTION)
+OPS = ("INSERT", "UPDATE", "DELETE")
+MONTH_TEXT = "substr({c}, 1, 7)"  # 0016: the text's first seven characters
+MONTH_INTEGER = "strftime('%Y-%m', {c} / 1000000, 'unixepoch')"
+
+
+def _micros(value):
+    """ISO 8601 text -> integer microseconds since 1970 UTC (naive text is UTC); anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // US
+
+
+def _text(value):
+    """Integer microseconds -> the text SQLAlchemy stored before 0019; anything else as it is."""
+    if not isinstance(value, int):
+        return value
+    return (EPOCH + timedelta(microseconds=value)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _time_columns(conn) -> dict[str, list[str]]:
+    insp = sa.inspect(conn)
+    out: dict[str, list[str]] = {}
+    for table in insp.get_table_names():
+        cols = [c["name"] for c in insp.get_columns(table) if str(c["type"]).upper() == "DATETIME"]
+        if cols:
+            out[table] = cols
+    return out
+
+
+def _touch(table: str, row: str, month: str) -> str:
+    """0016's upsert of ``row``'s book month, with ``month`` (a pattern over ``{c}``) taking it from applied_at."""
+    if table == "applications":
+        return (f"INSERT INTO book_months (month, shard, token) VALUES ({month.format(c=row + '.applied_at')}, 0, "
+                f"{TOKEN_SQLITE}) ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
+    source = (f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
+              if table in VIA_PREDICTION else f"FROM applications a WHERE a.id = {row}.application_id")
+    return (f"INSERT INTO book_months (month, shard, token) SELECT {month.format(c='a.applied_at')}, 0, "
+            f"{TOKEN_SQLITE} {source} ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
+
+
+def _rewrite(fn, name: str, kind: str, month: str) -> None:
+    conn = op.get_bind()
+    conn.connection.driver_connection.create_function(name, 1, fn, deterministic=True)
+    has_months = sa.inspect(conn).has_table("book_months")
+    for table in TABLES:
+        for opname in OPS:
+            op.execute(f"DROP TRIGGER IF EXISTS book_months_{table}_{opname.lower()}")
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    for table, cols in _time_columns(conn).items():
+        for c in cols:  # (names from the schema itself, not from input)
+            op.execute(f"UPDATE {table} SET {c} = {name}({c}) WHERE typeof({c}) = '{kind}'")  # noqa: S608
+    op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+               f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
+    if has_months:
+        for table in TABLES:
+            for opname in OPS:
+                rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[opname]
+                body = " ".join(_touch(table, r, month) for r in rows)
+                op.execute(f"CREATE TRIGGER book_months_{table}_{opname.lower()} AFTER {opname} ON {table} "
+                           f"BEGIN {body} END")
+        op.execute(f"UPDATE book_months SET token = {TOKEN_SQLITE}")
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL's timestamptz is 8 bytes already
+    _rewrite(_micros, "creditrisk_time_micros", "text", MONTH_INTEGER)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    _rewrite(_text, "creditrisk_time_text", "integer", MONTH_TEXT)
