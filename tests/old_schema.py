@@ -38,6 +38,10 @@ def book_tables(*application_extra: tuple[str, sa.types.TypeEngine]) -> tuple[sa
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
 
+# the audit entity ids of the first rows: a UUID's text that is not its canonical form (stays text), then canonical
+ENTITY_IDS = (lambda d: str(d).upper(), lambda d: d.hex, lambda d: "{" + str(d) + "}", lambda d: "batch-7")
+
+
 def applied_time(k: int) -> datetime:
     """The ``k``-th application's time in :func:`write_0017_book`: nine days apart (across month and year ends), a
     different microsecond each, the first at the very end of a month."""
@@ -94,11 +98,13 @@ def write_0017_book(db: Database, n: int = 7) -> dict[str, list[uuid.UUID]]:
         for k, d in enumerate(ids["dec"]):
             rid, at, payload = uuid.uuid4(), T0 + timedelta(seconds=k), {"decision": str(d), "k": k}
             ph = sha256(canonical_json(payload))
+            entity = ENTITY_IDS[k](d) if k < len(ENTITY_IDS) else str(d)
             rows.append(dict(id=rid, at=naive(at), actor="olga", role="loan_officer", action="decision_accepted",
-                             entity_type="decision", entity_id=str(d), payload=compact.dumps(payload, compact.AUDIT),
+                             entity_type="decision", entity_id=entity, payload=compact.dumps(payload, compact.AUDIT),
                              payload_hash=bytes.fromhex(ph), prev_hash=b"",
                              row_hash=bytes.fromhex(row_hash_v2(rid, at, "olga", "loan_officer", "decision_accepted",
-                                                                "decision", str(d), ph))))
+                                                                "decision", entity, ph))))
+            ids.setdefault("entity", []).append(entity)
             ids.setdefault("audit", []).append(rid)
         c.execute(audit.insert(), rows)
     return ids

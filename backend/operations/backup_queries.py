@@ -57,7 +57,7 @@ from sqlalchemy.types import TypeEngine
 from backend.compliance import ARCHIVED, AuditFilter, AuditRepository, ChainReport
 from backend.operations.backup_format import UNKNOWN_TYPE, BackupError
 from backend.platform.db import compact
-from backend.platform.db.base import HexDigest, UTCDateTime, UUIDKey
+from backend.platform.db.base import EntityRef, HexDigest, UTCDateTime, UUIDKey
 from backend.platform.db.compact import CompactJSON
 from backend.platform.db.engine import MIGRATIONS_DIR, Database
 from backend.platform.db.schema import metadata
@@ -236,6 +236,8 @@ class TableWriter:
                 values[name] = bindparam(f"p{i}", type_=String)  # a schema before 0017: the hex text as it is
             elif isinstance(col.type, UUIDKey) and not stored(col):
                 values[name] = bindparam(f"p{i}", type_=Uuid())  # before 0018: hex text on SQLite, as it held then
+            elif isinstance(col.type, EntityRef) and not stored(col):
+                values[name] = bindparam(f"p{i}", type_=String)  # before 0018: the text
             elif isinstance(col.type, UTCDateTime) and not stored(col):
                 values[name] = bindparam(f"p{i}", type_=_NaiveUTCText())  # before 0019: text on SQLite
             elif isinstance(col.type, JSON) or name in packed:  # insert the stored text as it is

@@ -52,6 +52,13 @@ def test_0018_stores_uuids_as_bytes_and_every_reference_still_holds(db: Database
     assert report.ok and report.rows == 7, report
     with db.engine.connect() as c:
         assert sorted(c.execute(sa.select(AuditLog.id)).scalars()) == sorted(ids["audit"])
+        # entity ids read back as written; a UUID's canonical text is found by it (stored as its bytes on SQLite)
+        assert sorted(c.execute(sa.select(AuditLog.entity_id)).scalars()) == sorted(ids["entity"])
+        for entity in ids["entity"]:
+            assert c.execute(sa.select(AuditLog.seq).where(AuditLog.entity_id == entity)).scalar() is not None
+        if db.dialect == "sqlite":
+            kinds = dict(c.execute(sa.text("SELECT entity_id, typeof(entity_id) FROM audit_log")).tuples().all())
+            assert sorted(kinds.values()) == ["blob"] * 3 + ["text"] * 4
     if db.dialect == "sqlite":
         assert _stored_types(db) == {"blob"}
         with db.engine.connect() as c:

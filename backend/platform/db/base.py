@@ -178,6 +178,44 @@ class UUIDKey(TypeDecorator[uuid.UUID]):
         return process
 
 
+class EntityRef(TypeDecorator[str]):
+    """The audit log's ``entity_id`` (text up to 64 characters: mostly a UUID's canonical text, sometimes a name
+    or a number): on SQLite a value that is exactly a UUID's canonical text (lowercase, dashed: what ``str()`` of
+    a UUID gives) is stored as its 16 bytes (since migration 0018; 20 bytes less in the row and again in
+    ``ix_audit_log_entity``), any other value as its text; reads give back the same text either way, so the
+    row hashes over it do not change. PostgreSQL stores the text."""
+
+    impl = String(64)
+    cache_ok = True
+    since = "0018"
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, str) and len(value) == 36:
+                try:
+                    u = uuid.UUID(value)
+                except ValueError:
+                    return value
+                return u.bytes if str(u) == value else value
+            return value
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if isinstance(value, bytes | memoryview):
+                return str(uuid.UUID(bytes=bytes(value)))
+            return value
+
+        return process
+
+
 def uuid_text(column: Any, dialect: str) -> Any:
     """SQL for a :class:`UUIDKey` column as 32 lowercase hex digits, no dashes (for prefix searches): on SQLite
     from its 16 bytes (or a value from before 0018 that is that text already), on PostgreSQL from its text."""

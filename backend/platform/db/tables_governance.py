@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.platform.db.base import Base, HexDigest, UTCDateTime, UUIDKey, new_id, utcnow
+from backend.platform.db.base import Base, EntityRef, HexDigest, UTCDateTime, UUIDKey, new_id, utcnow
 from backend.platform.db.compact import AUDIT, CompactJSON
 
 
@@ -25,7 +25,7 @@ class AuditLog(Base):
     role: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(64), index=True)
     entity_type: Mapped[str] = mapped_column(String(32))
-    entity_id: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(EntityRef)  # 0018: a UUID's canonical text as its 16 bytes on SQLite
     # 0017: compact JSON with the audit dictionary (backend/platform/db/compact.py); hashes are over the value
     payload: Mapped[dict[str, Any]] = mapped_column(CompactJSON(AUDIT, since="0017"), default=dict)
     # 0017: the three hashes stored as their 32 bytes (hex text to every reader)

@@ -1,10 +1,13 @@
-"""UUID keys and references stored as their 16 bytes on SQLite
+"""UUID keys and references stored as their 16 bytes on SQLite, and the audit log's UUID entity ids
 
 Issue 20 (the default history under 400 MB) and issue 21 (compact rows). SQLAlchemy's ``Uuid`` keeps a UUID as
 32 hex characters on SQLite; every application carries ~23 of them between its rows (applications,
 predictions, decisions, outcomes, audit entries) and their indexes (primary keys, references). As 16 bytes
 (backend/platform/db/base.py ``UUIDKey``: readers still see the same UUIDs) that is ~45 MB less on the default
-history. PostgreSQL is unchanged: its ``uuid`` type is 16 bytes already.
+history. So is the audit log's ``entity_id`` where it is a UUID's canonical text (``EntityRef``: 36 characters
+-> 16 bytes in the row and in ``ix_audit_log_entity``, ~10 MB; any other entity id stays text, and every reader
+gets the same text back, so the row hashes over it hold). PostgreSQL is unchanged: its ``uuid`` type is 16 bytes
+already, and entity ids stay text there.
 
 Every ``CHAR(32)`` column (what ``Uuid`` creates on SQLite, and the only columns this schema declares so) is
 rewritten with ``UPDATE``: a value that is not 32 hex digits (the product never writes one) is left as the text it
@@ -19,6 +22,7 @@ Revises: 0017
 Create Date: 2026-12-07
 """
 import re
+import uuid
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,6 +35,21 @@ depends_on = None
 AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _TEMP_INDEX = "ix_tmp_0018_decisions_prediction_id"
+
+
+def _entity_bytes(value):
+    """A UUID's canonical text (lowercase, dashed) -> its 16 bytes; any other value as it is."""
+    if not isinstance(value, str) or len(value) != 36:
+        return value
+    try:
+        u = uuid.UUID(value)
+    except ValueError:
+        return value
+    return u.bytes if str(u) == value else value
+
+
+def _entity_text(value):
+    return str(uuid.UUID(bytes=bytes(value))) if isinstance(value, bytes) and len(value) == 16 else value
 
 
 def _uuid_bytes(value):
@@ -49,8 +68,9 @@ def _uuid_columns(conn) -> dict[str, list[str]]:
     return out
 
 
-def _rewrite(expr: str, kind: str) -> None:
-    """Every UUID column's values of SQL type ``kind`` replaced by ``expr`` (``{c}``: the column)."""
+def _rewrite(expr: str, kind: str, entity: str) -> None:
+    """Every UUID column's values of SQL type ``kind`` replaced by ``expr`` (``{c}``: the column); the audit log's
+    ``entity_id`` by the function ``entity``."""
     conn = op.get_bind()
     op.execute("PRAGMA defer_foreign_keys = ON")
     has_decisions = sa.inspect(conn).has_table("decisions")
@@ -61,6 +81,8 @@ def _rewrite(expr: str, kind: str) -> None:
         for c in cols:
             # (names from the schema itself, not from input)
             op.execute(f"UPDATE {table} SET {c} = {expr.format(c=c)} WHERE typeof({c}) = '{kind}'")  # noqa: S608
+    if sa.inspect(conn).has_table("audit_log"):
+        op.execute(f"UPDATE audit_log SET entity_id = {entity}(entity_id) WHERE typeof(entity_id) = '{kind}'")
     op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
                f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
     if has_decisions:
@@ -71,11 +93,15 @@ def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "sqlite":
         return  # PostgreSQL's uuid is 16 bytes already
-    conn.connection.driver_connection.create_function("creditrisk_uuid_bytes", 1, _uuid_bytes, deterministic=True)
-    _rewrite("creditrisk_uuid_bytes({c})", "text")
+    raw = conn.connection.driver_connection
+    raw.create_function("creditrisk_uuid_bytes", 1, _uuid_bytes, deterministic=True)
+    raw.create_function("creditrisk_entity_bytes", 1, _entity_bytes, deterministic=True)
+    _rewrite("creditrisk_uuid_bytes({c})", "text", "creditrisk_entity_bytes")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "sqlite":
+    conn = op.get_bind()
+    if conn.dialect.name != "sqlite":
         return
-    _rewrite("lower(hex({c}))", "blob")
+    conn.connection.driver_connection.create_function("creditrisk_entity_text", 1, _entity_text, deterministic=True)
+    _rewrite("lower(hex({c}))", "blob", "creditrisk_entity_text")
