@@ -20,9 +20,9 @@ import sqlite3
 import threading
 
 log = logging.getLogger(__name__)
-CHECKPOINT_BYTES = 4 * 1024 * 1024  # what SQLite's own automatic checkpoint waits for (1,000 pages of 4 kB)
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # what SQLite's own automatic checkpoint waits for (500 pages of 8 kB)
 INTERVAL_S = 0.25
-FALLBACK_PAGES = 1000  # SQLite's default automatic checkpoint (4 MB), kept on the pooled connections
+FALLBACK_PAGES = 500  # SQLite's automatic checkpoint at ~4 MB of log (8 kB pages: engine.py), kept on the pooled connections
 
 
 class WalCheckpointer:
