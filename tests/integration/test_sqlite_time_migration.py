@@ -15,7 +15,7 @@ from backend.operations.backup_queries import migrate_to
 from backend.platform.db.base import UTCDateTime
 from backend.platform.db.engine import Database
 from backend.platform.db.tables_book import Application, Decision, Outcome
-from backend.platform.db.tables_governance import AuditLog
+from backend.platform.db.tables_governance import AuditBatch, AuditLog
 from backend.platform.db.timesql import epoch_seconds, month_key, plus_months, seconds_between, week_start
 
 N = 7
@@ -43,7 +43,26 @@ def _expected(k: int) -> tuple[object, ...]:
             int(t.timestamp() // 1), (t - T0).total_seconds(), nxt)
 
 
-def _stored(db: Database, sql: str) -> list[object]:
+def _seal_as_0018_did(db: Database, settings, clock) -> dict[int, datetime]:  # noqa: ANN001
+    """Seal the audit rows into batches, their ``sealed_at`` stored as text on SQLite as before 0019 (the UPDATE
+    lifts the append-only trigger, as nothing but a migration may); the batches' times as they read."""
+    build_services(settings, db=db, clock=clock).audit.seal()
+    with db.engine.begin() as c:
+        if db.dialect == "sqlite":
+            c.execute(sa.text("DROP TRIGGER audit_batch_no_update"))
+            c.execute(sa.text("UPDATE audit_batch SET sealed_at = strftime('%Y-%m-%d %H:%M:%f', "
+                              "sealed_at / 1000000.0, 'unixepoch')"))
+            c.execute(sa.text("CREATE TRIGGER audit_batch_no_update BEFORE UPDATE ON audit_batch "
+                              "BEGIN SELECT RAISE(ABORT, 'audit_batch is append-only'); END"))
+            assert _stored(db, "SELECT DISTINCT typeof(sealed_at) FROM audit_batch", c) == ["text"]
+        sealed = dict(c.execute(sa.select(AuditBatch.batch_no, AuditBatch.sealed_at)).tuples().all())
+    assert sealed
+    return sealed
+
+
+def _stored(db: Database, sql: str, conn: sa.Connection | None = None) -> list[object]:
+    if conn is not None:
+        return sorted(conn.execute(sa.text(sql)).scalars(), key=str)
     with db.engine.connect() as c:
         return sorted(c.execute(sa.text(sql)).scalars(), key=str)
 
@@ -52,13 +71,17 @@ def test_0019_stores_times_as_integers_and_every_reading_is_the_same(db: Databas
     migrate_to(db, "0017")
     write_0017_book(db, N)
     migrate_to(db, "0018")
+    sealed = _seal_as_0018_did(db, settings, clock)
     text_months = _stored(db, "SELECT month FROM book_months") if db.dialect == "sqlite" else None
     migrate_to(db, HEAD)
+    with db.engine.connect() as c:  # the sealed batches' times too (audit_batch is append-only like the log)
+        assert dict(c.execute(sa.select(AuditBatch.batch_no, AuditBatch.sealed_at)).tuples().all()) == sealed
     rows = _times(db)
     assert rows == [_expected(k) for k in range(N)]
     if db.dialect == "sqlite":
         assert _stored(db, "SELECT DISTINCT typeof(applied_at) FROM applications") == ["integer"]
         assert _stored(db, "SELECT DISTINCT typeof(at) FROM audit_log") == ["integer"]
+        assert _stored(db, "SELECT DISTINCT typeof(sealed_at) FROM audit_batch") == ["integer"]
         assert _stored(db, "SELECT month FROM book_months") == text_months
     svc = build_services(settings, db=db, clock=clock)
     report = svc.audit.verify()

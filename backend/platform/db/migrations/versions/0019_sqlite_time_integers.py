@@ -9,9 +9,9 @@ backend/platform/db/timesql.py; the book-month triggers of 0016 take the month f
 PostgreSQL is unchanged (``timestamptz``).
 
 Every ``DATETIME`` column is rewritten with ``UPDATE``: a text value is parsed as ISO 8601 (naive: UTC) and a
-value that does not parse (the product never writes one) is left as it is. ``audit_log`` is append-only: its
-UPDATE trigger is lifted for this transaction and put back before it ends; the audit hashes are over the time
-itself, not its stored form, so they do not change. A value already converted is left alone, so an interrupted
+value that does not parse (the product never writes one) is left as it is. ``audit_log`` and ``audit_batch`` are
+append-only: their UPDATE triggers are lifted for this transaction and put back before it ends; the audit hashes
+are over the time itself, not its stored form, so they do not change. A value already converted is left alone, so an interrupted
 upgrade can run again. The book-month triggers are dropped during the rewrite (it would touch every month once
 per row) and every month's token changes once afterwards, as a write to it would.
 
@@ -29,7 +29,7 @@ down_revision = '0018'
 branch_labels = None
 depends_on = None
 
-AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
+APPEND_ONLY = ("audit_log", "audit_batch")  # UPDATE refused by triggers (0001, 0009: "<table> is append-only")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TOKEN_SQLITE = "random() & 1099511627775"  # (0016's)
@@ -87,12 +87,15 @@ def _rewrite(fn, name: str, kind: str, month: str) -> None:
     for table in TABLES:
         for opname in OPS:
             op.execute(f"DROP TRIGGER IF EXISTS book_months_{table}_{opname.lower()}")
-    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    append_only = [t for t in APPEND_ONLY if sa.inspect(conn).has_table(t)]
+    for table in append_only:
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
     for table, cols in _time_columns(conn).items():
         for c in cols:  # (names from the schema itself, not from input)
             op.execute(f"UPDATE {table} SET {c} = {name}({c}) WHERE typeof({c}) = '{kind}'")  # noqa: S608
-    op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-               f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
+    for table in append_only:
+        op.execute(f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
     if has_months:
         for table in TABLES:
             for opname in OPS:
