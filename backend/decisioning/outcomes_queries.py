@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from backend.platform.db.base import sqlite_time
+from backend.platform.db.base import sqlite_function, sqlite_time
 from backend.platform.db.tables_book import Outcome
 
 CHUNK = 50_000  # ids per lookup statement
@@ -103,8 +103,7 @@ class OutcomeImportRepository:
         self.pg = s.get_bind().dialect.name == "postgresql"
         self.sql = _SQL["postgresql" if self.pg else "sqlite"]
         if not self.pg:
-            raw = s.connection().connection.driver_connection
-            raw.create_function("creditrisk_unhex", 1, _unhex, deterministic=True)
+            sqlite_function(s.connection(), "creditrisk_unhex", _unhex)
 
     def _select(self, name: str, ids: list[str], columns: list[str]) -> pd.DataFrame:
         rows: list[Any] = []

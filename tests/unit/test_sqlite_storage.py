@@ -84,9 +84,10 @@ def test_uuid_hex_text_from_before_0018_reads_back(engine):
         assert c.execute(sa.select(T.c.u)).scalar() == u
 
 
-@pytest.mark.parametrize("entity", [
-    str(uuid.UUID(int=0)), str(uuid.uuid4()),  # canonical: stored as bytes
-])
+U1, U2 = uuid.UUID("7c9e6679-7425-40de-944b-e07fc1f90ae7"), uuid.UUID("f47ac10b-58cc-4372-a567-0e02b2c3d479")
+
+
+@pytest.mark.parametrize("entity", [str(uuid.UUID(int=0)), str(U1)])  # canonical: stored as bytes
 def test_a_uuids_canonical_text_is_stored_as_its_bytes(engine, entity):
     with engine.begin() as c:
         c.execute(T.insert(), [{"k": 1, "e": entity}])
@@ -96,8 +97,8 @@ def test_a_uuids_canonical_text_is_stored_as_its_bytes(engine, entity):
 
 
 @pytest.mark.parametrize("entity", [
-    str(uuid.uuid4()).upper(), uuid.uuid4().hex, "{" + str(uuid.uuid4()) + "}", "urn:uuid:" + str(uuid.uuid4()),
-    str(uuid.uuid4()).replace("-", "\u2010"),  # look-alike hyphens
+    str(U1).upper(), U1.hex, "{" + str(U2) + "}", "urn:uuid:" + str(U2),
+    str(U2).replace("-", "\u2010"),  # look-alike hyphens
     "batch-2026-12-07", "42", "", "x" * 64, "\u0430" * 36,  # 36 Cyrillic letters: right length, not a UUID
 ])
 def test_any_other_entity_id_stays_text_and_reads_back_the_same(engine, entity):

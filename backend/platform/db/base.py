@@ -10,6 +10,7 @@ holds them all. The schema is created by Alembic (``backend/platform/db/migratio
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -209,11 +210,21 @@ class EntityRef(TypeDecorator[str]):
             return super().result_processor(dialect, coltype)
 
         def process(value: Any) -> Any:
-            if isinstance(value, bytes | memoryview):
-                return str(uuid.UUID(bytes=bytes(value)))
+            if isinstance(value, bytes | memoryview):  # str(uuid.UUID(bytes=...)) without the object: 0.3 us, not 1.3
+                h = bytes(value).hex()
+                return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             return value
 
         return process
+
+
+def sqlite_function(conn: Any, name: str, fn: Callable[[Any], Any]) -> None:
+    """Register the one-argument, deterministic SQL function ``name`` on the SQLite connection under ``conn`` (a
+    SQLAlchemy ``Connection``), for the statements of this connection (migrations, the outcome import)."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("no DBAPI connection is open under this connection")
+    raw.create_function(name, 1, fn, deterministic=True)
 
 
 def uuid_text(column: Any, dialect: str) -> Any:

@@ -53,7 +53,7 @@ def epoch_seconds(col: Any, dialect: str) -> ColumnElement[int]:
     return cast(func.floor(func.extract("epoch", col)), BigInteger)
 
 
-def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[float]:
+def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
     """``later - earlier`` in seconds (a float)."""
     if _sqlite(dialect):
         return (type_coerce(later, Float) - type_coerce(earlier, Float)) / literal_column("1000000.0")

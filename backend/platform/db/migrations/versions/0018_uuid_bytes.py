@@ -27,6 +27,8 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
+from backend.platform.db.base import sqlite_function
+
 revision = '0018'
 down_revision = '0017'
 branch_labels = None
@@ -93,9 +95,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "sqlite":
         return  # PostgreSQL's uuid is 16 bytes already
-    raw = conn.connection.driver_connection
-    raw.create_function("creditrisk_uuid_bytes", 1, _uuid_bytes, deterministic=True)
-    raw.create_function("creditrisk_entity_bytes", 1, _entity_bytes, deterministic=True)
+    sqlite_function(conn, "creditrisk_uuid_bytes", _uuid_bytes)
+    sqlite_function(conn, "creditrisk_entity_bytes", _entity_bytes)
     _rewrite("creditrisk_uuid_bytes({c})", "text", "creditrisk_entity_bytes")
 
 
@@ -103,5 +104,5 @@ def downgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "sqlite":
         return
-    conn.connection.driver_connection.create_function("creditrisk_entity_text", 1, _entity_text, deterministic=True)
+    sqlite_function(conn, "creditrisk_entity_text", _entity_text)
     _rewrite("lower(hex({c}))", "blob", "creditrisk_entity_text")

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
+from backend.platform.db.base import sqlite_function
+
 revision = '0019'
 down_revision = '0018'
 branch_labels = None
@@ -82,7 +84,7 @@ def _touch(table: str, row: str, month: str) -> str:
 
 def _rewrite(fn, name: str, kind: str, month: str) -> None:
     conn = op.get_bind()
-    conn.connection.driver_connection.create_function(name, 1, fn, deterministic=True)
+    sqlite_function(conn, name, fn)
     has_months = sa.inspect(conn).has_table("book_months")
     for table in TABLES:
         for opname in OPS:
