@@ -21,36 +21,20 @@ Create Date: 2026-12-06
 """
 from alembic import op
 
+from backend.platform.db import book_month_triggers as triggers
+
 revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None
 
-CHILDREN = ("predictions", "decisions", "outcomes")  # rows with an application_id
-VIA_PREDICTION = ("explanations", "llm_usage")  # rows with a prediction_id (nullable in llm_usage: no month)
-TABLES = ("applications", *CHILDREN, *VIA_PREDICTION)
-OPS = ("INSERT", "UPDATE", "DELETE")
-TOKEN_SQLITE = "random() & 1099511627775"
-
-
-def _sqlite_touch(table: str, row: str) -> str:
-    """One upsert of the month (and only shard) of ``row``'s application."""
-    if table == "applications":
-        return (f"INSERT INTO book_months (month, shard, token) VALUES (substr({row}.applied_at, 1, 7), 0, "
-                f"{TOKEN_SQLITE}) ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
-    source = (f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
-              if table in VIA_PREDICTION else f"FROM applications a WHERE a.id = {row}.application_id")
-    return (f"INSERT INTO book_months (month, shard, token) SELECT substr(a.applied_at, 1, 7), 0, {TOKEN_SQLITE} "
-            f"{source} ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
+CHILDREN, VIA_PREDICTION, TABLES, OPS = triggers.CHILDREN, triggers.VIA_PREDICTION, triggers.TABLES, triggers.OPS
+TOKEN_SQLITE = triggers.TOKEN_SQLITE
 
 
 def _sqlite_upgrade() -> None:
-    for table in TABLES:
-        for opname in OPS:
-            rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[opname]
-            body = " ".join(_sqlite_touch(table, r) for r in rows)
-            op.execute(f"CREATE TRIGGER book_months_{table}_{opname.lower()} AFTER {opname} ON {table} "
-                       f"BEGIN {body} END")
+    for statement in triggers.create_statements(triggers.MONTH_TEXT):  # (the month: applied_at's text, 0016-0018)
+        op.execute(statement)
     op.execute("INSERT INTO book_months (month, shard, token) SELECT DISTINCT substr(applied_at, 1, 7), 0, 0 "
                "FROM applications")
     op.execute(f"UPDATE book_months SET token = {TOKEN_SQLITE}")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
+from backend.platform.db import book_month_triggers as triggers
 from backend.platform.db.base import sqlite_function
 
 revision = '0019'
@@ -34,13 +35,7 @@ depends_on = None
 APPEND_ONLY = ("audit_log", "audit_batch")  # UPDATE refused by triggers (0001, 0009: "<table> is append-only")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
-TOKEN_SQLITE = "random() & 1099511627775"  # (0016's)
-CHILDREN = ("predictions", "decisions", "outcomes")
-VIA_PREDICTION = ("explanations", "llm_usage")
-TABLES = ("applications", *CHILDREN, *VIA_PREDICTION)
-OPS = ("INSERT", "UPDATE", "DELETE")
-MONTH_TEXT = "substr({c}, 1, 7)"  # 0016: the text's first seven characters
-MONTH_INTEGER = "strftime('%Y-%m', {c} / 1000000, 'unixepoch')"
+TOKEN_SQLITE = triggers.TOKEN_SQLITE
 
 
 def _micros(value):
@@ -71,24 +66,12 @@ def _time_columns(conn) -> dict[str, list[str]]:
     return out
 
 
-def _touch(table: str, row: str, month: str) -> str:
-    """0016's upsert of ``row``'s book month, with ``month`` (a pattern over ``{c}``) taking it from applied_at."""
-    if table == "applications":
-        return (f"INSERT INTO book_months (month, shard, token) VALUES ({month.format(c=row + '.applied_at')}, 0, "
-                f"{TOKEN_SQLITE}) ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
-    source = (f"FROM predictions p JOIN applications a ON a.id = p.application_id WHERE p.id = {row}.prediction_id"
-              if table in VIA_PREDICTION else f"FROM applications a WHERE a.id = {row}.application_id")
-    return (f"INSERT INTO book_months (month, shard, token) SELECT {month.format(c='a.applied_at')}, 0, "
-            f"{TOKEN_SQLITE} {source} ON CONFLICT (month, shard) DO UPDATE SET token = excluded.token;")
-
-
 def _rewrite(fn, name: str, kind: str, month: str) -> None:
     conn = op.get_bind()
     sqlite_function(conn, name, fn)
     has_months = sa.inspect(conn).has_table("book_months")
-    for table in TABLES:
-        for opname in OPS:
-            op.execute(f"DROP TRIGGER IF EXISTS book_months_{table}_{opname.lower()}")
+    for statement in triggers.drop_statements():
+        op.execute(statement)
     append_only = [t for t in APPEND_ONLY if sa.inspect(conn).has_table(t)]
     for table in append_only:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
@@ -99,22 +82,18 @@ def _rewrite(fn, name: str, kind: str, month: str) -> None:
         op.execute(f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
     if has_months:
-        for table in TABLES:
-            for opname in OPS:
-                rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[opname]
-                body = " ".join(_touch(table, r, month) for r in rows)
-                op.execute(f"CREATE TRIGGER book_months_{table}_{opname.lower()} AFTER {opname} ON {table} "
-                           f"BEGIN {body} END")
+        for statement in triggers.create_statements(month):
+            op.execute(statement)
         op.execute(f"UPDATE book_months SET token = {TOKEN_SQLITE}")
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return  # PostgreSQL's timestamptz is 8 bytes already
-    _rewrite(_micros, "creditrisk_time_micros", "text", MONTH_INTEGER)
+    _rewrite(_micros, "creditrisk_time_micros", "text", triggers.MONTH_INTEGER)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
-    _rewrite(_text, "creditrisk_time_text", "integer", MONTH_TEXT)
+    _rewrite(_text, "creditrisk_time_text", "integer", triggers.MONTH_TEXT)
