@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from backend.platform.db.base import sqlite_function, sqlite_time
 from backend.platform.db.tables_book import Outcome
+from backend.platform.db.timesql import utc_times
 
 CHUNK = 50_000  # ids per lookup statement
 _PG_CHUNK = 20_000  # rows per INSERT ... SELECT FROM unnest(...)
@@ -35,7 +36,8 @@ def _naive(values: Any, pg: bool) -> np.ndarray:
     """Times as the database returned them (PostgreSQL: UTC text; SQLite: microseconds since 1970, see
     backend/platform/db/base.py UTCDateTime) as naive UTC ``datetime64[ns]``."""
     if not pg:
-        return pd.to_datetime(pd.Series(values, dtype="Int64"), unit="us").to_numpy(dtype="datetime64[ns]")
+        return utc_times(pd.Series(values, dtype=object), "sqlite").dt.tz_localize(None).to_numpy(
+            dtype="datetime64[ns]")
     t = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
     return t.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
 

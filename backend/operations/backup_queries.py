@@ -15,7 +15,6 @@ import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -121,15 +120,11 @@ def existing_columns(conn: Connection, table: Table) -> list[str] | None:
     return [c.name for c in table.columns if c.name in present]
 
 
-class _NaiveUTCText(TypeDecorator[datetime]):
-    """Write side of a time column in a schema before 0019: SQLAlchemy's text of the naive UTC time on SQLite, as
-    :class:`UTCDateTime` stored it then."""
+class _NaiveUTCText(UTCDateTime):
+    """Write side of a time column in a schema before 0019: :class:`UTCDateTime` as it bound then (its naive UTC
+    time, which SQLAlchemy writes as text on SQLite), not as the integer it binds since."""
 
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
+    bind_processor = TypeDecorator.bind_processor
 
 
 class _StoredJSONText(TypeDecorator[str]):

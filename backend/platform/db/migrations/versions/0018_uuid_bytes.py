@@ -22,52 +22,25 @@ Revises: 0017
 Create Date: 2026-12-07
 """
 import re
-import uuid
 
 import sqlalchemy as sa
 from alembic import op
 
-from backend.platform.db.base import sqlite_function
+from backend.platform.db.base import entity_bytes, entity_text, sqlite_function
+from backend.platform.db.sqlite_rewrite import columns_declared, updates_allowed
 
 revision = '0018'
 down_revision = '0017'
 branch_labels = None
 depends_on = None
 
-AUDIT_BLOCKED = "audit_log is append-only"  # (0001's message)
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _TEMP_INDEX = "ix_tmp_0018_decisions_prediction_id"
-
-
-def _entity_bytes(value):
-    """A UUID's canonical text (lowercase, dashed) -> its 16 bytes; any other value as it is."""
-    if not isinstance(value, str) or len(value) != 36:
-        return value
-    try:
-        u = uuid.UUID(value)
-    except ValueError:
-        return value
-    return u.bytes if str(u) == value else value
-
-
-def _entity_text(value):
-    return str(uuid.UUID(bytes=bytes(value))) if isinstance(value, bytes) and len(value) == 16 else value
 
 
 def _uuid_bytes(value):
     """32 hex digits -> their 16 bytes; anything else as it is."""
     return bytes.fromhex(value) if isinstance(value, str) and _HEX32.fullmatch(value) else value
-
-
-def _uuid_columns(conn) -> dict[str, list[str]]:
-    insp = sa.inspect(conn)
-    out: dict[str, list[str]] = {}
-    for table in insp.get_table_names():
-        cols = [c["name"] for c in insp.get_columns(table)
-                if str(c["type"]).replace(" ", "").upper() == "CHAR(32)"]
-        if cols:
-            out[table] = cols
-    return out
 
 
 def _rewrite(expr: str, kind: str, entity: str) -> None:
@@ -78,15 +51,13 @@ def _rewrite(expr: str, kind: str, entity: str) -> None:
     has_decisions = sa.inspect(conn).has_table("decisions")
     if has_decisions:
         op.execute(f"CREATE INDEX IF NOT EXISTS {_TEMP_INDEX} ON decisions (prediction_id)")
-    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
-    for table, cols in _uuid_columns(conn).items():
-        for c in cols:
-            # (names from the schema itself, not from input)
-            op.execute(f"UPDATE {table} SET {c} = {expr.format(c=c)} WHERE typeof({c}) = '{kind}'")  # noqa: S608
-    if sa.inspect(conn).has_table("audit_log"):
-        op.execute(f"UPDATE audit_log SET entity_id = {entity}(entity_id) WHERE typeof(entity_id) = '{kind}'")
-    op.execute(f"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-               f"BEGIN SELECT RAISE(ABORT, '{AUDIT_BLOCKED}'); END")
+    with updates_allowed(conn, op.execute):
+        for table, cols in columns_declared(conn, "CHAR(32)").items():
+            for c in cols:
+                # (names from the schema itself, not from input)
+                op.execute(f"UPDATE {table} SET {c} = {expr.format(c=c)} WHERE typeof({c}) = '{kind}'")  # noqa: S608
+        if sa.inspect(conn).has_table("audit_log"):
+            op.execute(f"UPDATE audit_log SET entity_id = {entity}(entity_id) WHERE typeof(entity_id) = '{kind}'")
     if has_decisions:
         op.execute(f"DROP INDEX IF EXISTS {_TEMP_INDEX}")
 
@@ -96,7 +67,7 @@ def upgrade() -> None:
     if conn.dialect.name != "sqlite":
         return  # PostgreSQL's uuid is 16 bytes already
     sqlite_function(conn, "creditrisk_uuid_bytes", _uuid_bytes)
-    sqlite_function(conn, "creditrisk_entity_bytes", _entity_bytes)
+    sqlite_function(conn, "creditrisk_entity_bytes", entity_bytes)
     _rewrite("creditrisk_uuid_bytes({c})", "text", "creditrisk_entity_bytes")
 
 
@@ -104,5 +75,5 @@ def downgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "sqlite":
         return
-    sqlite_function(conn, "creditrisk_entity_text", _entity_text)
+    sqlite_function(conn, "creditrisk_entity_text", entity_text)
     _rewrite("lower(hex({c}))", "blob", "creditrisk_entity_text")

@@ -26,13 +26,13 @@ from alembic import op
 
 from backend.platform.db import book_month_triggers as triggers
 from backend.platform.db.base import sqlite_function
+from backend.platform.db.sqlite_rewrite import columns_declared, updates_allowed
 
 revision = '0019'
 down_revision = '0018'
 branch_labels = None
 depends_on = None
 
-APPEND_ONLY = ("audit_log", "audit_batch")  # UPDATE refused by triggers (0001, 0009: "<table> is append-only")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 TOKEN_SQLITE = triggers.TOKEN_SQLITE
@@ -56,31 +56,16 @@ def _text(value):
     return (EPOCH + timedelta(microseconds=value)).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _time_columns(conn) -> dict[str, list[str]]:
-    insp = sa.inspect(conn)
-    out: dict[str, list[str]] = {}
-    for table in insp.get_table_names():
-        cols = [c["name"] for c in insp.get_columns(table) if str(c["type"]).upper() == "DATETIME"]
-        if cols:
-            out[table] = cols
-    return out
-
-
 def _rewrite(fn, name: str, kind: str, month: str) -> None:
     conn = op.get_bind()
     sqlite_function(conn, name, fn)
     has_months = sa.inspect(conn).has_table("book_months")
     for statement in triggers.drop_statements():
         op.execute(statement)
-    append_only = [t for t in APPEND_ONLY if sa.inspect(conn).has_table(t)]
-    for table in append_only:
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-    for table, cols in _time_columns(conn).items():
-        for c in cols:  # (names from the schema itself, not from input)
-            op.execute(f"UPDATE {table} SET {c} = {name}({c}) WHERE typeof({c}) = '{kind}'")  # noqa: S608
-    for table in append_only:
-        op.execute(f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
-                   f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+    with updates_allowed(conn, op.execute):
+        for table, cols in columns_declared(conn, "DATETIME").items():
+            for c in cols:  # (names from the schema itself, not from input)
+                op.execute(f"UPDATE {table} SET {c} = {name}({c}) WHERE typeof({c}) = '{kind}'")  # noqa: S608
     if has_months:
         for statement in triggers.create_statements(month):
             op.execute(statement)
