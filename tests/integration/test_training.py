@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,20 @@ def test_report_fields(result, progress_calls):
     assert {"sex", "default", "pd_true"} <= set(result.holdout.columns)
     done = [d for _, d, _ in progress_calls]
     assert done == sorted(done) and done[-1] == progress_calls[-1][2]
+
+
+def test_worker_processes_train_exactly_the_models_one_process_trains(result):
+    """``result`` (6,400 training rows, above PARALLEL_FIT_ROWS) ran its fits in worker processes; one process
+    trains the same models: every fold's AUC, every held-out figure and the compiled scores are identical."""
+    assert result.report["timings"]["fit_workers"] == min(os.cpu_count() or 1, 12)  # 3 models x (3 folds + 1 fit)
+    serial = train(from_synthetic(generate(8000, seed=11)), seed=0, workers=1, **SMALL)
+    assert serial.report["timings"]["fit_workers"] == 1
+    assert serial.report["cv"] == result.report["cv"]
+    assert serial.report["test"] == result.report["test"]
+    assert serial.report["calibration"] == result.report["calibration"]
+    X = serial.holdout[serial.features]
+    for a, b in ((serial.primary, result.primary), (serial.fallback, result.fallback), (serial.baseline, result.baseline)):
+        np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
 
 
 def test_calibration_improves_brier(result):
