@@ -20,7 +20,7 @@ def ensure_champion(model: ModelSettings, *, rows: int, seed: int, echo: Callabl
     reg = Registry(model.registry_dir, name=model.name)
     if reg.aliases().get("champion"):
         return f"champion model: {reg.aliases()['champion']} (already trained)"
-    echo(f"training the demo model on {rows:,} synthetic applications (one time, 1-2 minutes on 2 cores)…")
+    echo(f"training the demo model on {rows:,} synthetic applications (one time, ~20 s on 2 cores)…")
     report = train_and_register(None, rows=rows, seed=seed, registry_root=model.registry_dir,
                                 name=model.name, progress=progress, cv_folds=DEMO_CV_FOLDS)
     try:
