@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,8 +77,8 @@ def _drop(admin: sa.Engine, name: str) -> None:
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
-@pytest.fixture
-def pg_database(pg_template: tuple[sa.Engine, str] | None) -> Iterator[Database]:
+def _pg_copy(pg_template: tuple[sa.Engine, str] | None) -> tuple[Database, Callable[[], None]]:
+    """A new database from the migrated template, and how to drop it."""
     require(pg_template is not None, f"PostgreSQL not reachable at {PG_ADMIN_URL}")
     assert pg_template is not None
     admin, template = pg_template
@@ -86,9 +86,39 @@ def pg_database(pg_template: tuple[sa.Engine, str] | None) -> Iterator[Database]
     with admin.connect() as c:
         c.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     db = Database(make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"))
+
+    def drop() -> None:
+        db.dispose()
+        _drop(admin, name)
+
+    return db, drop
+
+
+@pytest.fixture
+def pg_database(pg_template: tuple[sa.Engine, str] | None) -> Iterator[Database]:
+    db, drop = _pg_copy(pg_template)
     yield db
-    db.dispose()
-    _drop(admin, name)
+    drop()
+
+
+@pytest.fixture
+def another_database(tmp_path: Path, pg_template: tuple[sa.Engine, str] | None) -> Iterator[Callable[[str], Database]]:
+    """Makes more empty, migrated databases of a kind (``"sqlite"`` or ``"postgresql"``) for one test."""
+    drops: list[Callable[[], None]] = []
+
+    def make(kind: str) -> Database:
+        if kind == "postgresql":
+            db, drop = _pg_copy(pg_template)
+        else:
+            db = Database(make_engine(f"sqlite:///{tmp_path / f'another-{len(drops)}.db'}"))
+            db.migrate()
+            drop = db.dispose
+        drops.append(drop)
+        return db
+
+    yield make
+    for drop in drops:
+        drop()
 
 
 @pytest.fixture

@@ -147,7 +147,9 @@ def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_a
     from backend.platform.cli import out, progress_bar
     from backend.simulation.operations import OperationsSimulator, SimConfig
 
-    opts: dict[str, Any] = dict(volume=volume, seed=seed, incident=incident, retrain=retrain, monitoring=monitoring)
+    # the weekly monitor runs in a second process, overlapping the days (backend/simulation/monitors.py)
+    opts: dict[str, Any] = dict(volume=volume, seed=seed, incident=incident, retrain=retrain, monitoring=monitoring,
+                                monitor_process=monitoring)
     if as_of_at is not None:
         opts["as_of"] = as_of_at
     cfg = (SimConfig(start=start_at, months=months, **opts) if start_at is not None

@@ -27,6 +27,7 @@ class SimConfig:
     retrain: bool = True  # the incident's retrained model, promoted and rolled back
     retrain_rows: int = 8_000
     monitoring: bool = False  # run the monitors every Monday 06:00 of the history, and once after the outcomes
+    monitor_process: bool = False  # the weekly runs in a second process, overlapping the day loop (see .monitors)
     incident_month: int = 1  # the month of the history (0-based) whose second to fifth weeks the incident corrupts
     #: when the history is prepared (the real clock): nothing is dated later. A decision, review or view that
     #: would come after it has not happened yet (the application is still waiting). None: no limit.

@@ -12,7 +12,7 @@ uses; no figure is typed in. The story follows the seed's rollout, one module pe
 * this module, the **day loop**: applications from the synthetic generator (:mod:`.draws`), day by day,
   each submitted by a simulated officer and scored by :meth:`ScoringService.score_intake`, which assigns
   the arm by the phase in force and stores the prediction with its audit row; optionally the monitors,
-  run every Monday as cron would.
+  run every Monday 06:00 as cron would (in a second process with ``monitor_process``: :mod:`.monitors`).
 * :mod:`.decisions`: how **officers** decide, with and without the AI (overrides, the manager's
   reviews), recorded through :meth:`DecisionService.record_many` (the same rules as the console).
 * :mod:`.explanations`: the **explanations** of AI-arm decisions (the real template explainer) and the
@@ -29,6 +29,7 @@ a day already present is not written again.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ from backend.simulation.decisions import Officers, officer_judgement
 from backend.simulation.draws import Draws, generate_applications, records, request_timings
 from backend.simulation.explanations import Explained, Explainer
 from backend.simulation.feedback import ratings, surveys
+from backend.simulation.monitors import InlineMonitors, MonitorRuns, ProcessMonitors, evaluate
 from backend.simulation.outcomes import outcome_frame
 from backend.simulation.timeline import Timeline, ensure_phases, incident_story, model_timeline, serving_at
 
@@ -58,8 +60,9 @@ class OperationsSimulator:
     """Replays ``config`` through services bound to a settable clock (see the module docstring)."""
 
     def __init__(self, services: Services, config: SimConfig, *, echo: Callable[..., Any] = print,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: ProgressCallback | None = None, monitors: MonitorRuns | None = None) -> None:
         self.base = services
+        self._monitors = monitors  # where the weekly runs go (default: by ``config.monitor_process``)
         self.cfg = config
         self.echo = echo
         self.progress = progress
@@ -90,18 +93,37 @@ class OperationsSimulator:
         bounds = np.flatnonzero(np.r_[True, days.values[1:] != days.values[:-1], True])
         n_days = len(bounds) - 1
         explained: list[Explained] = []
-        for d in range(n_days):
-            lo, hi = int(bounds[d]), int(bounds[d + 1])
-            day = df.iloc[lo:hi]
-            written = self._day(day, lo, officer_idx, staff, timeline, officers, explainer, rep, explained)
-            if not written:
-                rep.skipped_days += 1
-            elif cfg.monitoring and (d + 1 == n_days or days.iloc[hi].weekday() == 0):
-                self._monitor(days.iloc[lo].to_pydatetime() + timedelta(days=1, hours=6), rep, WEEKLY_REFRESH)
-            if self.progress:
-                self.progress(f"{day['applied_at'].iloc[0]:%Y-%m-%d}", d + 1, n_days)
-        if rep.skipped_days < n_days:  # (~30 s on the default history with no progress bar of their own)
-            self.echo("then the feedback, the outcomes, the incident and a last monitor run…")
+        weekly = self._weekly_runs() if cfg.monitoring else None
+        # each Monday after the first day, at 06:00, once every day up to that Monday is written (its early hours
+        # included), and the morning after the last day; a resumed run skips the Mondays of days already written
+        first, last = days.iloc[0].to_pydatetime(), days.iloc[-1].to_pydatetime()
+        mondays = deque(first + timedelta(days=k) for k in range(1, (last - first).days + 1)
+                        if (first + timedelta(days=k)).weekday() == 0)
+        prev_written = False
+        try:
+            for d in range(n_days):
+                lo, hi = int(bounds[d]), int(bounds[d + 1])
+                day = df.iloc[lo:hi]
+                while weekly is not None and mondays and mondays[0] < days.iloc[lo]:
+                    monday = mondays.popleft()
+                    if prev_written:
+                        rep.monitor_runs += self._weekly(weekly, monday + timedelta(hours=6))
+                prev_written = self._day(day, lo, officer_idx, staff, timeline, officers, explainer, rep, explained)
+                if not prev_written:
+                    rep.skipped_days += 1
+                if self.progress:
+                    self.progress(f"{day['applied_at'].iloc[0]:%Y-%m-%d}", d + 1, n_days)
+            if weekly is not None and prev_written:
+                for at in [*(m + timedelta(hours=6) for m in mondays), last + timedelta(days=1, hours=6)]:
+                    rep.monitor_runs += self._weekly(weekly, at)
+            if rep.skipped_days < n_days:  # (~30 s on the default history with no progress bar of their own)
+                self.echo("then the feedback, the outcomes, the incident and a last monitor run…")
+            if weekly is not None:
+                weekly.close()  # every weekly run done before anything after the days reads or writes
+        except BaseException:
+            if weekly is not None:
+                weekly.stop()
+            raise
         if rep.skipped_days < n_days or not queries.survey_answers(self.svc.db):  # a re-run adds nothing backdated
             self._feedback(explained, draws, people, rep)
         if rep.skipped_days < n_days or not queries.has_outcomes(self.svc.db, SOURCE):
@@ -112,14 +134,26 @@ class OperationsSimulator:
         rep.seconds = time.perf_counter() - t0
         return rep
 
+    def _weekly_runs(self) -> MonitorRuns:
+        """Where the weekly monitor runs go: what ``creditrisk monitor run`` scheduled by cron would have done
+        each Monday 06:00 (refresh the summaries from what was known then, evaluate the alert rules: alerts open
+        and resolve at their historical times). They refresh drift and fairness only: no vintage matures inside
+        the history, and the phase counts are recounted once, after the outcomes. In a second process with
+        ``monitor_process`` (:mod:`backend.simulation.monitors`), else in-line."""
+        if self._monitors is not None:
+            return self._monitors
+        in_memory = self.svc.db.dialect == "sqlite" and self.svc.db.engine.url.database in (None, "", ":memory:")
+        if self.cfg.monitor_process and not in_memory:  # (another process cannot open an in-memory database)
+            return ProcessMonitors(self.svc)
+        return InlineMonitors(self.svc, self.clock)
+
+    def _weekly(self, runs: MonitorRuns, at: datetime) -> int:
+        runs.submit(self.cfg.cap(at), WEEKLY_REFRESH)
+        return 1
+
     def _monitor(self, at: datetime, rep: SimReport, refresh: bool | tuple[str, ...]) -> None:
-        """What ``creditrisk monitor run`` scheduled by cron would have done at ``at``: refresh the
-        summaries from what was known then and evaluate the alert rules (alerts open and resolve at
-        their historical times). Weekly runs refresh drift and fairness only: no vintage matures
-        inside the history, and the phase counts are recounted once, after the outcomes."""
-        at = self.cfg.cap(at)
-        self.clock.at = at
-        self.svc.alerts.evaluate(at=at, refresh=refresh, actor="monitor")
+        """One monitor run at ``at`` in-line (the last one, after the outcomes: everything refreshed)."""
+        evaluate(self.svc, self.clock, self.cfg.cap(at), refresh)
         rep.monitor_runs += 1
 
     def _cohorts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
