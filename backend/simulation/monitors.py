@@ -24,11 +24,14 @@ and running again resumes).
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import queue
+import os
+import pickle  # nosec B403 - jobs and the result between this process and its own child, over a pipe
+import subprocess  # nosec B404 - runs this interpreter on this module
+import sys
 import traceback
 from datetime import datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
 
 from backend.container import Services, build_services
 from backend.platform.clock import FixedClock
@@ -72,64 +75,75 @@ class InlineMonitors:
 
 
 class ProcessMonitors:
-    """The runs, in the order submitted, in a second (spawned) process on the same database and settings."""
+    """The runs, in the order submitted, in a second Python process (``python -m backend.simulation.monitors``) on
+    the same database and settings. A fresh interpreter, not :mod:`multiprocessing`: its "spawn" runs the parent's
+    ``__main__`` again in the child (a console script, or under pytest a Streamlit page a test ran as a script).
+    The jobs go down its stdin and the result comes back on its stdout, pickled: a pipe between this process and
+    its own child, nothing stored."""
 
     def __init__(self, svc: Services, *, quiet_alerts: bool = True) -> None:
-        ctx = multiprocessing.get_context("spawn")  # never fork a process holding engines, pools and threads
-        self._jobs: Any = ctx.Queue()
-        self._done: Any = ctx.Queue()
-        url = svc.db.engine.url.render_as_string(hide_password=False)
-        self._proc = ctx.Process(target=_serve, name="creditrisk-history-monitors", daemon=True,
-                                 args=(svc.settings, url, self._jobs, self._done, quiet_alerts))
-        self._proc.start()
+        env = dict(os.environ)  # the child imports this very code, whatever the current directory is
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
+                                                        env.get("PYTHONPATH", "")) if p)
+        self._proc = subprocess.Popen([sys.executable, "-m", "backend.simulation.monitors"], env=env,  # noqa: S603
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._closed = False
+        self._send((svc.settings, svc.db.engine.url.render_as_string(hide_password=False), quiet_alerts))
 
     def submit(self, at: datetime, refresh: Refresh) -> None:
-        if not self._proc.is_alive():  # it stopped early: report why now rather than after the last day
-            self._raise(self._result(block=False) or ("error", "exited", ""))
-        self._jobs.put((at, refresh))
+        if self._closed or self._proc.poll() is not None:  # it stopped early: say why now, not after the last day
+            self._raise(self._result())
+        self._send((at, refresh))
 
     def close(self) -> None:
         """Wait for every submitted run; raises :class:`MonitorProcessError` if one failed."""
         if self._closed:
             return
+        self._send(None)
+        result = self._result()
         self._closed = True
-        self._jobs.put(None)
-        result = None
-        while result is None:
-            result = self._result(block=True)
-            if result is None and not self._proc.is_alive():
-                result = self._result(block=False) or ("error", f"exited with code {self._proc.exitcode}", "")
-        self._proc.join(timeout=30)
+        self._proc.wait(timeout=30)
         if result[0] != "ok":
             self._raise(result)
 
     def stop(self) -> None:
         """The history stopped: end the process without waiting for the runs still queued."""
         self._closed = True
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join(timeout=10)
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait(timeout=30)
 
-    def _result(self, *, block: bool) -> tuple[str, str, str] | None:
+    def _send(self, obj: Any) -> None:
+        assert self._proc.stdin is not None
         try:
-            return self._done.get(timeout=1.0) if block else self._done.get_nowait()  # type: ignore[no-any-return]
-        except queue.Empty:
-            return None
+            pickle.dump(obj, self._proc.stdin)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self._raise(self._result())
 
-    def _raise(self, result: tuple[str, str, str]) -> None:
-        self._closed = True
-        if self._proc.is_alive():
-            self._proc.terminate()
+    def _result(self) -> tuple[str, str, str]:
+        assert self._proc.stdout is not None
+        try:
+            return pickle.load(self._proc.stdout)  # type: ignore[no-any-return]  # noqa: S301  # nosec B301 - our child's pipe
+        except (EOFError, pickle.UnpicklingError):
+            return "error", f"exited with code {self._proc.wait()}", "(its standard error has the details)"
+
+    def _raise(self, result: tuple[str, str, str]) -> NoReturn:
+        self.stop()
         raise MonitorProcessError(MSG_FAILED.format(why=result[1], tb=result[2]))
 
 
-def _serve(settings: Any, url: str, jobs: Any, done: Any, quiet_alerts: bool) -> None:
-    """The second process: its own services on ``url``, one run per job until ``None``."""
+def _serve() -> None:
+    """The second process: its own services on the parent's database, one run per job until ``None``; the result
+    (runs done, or the error and its traceback) pickled on the original stdout (which nothing else writes to)."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print goes to stderr, never into the result
+    jobs = sys.stdin.buffer
     try:
         from backend.platform.adapters.notify_log import LOGGER_NAME
         from backend.platform.db.engine import Database, make_engine
 
+        settings, url, quiet_alerts = pickle.load(jobs)  # noqa: S301  # nosec B301 - the parent's pipe
         if quiet_alerts and not logging.getLogger().handlers:  # as the parent (the alerts are stored, not printed)
             logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
         db = Database(make_engine(url))
@@ -137,10 +151,16 @@ def _serve(settings: Any, url: str, jobs: Any, done: Any, quiet_alerts: bool) ->
         svc = build_services(settings, db=db, clock=clock)
         runs = 0
         with db.bulk_load():
-            while (job := jobs.get()) is not None:
+            while (job := pickle.load(jobs)) is not None:  # noqa: S301  # nosec B301
                 evaluate(svc, clock, *job)
                 runs += 1
         db.dispose()
-        done.put(("ok", str(runs), ""))
+        result = ("ok", str(runs), "")
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the history with it
-        done.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        result = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    pickle.dump(result, out)
+    out.flush()
+
+
+if __name__ == "__main__":
+    _serve()

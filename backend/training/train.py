@@ -12,10 +12,8 @@ Progress is reported as ``progress(step_name, done, total)`` after each step.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import as_completed
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from imblearn.pipeline import Pipeline
-from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from threadpoolctl import threadpool_limits
 
 from backend.models import (
     POLICY_CUTOFF,
     apply_calibration,
-    auc,
     brier,
     calibration_curve,
     compile_estimator,
@@ -39,6 +35,7 @@ from backend.models import (
 )
 from backend.platform.ports import ProgressCallback
 from backend.training.dataset import Dataset, DatasetError
+from backend.training.fits import cv_scores, run_fits
 from backend.training.recipes import (
     FOREST_TREES,
     baseline_pipeline,
@@ -76,86 +73,6 @@ class TrainResult:
         return self.dataset.features
 
 
-PARALLEL_FIT_ROWS = 5_000  # training rows from which the fits run in worker processes (below: their start costs more)
-
-
-def _fit_one(pipe: Pipeline, X: pd.DataFrame, y: np.ndarray, tr: np.ndarray | None,
-             va: np.ndarray | None) -> tuple[Any, float]:
-    """One fit of the training run, in this process or a worker: on the rows ``tr`` (all when None), returning the
-    out-of-fold scores of ``va`` (a cross-validation fold) or the fitted pipeline (``va`` None), and its seconds."""
-    t = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):
-        model = clone(pipe).fit(X if tr is None else X.iloc[tr], y if tr is None else y[tr])
-        out = model if va is None else model.predict_proba(X.iloc[va])[:, 1]
-    return out, time.perf_counter() - t
-
-
-@dataclass(frozen=True, eq=False)
-class _Fit:
-    model: str
-    fold: int | None  # None: the final fit on the whole training split
-    tr: np.ndarray | None
-    va: np.ndarray | None
-
-    @property
-    def key(self) -> tuple[str, int | None]:
-        return self.model, self.fold
-
-    def label(self, folds: int) -> str:
-        return f"fit {self.model}" if self.fold is None else f"cv {self.model} fold {self.fold + 1}/{folds}"
-
-
-def _fit_workers(workers: int | None, rows: int, tasks: int) -> int:
-    """``workers`` as given, or (None) the machine's cores when the training split has at least
-    :data:`PARALLEL_FIT_ROWS` rows; never more than there are fits."""
-    if workers is None:
-        workers = (os.cpu_count() or 1) if rows >= PARALLEL_FIT_ROWS else 1
-    return max(1, min(int(workers), tasks))
-
-
-def _run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: list, workers: int | None,
-              tick: Callable[[str], None]) -> tuple[dict[tuple[str, int | None], Any], dict[_Fit, float], int]:
-    """Every fit of a training run (each model's cross-validation folds and its final fit): they are independent
-    and seeded, so worker processes give the same models and scores as one process, in about 1/workers of the
-    time on the demo's 40,000 rows (one fit after another left the second core idle). Longest first; the
-    progress ticks as each one finishes."""
-    tasks = [_Fit(name, None, None, None) for name in pipes]
-    tasks += [_Fit(name, k, tr, va) for name in pipes for k, (tr, va) in enumerate(folds)]
-    n = _fit_workers(workers, len(y), len(tasks))
-    out: dict[tuple[str, int | None], Any] = {}
-    secs: dict[_Fit, float] = {}
-    if n == 1:  # the folds of each model, then the final fits
-        for task in sorted(tasks, key=lambda t: (t.fold is None, list(pipes).index(t.model), t.fold or 0)):
-            out[task.key], secs[task] = _fit_one(pipes[task.model], X, y, task.tr, task.va)
-            tick(task.label(len(folds)))
-        return out, secs, n
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=n)  # kept for the next run in this process (the demo's retrain)
-    order = sorted(tasks, key=lambda t: (list(pipes).index(t.model), t.fold is not None))  # final fits first
-    futures = {executor.submit(_fit_one, pipes[t.model], X, y, t.tr, t.va): t for t in order}
-    for fut in as_completed(futures):
-        task = futures[fut]
-        out[task.key], secs[task] = fut.result()
-        tick(task.label(len(folds)))
-    return out, secs, n
-
-
-def _cv(scores: dict[tuple[str, int | None], Any], name: str, y: np.ndarray,
-        folds: list) -> tuple[np.ndarray, dict[str, Any]]:
-    """Out-of-fold scores and the per-fold AUCs of model ``name``."""
-    oof = np.zeros(len(y))
-    aucs = []
-    for k, (_, va) in enumerate(folds):
-        oof[va] = scores[(name, k)]
-        aucs.append(auc(y[va], oof[va]))
-    return oof, {
-        "auc_mean": float(np.mean(aucs)),
-        "auc_std": float(np.std(aucs)),
-        "folds": [float(a) for a in aucs],
-    }
-
-
 def train(
     dataset: Dataset,
     *,
@@ -175,7 +92,7 @@ def train(
     """Train, cross-validate, calibrate, compile and evaluate both models on ``dataset``.
 
     ``workers``: processes for the fits (each model's folds and final fit; None: the machine's cores from
-    :data:`PARALLEL_FIT_ROWS` training rows, else 1); the models are the same whatever the number.
+    :data:`backend.training.fits.PARALLEL_FIT_ROWS` training rows, else 1); the models are the same whatever the number.
     ``n_jobs`` is passed to the ensembles for fitting (1 is fastest on small data); BLAS is kept
     single-threaded (multi-threaded BLAS made the logistic baseline ~10x slower on 2 busy cores).
     ``primary_options``: ``learning_rate`` and ``monotone`` of :func:`primary_pipeline` (the
@@ -247,11 +164,11 @@ def _train(
         "baseline": baseline_pipeline(features, kinds),
     }
     folds = list(StratifiedKFold(cv_folds, shuffle=True, random_state=seed).split(X_tr, y_tr))
-    results, secs, used = _run_fits(pipes, X_tr, y_tr, folds, workers, tick)
+    results, secs, used = run_fits(pipes, X_tr, y_tr, folds, workers, tick)
     timings: dict[str, float] = {"fit_workers": used}  # the seconds below are each fit's own, wherever it ran
     oof, cv = {}, {}
     for name in pipes:
-        oof[name], cv[name] = _cv(results, name, y_tr, folds)
+        oof[name], cv[name] = cv_scores(results, name, y_tr, folds)
         timings[f"cv_{name}_s"] = sum(v for t, v in secs.items() if t.model == name and t.fold is not None)
     fitted = {}
     for name in pipes:

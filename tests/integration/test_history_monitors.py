@@ -11,6 +11,7 @@ the worker's traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -131,7 +132,7 @@ def _history(tmp_path: Path, name: str, db: Database, registry: Path, how: str) 
     if how == "after the book":
         sim = OperationsSimulator(svc, CFG, progress=None, monitors=AfterTheBook(svc))
     else:
-        cfg = CFG if how == "in-line" else SimConfig(**{**CFG.__dict__, "monitor_process": True})
+        cfg = CFG if how == "in-line" else dataclasses.replace(CFG, monitor_process=True)
         sim = OperationsSimulator(svc, cfg, progress=None)
     report = sim.run()
     assert report.monitor_runs >= 12  # every Monday of three months, and the run after the outcomes
