@@ -124,6 +124,7 @@ class _NaiveUTCText(UTCDateTime):
     """Write side of a time column in a schema before 0019: :class:`UTCDateTime` as it bound then (its naive UTC
     time, which SQLAlchemy writes as text on SQLite), not as the integer it binds since."""
 
+    cache_ok = True  # no state beyond UTCDateTime's (SQLAlchemy warned, and compiled it again for every statement)
     bind_processor = TypeDecorator.bind_processor
 
 
