@@ -56,11 +56,12 @@ def _fit_workers(workers: int | None, rows: int, tasks: int) -> int:
 
 
 def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: list, workers: int | None,
-              tick: Callable[[str], None]) -> tuple[dict[tuple[str, int | None], Any], dict[_Fit, float], int]:
+             tick: Callable[[str], None]) -> tuple[dict[tuple[str, int | None], Any], dict[_Fit, float], int]:
     """Every fit of a training run (each model's cross-validation folds and its final fit): they are independent
     and seeded, so worker processes give the same models and scores as one process, in about 1/workers of the
-    time on the demo's 40,000 rows (one fit after another left the second core idle). Longest first; the
-    progress ticks as each one finishes."""
+    time on the demo's 40,000 rows (one fit after another left the second core idle). In the workers the models go
+    in ``pipes`` order (the primary, the longest, first), each one's final fit before its folds; the progress
+    ticks as each fit finishes."""
     tasks = [_Fit(name, None, None, None) for name in pipes]
     tasks += [_Fit(name, k, tr, va) for name in pipes for k, (tr, va) in enumerate(folds)]
     n = _fit_workers(workers, len(y), len(tasks))
@@ -84,7 +85,7 @@ def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: 
 
 
 def cv_scores(scores: dict[tuple[str, int | None], Any], name: str, y: np.ndarray,
-        folds: list) -> tuple[np.ndarray, dict[str, Any]]:
+              folds: list) -> tuple[np.ndarray, dict[str, Any]]:
     """Out-of-fold scores and the per-fold AUCs of model ``name``."""
     oof = np.zeros(len(y))
     aucs = []
