@@ -145,6 +145,7 @@ def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_a
               monitoring: bool = True) -> None:
     """Replay the simulated history through ``svc`` and print what it wrote (``seed-demo``, ``demo --history``)."""
     from backend.platform.cli import out, progress_bar
+    from backend.simulation.monitors import quiet_simulated_alerts
     from backend.simulation.operations import OperationsSimulator, SimConfig
 
     # the weekly monitor runs in a second process, overlapping the days (backend/simulation/monitors.py)
@@ -154,7 +155,7 @@ def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_a
         opts["as_of"] = as_of_at
     cfg = (SimConfig(start=start_at, months=months, **opts) if start_at is not None
            else SimConfig.rolling(svc.clock.now(), months=months, **opts))
-    _quiet_simulated_alerts()
+    quiet_simulated_alerts()
     report = OperationsSimulator(svc, cfg, echo=out.print, progress=progress_bar("simulating operations")).run()
     out.print(f"simulated history ({cfg.start:%Y-%m-%d} to {cfg.end - timedelta(days=1):%Y-%m-%d}, seed {seed}): "
               f"{report.applications:,} applications, {report.decisions:,} decisions, "
@@ -164,16 +165,3 @@ def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_a
                                              else ""))
     for note in report.notes:
         out.print(f"  {note}")
-
-
-def _quiet_simulated_alerts() -> None:
-    """The history opens and resolves its alerts at their historical times (they are stored, and the Alerts page
-    shows them); with no logging configured, Python's last-resort handler printed each as a raw JSON line in the
-    middle of the progress bar of `make run`. A configured log (a handler anywhere) still receives them."""
-    import logging
-
-    from backend.platform.adapters.notify_log import LOGGER_NAME
-
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logging.getLogger().handlers and not logger.handlers:
-        logger.addHandler(logging.NullHandler())

@@ -52,6 +52,18 @@ class MonitorProcessError(RuntimeError):
     """A weekly monitor run failed in the second process (its traceback is in the message)."""
 
 
+def quiet_simulated_alerts() -> None:
+    """The history opens and resolves its alerts at their historical times (they are stored, and the Alerts page
+    shows them); with no logging configured, Python's last-resort handler printed each as a raw JSON line in the
+    middle of the progress bar of `make run`. A configured log (a handler anywhere) still receives them. Called by
+    the CLI and by the monitor process (whose alerts would print the same way)."""
+    from backend.platform.adapters.notify_log import LOGGER_NAME
+
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logging.getLogger().handlers and not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def evaluate(svc: Services, clock: FixedClock, at: datetime, refresh: Refresh) -> None:
     """One monitor run as of ``at``: refresh the summaries named by ``refresh`` and judge the alert rules."""
     clock.at = at
@@ -140,12 +152,11 @@ def _serve() -> None:
     os.dup2(2, 1)  # a stray print goes to stderr, never into the result
     jobs = sys.stdin.buffer
     try:
-        from backend.platform.adapters.notify_log import LOGGER_NAME
         from backend.platform.db.engine import Database, make_engine
 
         settings, url, quiet_alerts = pickle.load(jobs)  # noqa: S301  # nosec B301 - the parent's pipe
-        if quiet_alerts and not logging.getLogger().handlers:  # as the parent (the alerts are stored, not printed)
-            logging.getLogger(LOGGER_NAME).addHandler(logging.NullHandler())
+        if quiet_alerts:
+            quiet_simulated_alerts()
         db = Database(make_engine(url))
         clock = FixedClock(datetime.fromtimestamp(0).astimezone())
         svc = build_services(settings, db=db, clock=clock)

@@ -107,7 +107,7 @@ class OperationsSimulator:
                 while weekly is not None and mondays and mondays[0] < days.iloc[lo]:
                     monday = mondays.popleft()
                     if prev_written:
-                        rep.monitor_runs += self._weekly(weekly, monday + timedelta(hours=6))
+                        self._weekly(weekly, monday + timedelta(hours=6), rep)
                 prev_written = self._day(day, lo, officer_idx, staff, timeline, officers, explainer, rep, explained)
                 if not prev_written:
                     rep.skipped_days += 1
@@ -115,7 +115,7 @@ class OperationsSimulator:
                     self.progress(f"{day['applied_at'].iloc[0]:%Y-%m-%d}", d + 1, n_days)
             if weekly is not None and prev_written:
                 for at in [*(m + timedelta(hours=6) for m in mondays), last + timedelta(days=1, hours=6)]:
-                    rep.monitor_runs += self._weekly(weekly, at)
+                    self._weekly(weekly, at, rep)
             if rep.skipped_days < n_days:  # (~30 s on the default history with no progress bar of their own)
                 self.echo("then the feedback, the outcomes, the incident and a last monitor run…")
             if weekly is not None:
@@ -147,9 +147,9 @@ class OperationsSimulator:
             return ProcessMonitors(self.svc)
         return InlineMonitors(self.svc, self.clock)
 
-    def _weekly(self, runs: MonitorRuns, at: datetime) -> int:
+    def _weekly(self, runs: MonitorRuns, at: datetime, rep: SimReport) -> None:
         runs.submit(self.cfg.cap(at), WEEKLY_REFRESH)
-        return 1
+        rep.monitor_runs += 1
 
     def _monitor(self, at: datetime, rep: SimReport, refresh: bool | tuple[str, ...]) -> None:
         """One monitor run at ``at`` in-line (the last one, after the outcomes: everything refreshed)."""

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from backend.models import auc
 
+FitKey = tuple[str, int | None]  # (model, fold); fold None: the final fit on the whole training split
 PARALLEL_FIT_ROWS = 5_000  # training rows from which the fits run in worker processes (below: their start costs more)
 
 
@@ -40,7 +41,7 @@ class _Fit:
     va: np.ndarray | None
 
     @property
-    def key(self) -> tuple[str, int | None]:
+    def key(self) -> FitKey:
         return self.model, self.fold
 
     def label(self, folds: int) -> str:
@@ -56,7 +57,7 @@ def _fit_workers(workers: int | None, rows: int, tasks: int) -> int:
 
 
 def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: list, workers: int | None,
-             tick: Callable[[str], None]) -> tuple[dict[tuple[str, int | None], Any], dict[_Fit, float], int]:
+             tick: Callable[[str], None]) -> tuple[dict[FitKey, Any], dict[FitKey, float], int]:
     """Every fit of a training run (each model's cross-validation folds and its final fit): they are independent
     and seeded, so worker processes give the same models and scores as one process, in about 1/workers of the
     time on the demo's 40,000 rows (one fit after another left the second core idle). In the workers the models go
@@ -65,11 +66,11 @@ def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: 
     tasks = [_Fit(name, None, None, None) for name in pipes]
     tasks += [_Fit(name, k, tr, va) for name in pipes for k, (tr, va) in enumerate(folds)]
     n = _fit_workers(workers, len(y), len(tasks))
-    out: dict[tuple[str, int | None], Any] = {}
-    secs: dict[_Fit, float] = {}
+    out: dict[FitKey, Any] = {}
+    secs: dict[FitKey, float] = {}
     if n == 1:  # the folds of each model, then the final fits
         for task in sorted(tasks, key=lambda t: (t.fold is None, list(pipes).index(t.model), t.fold or 0)):
-            out[task.key], secs[task] = _fit_one(pipes[task.model], X, y, task.tr, task.va)
+            out[task.key], secs[task.key] = _fit_one(pipes[task.model], X, y, task.tr, task.va)
             tick(task.label(len(folds)))
         return out, secs, n
     from joblib.externals.loky import get_reusable_executor
@@ -79,12 +80,12 @@ def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: 
     futures = {executor.submit(_fit_one, pipes[t.model], X, y, t.tr, t.va): t for t in order}
     for fut in as_completed(futures):
         task = futures[fut]
-        out[task.key], secs[task] = fut.result()
+        out[task.key], secs[task.key] = fut.result()
         tick(task.label(len(folds)))
     return out, secs, n
 
 
-def cv_scores(scores: dict[tuple[str, int | None], Any], name: str, y: np.ndarray,
+def cv_scores(scores: dict[FitKey, Any], name: str, y: np.ndarray,
               folds: list) -> tuple[np.ndarray, dict[str, Any]]:
     """Out-of-fold scores and the per-fold AUCs of model ``name``."""
     oof = np.zeros(len(y))

@@ -169,11 +169,11 @@ def _train(
     oof, cv = {}, {}
     for name in pipes:
         oof[name], cv[name] = cv_scores(results, name, y_tr, folds)
-        timings[f"cv_{name}_s"] = sum(v for t, v in secs.items() if t.model == name and t.fold is not None)
+        timings[f"cv_{name}_s"] = sum(secs[(name, k)] for k in range(len(folds)))
     fitted = {}
     for name in pipes:
         fitted[name] = results[(name, None)]
-        timings[f"fit_{name}_s"] = sum(v for t, v in secs.items() if t.key == (name, None))
+        timings[f"fit_{name}_s"] = secs[(name, None)]
         if "n_jobs" in fitted[name].named_steps["model"].get_params():
             fitted[name].named_steps["model"].set_params(n_jobs=1)  # single-row reference scoring
     calib = {m: fit_calibration(oof[m], y_tr, method=calibration) for m in ("primary", "fallback")}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from backend.platform.adapters.notify_log import LOGGER_NAME, LogNotifier
-from backend.simulation.cli import _quiet_simulated_alerts
+from backend.simulation.monitors import quiet_simulated_alerts
 
 OPENED = {"event": "opened", "label": "Lowest disparate impact", "message": "0.72 is below 0.80"}
 
@@ -31,7 +31,7 @@ def test_without_logging_configured_the_replayed_alerts_print_nothing(bare_loggi
     bare_logging()
     LogNotifier().send(OPENED)
     assert "alert_event" in capsys.readouterr().err  # the noise that `make run` showed
-    _quiet_simulated_alerts()
+    quiet_simulated_alerts()
     assert LogNotifier().send(OPENED)["ok"]
     assert capsys.readouterr().err == ""
 
@@ -45,6 +45,6 @@ def test_a_configured_log_still_receives_them(bare_logging, monkeypatch) -> None
 
     bare_logging()
     monkeypatch.setattr(logging.getLogger(), "handlers", [Keep()])
-    _quiet_simulated_alerts()
+    quiet_simulated_alerts()
     LogNotifier().send(OPENED)
     assert seen and "alert_event" in seen[0]
