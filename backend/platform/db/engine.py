@@ -22,6 +22,7 @@ SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 # the page size a new database file is created with (an existing file keeps its own until a VACUUM): rows of the
 # book are 0.3-0.8 kB, and a 4 kB page left half a row unused on average (33 MB of the default history's 418 MB)
 SQLITE_PAGE_BYTES = 8192
+WAL_KEEP_BYTES = 8 * 1024 * 1024  # the most write-ahead log a SQLite database keeps on disk between checkpoints
 
 
 def json_dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
@@ -77,6 +78,9 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5, connect_tim
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")  # reads from the OS page cache, no copy per page
             cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")  # checkpoints: see backend/platform/db/sqlite_wal.py
+            # the log file shrinks back to this after a checkpoint that restarts it: otherwise it keeps the largest
+            # size it ever reached (the default history left 91 MB of it beside a 394 MB database)
+            cur.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
             cur.close()
             # let SQLAlchemy emit BEGIN itself (pysqlite's implicit BEGIN is deferred)
             dbapi_conn.isolation_level = None
