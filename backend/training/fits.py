@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ def run_fits(pipes: dict[str, Pipeline], X: pd.DataFrame, y: np.ndarray, folds: 
         return out, secs, n
     from joblib.externals.loky import get_reusable_executor
 
+    # loky restarts a worker whose memory grew by 300 MB since it started (its leak guard; a large training frame
+    # does that) and warns when fits were queued for it: they run on the new worker, nothing is lost or refitted
+    warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                            category=UserWarning)
     executor = get_reusable_executor(max_workers=n)  # kept for the next run in this process (the demo's retrain)
     order = sorted(tasks, key=lambda t: (list(pipes).index(t.model), t.fold is not None))  # final fits first
     futures = {executor.submit(_fit_one, pipes[t.model], X, y, t.tr, t.va): t for t in order}
