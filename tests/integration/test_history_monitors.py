@@ -31,7 +31,8 @@ from backend.simulation.monitors import MonitorProcessError, ProcessMonitors, Re
 from backend.simulation.operations import OperationsSimulator, SimConfig
 
 # three months, the incident in the second (its drift and accuracy alerts open and resolve); 300 a month opens
-# and resolves the same kinds of alert as 500 (fairness, drift, cost) in 60% of the time
+# and resolves the same kinds of alert as 500 (fairness, drift, cost); in CI it saved little (SQLite 41 -> 35-38 s,
+# PostgreSQL 52 -> 53-66 s on a host whose speed moved): the weekly monitor runs, not the volume, take the time
 CFG = SimConfig(volume=300, months=3, retrain=False, monitoring=True, incident_month=1,
                 start=datetime(2025, 8, 1, tzinfo=UTC))
 IDS = ("id", "entity_id", "alert_id")
