@@ -353,6 +353,9 @@ def sim_services(request: pytest.FixtureRequest, sim_template: dict[str, object]
 
     ref, registry = _make_sim(sim_template, request.param)  # type: ignore[misc]
     shutil.copytree(registry, tmp_path / "models")
+    for keys in ("secrets", "audit_checkpoints"):  # the history's keys (audit chain, PII) and signed checkpoints
+        if (registry.parent / keys).is_dir():
+            shutil.copytree(registry.parent / keys, tmp_path / keys)
     name = None
     if request.param == "sqlite":
         shutil.copy(ref, tmp_path / "sim.db")

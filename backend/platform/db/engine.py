@@ -32,13 +32,19 @@ def json_dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> st
     beyond 64 bits, lone surrogates) and non-finite floats (orjson writes null; the
     standard library writes NaN, which SQLite keeps and PostgreSQL refuses). Read back, both give the
     same values. ``default`` as in :func:`json.dumps`."""
+    return json_bytes(value, default=default)[0].decode()
+
+
+def json_bytes(value: Any, *, default: Callable[[Any], Any] | None = None) -> tuple[bytes, bool]:
+    """:func:`json_dumps` as UTF-8, and whether orjson wrote it (then ``orjson.loads`` reads back the same
+    values; the standard library's text, e.g. an integer past 64 bits, needs ``json.loads``)."""
     try:
         out = orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
     except TypeError:
-        return json.dumps(value, default=default)
+        return json.dumps(value, default=default).encode(), False
     if b"null" in out and _non_finite(value):
-        return json.dumps(value, default=default)
-    return out.decode()
+        return json.dumps(value, default=default).encode(), False
+    return out, True
 
 
 def _non_finite(value: Any) -> bool:

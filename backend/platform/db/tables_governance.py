@@ -31,7 +31,7 @@ class AuditLog(Base):
     # 0017: the three hashes stored as their 32 bytes (hex text to every reader)
     payload_hash: Mapped[str] = mapped_column(HexDigest)
     prev_hash: Mapped[str] = mapped_column(HexDigest)  # empty since 0009 (the sequencer's batches place the row)
-    row_hash: Mapped[str] = mapped_column(HexDigest, unique=True)
+    row_hash: Mapped[str] = mapped_column(HexDigest)  # not unique-indexed since 0020 (the unique id is)
 
 
 class AuditBatch(Base):
