@@ -57,6 +57,18 @@ def db_migrate() -> None:
     out.print(f"schema at revision {svc.db.current_revision()} on {svc.db.dialect}")
 
 
+@db_app.command("compact")
+def db_compact() -> None:
+    """Give back the space of rewritten rows (SQLite: VACUUM, e.g. after an upgrade; PostgreSQL: VACUUM ANALYZE)."""
+    svc = services(migrate=False)
+    before, after = svc.db.vacuum()
+    if before is None or after is None:
+        out.print(f"VACUUM (ANALYZE) done on {svc.db.dialect}: freed space is reused by new rows")
+    else:
+        out.print(f"{svc.db.engine.url.database}: {before / 1e6:,.1f} MB -> {after / 1e6:,.1f} MB "
+                  f"({(before - after) / 1e6:,.1f} MB given back)", highlight=False)
+
+
 @db_app.command("status")
 def db_status() -> None:
     """Show the schema revision."""

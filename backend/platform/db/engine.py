@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -202,6 +203,29 @@ class Database:
             ok, detail = False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
         return {"ok": ok, "backend": self.dialect, "detail": detail,
                 "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    def vacuum(self) -> tuple[int | None, int | None]:
+        """Give the space of deleted or rewritten rows back: SQLite rewrites the file without its free pages
+        (``VACUUM``; it needs about the file's size again on disk while it runs and blocks writers); PostgreSQL
+        runs ``VACUUM (ANALYZE)``, which makes the space reusable by new rows without locking the tables (giving
+        it back to the operating system needs ``VACUUM FULL``, a DBA's call). The file's bytes before and after
+        on SQLite, else (None, None)."""
+        path = self.engine.url.database if self.dialect == "sqlite" else None
+        size = (lambda: os.path.getsize(path)) if path and path != ":memory:" else (lambda: None)
+        before = size()
+        if self.dialect == "sqlite":  # outside any transaction: the driver's own connection (no BEGIN from us)
+            raw = self.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                cur.execute("VACUUM")
+                cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cur.close()
+            finally:
+                raw.close()
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM (ANALYZE)")
+        return before, size()
 
     def dispose(self) -> None:
         if self._checkpointer is not None:
