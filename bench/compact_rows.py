@@ -4,7 +4,9 @@ For a sample of stored rows of ``applications.features``, ``predictions.attribut
 (migration 0015) and ``audit_log.payload`` (0017): their JSON text as ``json.dumps`` writes it with its default
 separators (SQLAlchemy's JSON type by default; the engine's orjson writer, which the JSON columns used, writes a
 little less: 359 bytes for an audit payload this measures at 383) against the compact bytes stored now, and the
-time to write (serialise) and read (parse) one value each way, in the same run. Also the database file's bytes per application. Reads the database only.
+time to write (serialise) and read (parse) one value each way, in the same run; and the same values stored as
+revision 0019 did (no catalogue vectors: ``compact.dumps(..., vectors=False)``): bytes, write, read, and the JSON
+text the drift reader rebuilds. Also the database file's bytes per application. Reads the database only.
 
     PYTHONPATH=. .venv/bin/python bench/compact_rows.py --data-dir var [--sample 3000]
 """
@@ -53,7 +55,8 @@ def main() -> None:
     size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob("creditrisk.db-wal"))
     print(f"{path}: {size / 1e6:,.0f} MB for {apps:,} applications, {size / max(apps, 1):,.0f} bytes each")
     print(f"{'column':<26}{'JSON text':>11}{'compact':>9}{'ratio':>7}{'write JSON':>12}{'compact':>9}"
-          f"{'read JSON':>11}{'compact':>9}")
+          f"{'read JSON':>11}{'compact':>9}   | 0019 (no vectors): {'bytes':>7}{'write':>9}{'read':>9}{'as text':>9}"
+          f"  now as text")
     for table, column in COLUMNS:
         version = metadata.tables[table].c[column].type.version  # the dictionary the column type writes with
         raws = [r[0] for r in con.execute(f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL "  # noqa: S608
@@ -69,8 +72,15 @@ def main() -> None:
         t_len, c_len = statistics.mean(map(len, texts)), statistics.mean(map(len, packed))
         w_json, w_c = per_value_us(json.dumps, values), per_value_us(dumps, values)
         r_json, r_c = per_value_us(json.loads, texts), per_value_us(compact.loads, packed)
+        # the same values as 0019 stored them (no catalogue vectors, migration 0020), measured in the same run
+        old = [compact.dumps(v, version, vectors=False) for v in values]
+        o_len = statistics.mean(map(len, old))
+        w_o = per_value_us(lambda v: compact.dumps(v, version, vectors=False), values)
+        r_o, t_o, t_c = (per_value_us(compact.loads, old), per_value_us(compact.json_text, old),
+                         per_value_us(compact.json_text, packed))
         print(f"{table + '.' + column:<26}{t_len:>9,.0f} B{c_len:>7,.0f} B{t_len / c_len:>6.1f}x"
-              f"{w_json:>9.1f} us{w_c:>6.1f} us{r_json:>8.1f} us{r_c:>6.1f} us")
+              f"{w_json:>9.1f} us{w_c:>6.1f} us{r_json:>8.1f} us{r_c:>6.1f} us   | {'':19}{o_len:>5,.0f} B"
+              f"{w_o:>6.1f} us{r_o:>6.1f} us{t_o:>6.1f} us{t_c:>8.1f} us")
 
 
 if __name__ == "__main__":
