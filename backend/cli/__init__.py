@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from backend.container.settings import Settings, SettingsError, load_settings
-from backend.platform.cli import install, out, services, settings
+from backend.platform.cli import close_opened, install, out, services, settings
 
 app = typer.Typer(help="creditrisk: AI-assisted credit decisioning.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -29,6 +29,11 @@ def _services(migrate: bool) -> Any:
 
 
 install(_settings, _services, (SettingsError,))
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    ctx.call_on_close(close_opened)  # whatever the command opened is closed when it ends
 
 
 @app.command("config")

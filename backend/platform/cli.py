@@ -30,6 +30,7 @@ T = TypeVar("T")
 _settings_factory: Callable[[], Any] | None = None
 _services_factory: Callable[[bool], Any] | None = None
 _settings_errors: tuple[type[Exception], ...] = ()
+_opened: list[Any] = []  # the services built by the running command, closed by close_opened()
 
 
 def install(settings_factory: Callable[[], Any], services_factory: Callable[[bool], Any],
@@ -61,9 +62,24 @@ def services(migrate: bool = True) -> Any:
         raise RuntimeError("backend.cli was not imported: no services factory installed")
     cfg = settings()
     try:
-        return _services_factory(migrate) if cfg is not None else None
+        svc = _services_factory(migrate) if cfg is not None else None
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
         fail(f"cannot open the backends: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+    if svc is not None:
+        _opened.append(svc)
+    return svc
+
+
+def close_opened() -> None:
+    """Close the services this command opened (the root command calls it when the command ends: a SQLite book
+    then folds its write-ahead log back into the file and removes it, and metrics are flushed)."""
+    while _opened:
+        svc = _opened.pop()
+        try:
+            svc.close()
+        except Exception as exc:  # noqa: BLE001 - the command's own outcome stands; say what was not closed
+            err.print(f"[yellow]warning:[/] closing the backends failed: {type(exc).__name__}: {exc}",
+                      highlight=False)
 
 
 def guarded(fn: Callable[[], T], *errors: type[Exception]) -> T:

@@ -163,3 +163,13 @@ def test_db_compact_on_postgresql_vacuums_without_locking(env, pg_database, monk
     res = run("db", "compact")
     assert res.exit_code == 0, res.output
     assert "VACUUM (ANALYZE) done on postgresql" in res.output
+
+
+def test_a_command_closes_what_it_opened(env):
+    """The book's write-ahead log is folded back and removed when a command ends (it was left beside the file
+    until the next open)."""
+    assert run("db", "migrate").exit_code == 0
+    assert run("users", "add", "dora", "--role", "loan_officer", "--name", "Dora").exit_code == 0
+    var = env / "var"
+    assert (var / "creditrisk.db").exists()
+    assert not (var / "creditrisk.db-wal").exists() and not (var / "creditrisk.db-shm").exists()
