@@ -26,13 +26,18 @@ payload's hash is over its canonical JSON, computed from the value, so how it is
 
 **Catalogue vectors** (migration 0020, issue 21 item 4): a features or attributions dict whose keys are exactly
 the frozen catalogue names in their order (``vector_v1.names``; every application scored by the product's own
-model) does not need its keys stored. Header 3 stores the JSON list of its values with dictionary 1 (features
-417 -> ~265 bytes on the default history; header 5 when the standard library wrote the list, which then reads
-it: NaN, infinity, integers past 64 bits, lone surrogates); header 4, for a dict whose values are all floats with at most 6, 8
-or 10 decimals (attributions are rounded to 8), stores the number of decimals, a bitmap of the non-zero values
-and each of those as a zig-zag varint of value x 10^decimals, -0.0 as a listed 0 (187 -> ~77 bytes). Both are
-exact: header 4 is used only when every value reads back bit for bit (no NaN or infinity; an integer 0 is not 0.0), and
-anything else (another key set or order, a dict subclass, other types) takes the header it took before.
+model) does not need its keys stored:
+
+* header 3: the JSON list of its values as orjson writes it, with dictionary 1 (features 417 -> ~267 bytes on the
+  default history); read back by orjson;
+* header 5: the same when the standard library had to write the list (NaN, infinity, integers past 64 bits, lone
+  surrogates); read back by it;
+* header 4: a dict whose values are all floats with at most 6, 8 or 10 decimals (the scorer rounds attributions to
+  8): the number of decimals, a bitmap of the non-zero values and each of those as a zig-zag varint of value x
+  10^decimals, -0.0 as a listed 0 (attributions 187 -> ~79 bytes); used only when every value reads back bit for
+  bit (no NaN or infinity; an integer 0 or True is not a float).
+
+Anything else (another key set or order, a look-alike letter in a name, a dict subclass) takes header 1 as before.
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ def _fixed(values: list[Any]) -> bytes | None:
 
 
 def _vector(value: Any) -> bytes | None:
-    """A catalogue vector's stored bytes (header 4, else 3), or None for any other value."""
+    """A catalogue vector's stored bytes (header 4, else 3 or 5), or None for any other value."""
     names = vector_names()
     if type(value) is not dict or len(value) != len(names) or tuple(value) != names:
         return None
@@ -180,7 +185,7 @@ def _unfixed(data: bytes, names: tuple[str, ...]) -> dict[str, float]:
 
 
 def _vector_value(data: bytes) -> tuple[dict[str, Any], bool]:
-    """The dict of a stored catalogue vector (``data`` starts with its header byte 3 or 4), and whether orjson
+    """The dict of a stored catalogue vector (``data`` starts with its header byte 3, 4 or 5), and whether orjson
     can write it as it is (no NaN, infinity, integer past 64 bits or lone surrogate in it)."""
     names = vector_names(data[0])
     if data[0] == VECTOR_FIXED:
@@ -198,7 +203,7 @@ def _vector_value(data: bytes) -> tuple[dict[str, Any], bool]:
 
 def dumps(value: Any, version: int = CURRENT, *, vectors: bool = True) -> bytes:
     """The stored bytes of ``value`` (any JSON-serialisable value) with dictionary ``version``; with the book's
-    dictionary, a catalogue vector takes header 3 or 4 (module docstring) unless ``vectors`` is False (what
+    dictionary, a catalogue vector takes header 3, 4 or 5 (module docstring) unless ``vectors`` is False (what
     revisions before 0020 wrote)."""
     if version == CURRENT and vectors:
         vector = _vector(value)
