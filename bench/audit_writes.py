@@ -15,6 +15,12 @@ for each writer count runs three paths, each in a database of its own, in the sa
 Each writer is its own process with its own connection and commits one decision + one audit row per
 transaction. After the sealed run it reports how long the sequencer took to drain what was pending.
 
+``--group N`` (default 8; 0 for none) adds ``plain xN`` and ``sealed xN``: the same rows, N decisions and their N
+audit rows per transaction, as the product writes concurrent requests (``backend/platform/db/group_commit.py``:
+the API's ``BatchWorker`` and the scoring service's ``GroupCommit`` put every request that arrives while a
+transaction is being written into the next one; a lone request goes alone). Both write the audit rows with
+``append_many``; ``plain xN`` has no sequencer sealing them alongside (no chain: the ceiling), ``sealed xN`` has.
+
 Then verification speed: ``--verify-rows`` rows are written (``append_many``) and sealed, and
 ``AuditService.verify`` is timed against a plain loop that reads the same tuples and recomputes
 the same two hashes per row (ratio printed; the target is <= 1.5x).
@@ -149,14 +155,31 @@ def _sealed(s: Any, i: int, body: dict[str, Any]) -> None:
     append_many(s, [AuditEntry("api", "client", "decided", "decision", str(i), body)])
 
 
+def _grouped(s: Any, first: int, bodies: list[dict[str, Any]]) -> None:
+    """N decisions and their N audit rows in this transaction, each table in one statement, as the scoring
+    service's ``_persist`` writes a group (the audit rows through ``append_many``; whether a sequencer seals them
+    alongside is the difference between the two grouped paths)."""
+    s.execute(sa.text("INSERT INTO bench_decisions (id, at, payload) VALUES (:id, now(), CAST(:p AS json))"),
+              [{"id": uuid.uuid4(), "p": canonical_json(b)} for b in bodies])
+    append_many(s, [AuditEntry("api", "client", "decided", "decision", str(first + j), b)
+                    for j, b in enumerate(bodies)])
+
+
 def _writer(url: str, path: str, seconds: float, start: Any, out: Any, k: int) -> None:
     db = Database(make_engine(url, pool_size=1))
-    audit = {"plain": _plain, "locked": _locked, "sealed": _sealed}[path]
+    base, _, group = path.partition(" x")
+    size = int(group or 1)
+    audit = {"plain": _plain, "locked": _locked, "sealed": _sealed}[base]
     bodies = [_payload(i) for i in range(64)]
     start.wait()
     n, end = 0, time.perf_counter() + seconds
     try:
         while time.perf_counter() < end:
+            if group:
+                with db.transaction() as s:
+                    _grouped(s, k * 10_000_000 + n, [bodies[(n + j) % 64] for j in range(size)])
+                n += size
+                continue
             body = bodies[n % 64]
             with db.transaction() as s:
                 _decision(s, n, body)
@@ -184,14 +207,14 @@ def _sequencer(url: str, ckdir: str, keys_json: str, stop: Any) -> None:
 
 
 def run_cell(base: str, path: str, writers: int, seconds: float, keys: ChainKeys, ckdir: Path) -> tuple[float, str]:
-    name = f"bench_{path}_{writers}"
+    name = f"bench_{path.replace(' x', '_x')}_{writers}"
     db = _create_db(base, name)
     url = f"{base}/{name}"
     ctx = mp.get_context("fork")
     start, out, stop = ctx.Event(), ctx.Queue(), ctx.Event()
     seqp = None
     shutil.rmtree(ckdir / name, ignore_errors=True)  # a database made afresh gets fresh checkpoints
-    if path == "sealed":
+    if path.startswith("sealed"):
         seqp = ctx.Process(target=_sequencer, args=(url, str(ckdir / name), keys.to_json(), stop))
         seqp.start()
     procs = [ctx.Process(target=_writer, args=(url, path, seconds, start, out, k)) for k in range(writers)]
@@ -283,6 +306,7 @@ def main() -> None:
     ap.add_argument("--writers", default="1,2,4,8")
     ap.add_argument("--verify-rows", type=int, default=200_000)
     ap.add_argument("--async-commit", action="store_true", help="synchronous_commit=off (no wait for the disk)")
+    ap.add_argument("--group", type=int, default=8, help="decisions per transaction of the grouped paths (0: none)")
     args = ap.parse_args()
     counts = [int(x) for x in args.writers.split(",")]
     keys = ChainKeys.generate()
@@ -292,11 +316,25 @@ def main() -> None:
               "audited decisions/s (one decision row + one audit row per transaction)\n")
         print(f"{'writers':>7} | {'plain (ceiling)':>15} | {'locked (old)':>12} | {'sealed (new)':>12} | "
               f"{'new/old':>7} | {'new/ceiling':>11} | sequencer")
+        grouped = (f"plain x{args.group}", f"sealed x{args.group}") if args.group > 1 else ()
+        results: dict[int, dict[str, tuple[float, str]]] = {}
+        single: dict[int, float] = {}
         for w in counts:
             got = {p: run_cell(base, p, w, args.seconds, keys, Path(tmp)) for p in PATHS}
+            single[w] = got["sealed"][0]
             print(f"{w:>7} | {got['plain'][0]:>15,.0f} | {got['locked'][0]:>12,.0f} | {got['sealed'][0]:>12,.0f} | "
                   f"{got['sealed'][0] / got['locked'][0]:>6.2f}x | {got['sealed'][0] / got['plain'][0]:>10.2f}x | "
                   f"{got['sealed'][1]}", flush=True)
+            results[w] = {p: run_cell(base, p, w, args.seconds, keys, Path(tmp)) for p in grouped}
+        if grouped:
+            p, q = grouped
+            print(f"\ngrouped: {args.group} decisions (and their audit rows) per transaction, as the product's group "
+                  "commit writes concurrent requests\n")
+            print(f"{'writers':>7} | {p + ' (ceiling)':>17} | {q:>12} | {'sealed x / sealed':>17} | "
+                  f"{'/ceiling':>8} | sequencer")
+            for w, got in results.items():
+                print(f"{w:>7} | {got[p][0]:>17,.0f} | {got[q][0]:>12,.0f} | {got[q][0] / single[w]:>16.2f}x | "
+                      f"{got[q][0] / got[p][0]:>7.2f}x | {got[q][1]}", flush=True)
         if args.verify_rows:
             verify_speed(base, args.verify_rows, Path(tmp))
 
