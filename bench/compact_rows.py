@@ -75,7 +75,10 @@ def main() -> None:
         # the same values as 0019 stored them (no catalogue vectors, migration 0020), measured in the same run
         old = [compact.dumps(v, version, vectors=False) for v in values]
         o_len = statistics.mean(map(len, old))
-        w_o = per_value_us(lambda v: compact.dumps(v, version, vectors=False), values)
+        def dumps_0019(v: Any, version: int = version) -> bytes:
+            return compact.dumps(v, version, vectors=False)
+
+        w_o = per_value_us(dumps_0019, values)
         r_o, t_o, t_c = (per_value_us(compact.loads, old), per_value_us(compact.json_text, old),
                          per_value_us(compact.json_text, packed))
         print(f"{table + '.' + column:<26}{t_len:>9,.0f} B{c_len:>7,.0f} B{t_len / c_len:>6.1f}x"
