@@ -67,6 +67,7 @@ from backend.platform.db.tables_governance import AuditLog  # noqa: E402
 
 PATHS = ("plain", "locked", "sealed")
 DECISIONS = "CREATE TABLE IF NOT EXISTS bench_decisions (id uuid PRIMARY KEY, at timestamptz, payload json)"
+DECISION_INSERT = sa.text("INSERT INTO bench_decisions (id, at, payload) VALUES (:id, now(), CAST(:p AS json))")
 
 
 def _payload(i: int) -> dict[str, Any]:
@@ -122,8 +123,7 @@ def _create_db(base: str, name: str) -> Database:
 
 # -- writers -----------------------------------------------------------------------------------------
 def _decision(s: Any, i: int, body: dict[str, Any]) -> None:
-    s.execute(sa.text("INSERT INTO bench_decisions (id, at, payload) VALUES (:id, now(), CAST(:p AS json))"),
-              {"id": uuid.uuid4(), "p": canonical_json(body)})
+    s.execute(DECISION_INSERT, {"id": uuid.uuid4(), "p": canonical_json(body)})
 
 
 def _insert_row(s: Any, i: int, body: dict[str, Any], prev: str | None) -> None:
@@ -159,8 +159,7 @@ def _grouped(s: Any, first: int, bodies: list[dict[str, Any]]) -> None:
     """N decisions and their N audit rows in this transaction, each table in one statement, as the scoring
     service's ``_persist`` writes a group (the audit rows through ``append_many``; whether a sequencer seals them
     alongside is the difference between the two grouped paths)."""
-    s.execute(sa.text("INSERT INTO bench_decisions (id, at, payload) VALUES (:id, now(), CAST(:p AS json))"),
-              [{"id": uuid.uuid4(), "p": canonical_json(b)} for b in bodies])
+    s.execute(DECISION_INSERT, [{"id": uuid.uuid4(), "p": canonical_json(b)} for b in bodies])
     append_many(s, [AuditEntry("api", "client", "decided", "decision", str(first + j), b)
                     for j, b in enumerate(bodies)])
 

@@ -73,11 +73,11 @@ def main() -> None:
         w_json, w_c = per_value_us(json.dumps, values), per_value_us(dumps, values)
         r_json, r_c = per_value_us(json.loads, texts), per_value_us(compact.loads, packed)
         # the same values as 0019 stored them (no catalogue vectors, migration 0020), measured in the same run
-        old = [compact.dumps(v, version, vectors=False) for v in values]
-        o_len = statistics.mean(map(len, old))
         def dumps_0019(v: Any, version: int = version) -> bytes:
             return compact.dumps(v, version, vectors=False)
 
+        old = [dumps_0019(v) for v in values]
+        o_len = statistics.mean(map(len, old))
         w_o = per_value_us(dumps_0019, values)
         r_o, t_o, t_c = (per_value_us(compact.loads, old), per_value_us(compact.json_text, old),
                          per_value_us(compact.json_text, packed))
