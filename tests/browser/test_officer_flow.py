@@ -187,8 +187,13 @@ def _ask(page: Page, server: Any, question: str) -> tuple[str, str]:
     box.fill(question)
     box.press("Enter")
     expect(messages).to_have_count(before + 2, timeout=T)
-    # a streamed answer ends with " …" while it is written (app/components/qa_chat.py): read it once it is done
-    expect(messages.nth(before + 1)).not_to_have_text(re.compile(r"…\s*$"), timeout=T)
+    # a streamed answer ends with " …" while it is written, and the stored answer is drawn by the rerun that
+    # follows, with its caption "<intent> · answered by <engine> · <verdict>" (app/components/qa_chat.py): read it
+    # once that caption is there. (Waiting only for the "…" to go raced: the assistant bubble can be empty for a
+    # moment before the first sentence, and an empty bubble does not end with "…".)
+    answer = messages.nth(before + 1)
+    expect(answer).to_contain_text(re.compile(r" · answered by "), timeout=T)
+    expect(answer).not_to_have_text(re.compile(r"…\s*$"), timeout=T)
     server.wait(page)
     _assert_no_errors(page, f"question {question!r}")
     return messages.nth(before).inner_text(), messages.nth(before + 1).inner_text()
