@@ -17,6 +17,7 @@ once, by what the version knows of them (:func:`plan_columns`):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import getpass
 import io
@@ -189,21 +190,28 @@ def run_score(svc: Any, input_path: Path, *, model: str, engine: str, out_path: 
     if plan.absent:
         err.print(MSG_ABSENT.format(n=len(plan.absent), version=serving.version, names=_names(plan.absent)),
                   highlight=False, markup=False)
+    from backend.scoring.batch_pipeline import BackgroundWriter
     from backend.scoring.batch_stream import Writer, stream_score
     from backend.scoring.frames import can_score_frame
 
     if not can_score_frame(serving):  # a failed primary: row by row, each answer from the fallback (it says so)
         return _run_rows(svc, read_frame(input_path), serving, plan, engine=engine, out_path=out_path, persist=persist, fail=fail,
                          err=err)
-    writer = Writer(out_path, text=("id", *(c if c not in OUTPUT else f"input_{c}" for c in plan.carried)))
+    # each chunk is written in a thread while the next is scored (backend/scoring/batch_pipeline.py)
+    writer = BackgroundWriter(Writer(out_path, text=("id", *(c if c not in OUTPUT else f"input_{c}"
+                                                          for c in plan.carried))))
     try:
         totals = stream_score(svc, input_path, serving, plan, engine=engine, persist=persist,
                               submitter=_submitter(svc), writer=writer, id_field=ID_FIELD, output=OUTPUT,
                               report=lambda line: err.print(line, highlight=False, markup=False))
     except ApplicationConflict as exc:
-        writer.close()
+        writer.close()  # the chunks recorded before the conflict are in the output
         fail(str(exc))
         return
+    except BaseException:
+        with contextlib.suppress(Exception):  # the error being raised is the one to report
+            writer.close()
+        raise
     writer.close()
     for col, values in totals.unseen.items():
         err.print(MSG_UNSEEN.format(column=col, n=len(values), k=len(set(values)), version=serving.version),
