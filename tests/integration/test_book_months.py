@@ -162,3 +162,40 @@ def test_concurrent_writers_of_one_month_do_not_wait_on_each_other(pg_database):
         middle = _tokens(db)
         sa_.commit()
     assert middle["2026-07"] != before["2026-07"] and _tokens(db)["2026-07"] != middle["2026-07"]
+
+
+def test_one_transaction_sets_a_months_token_once_however_many_rows_it_writes(pg_database):
+    """PostgreSQL (migration 0021): the first write of a transaction to a month sets its token; the others leave
+    the row alone (before, each one updated it again, and each update walked all the versions before it: a
+    16,384-row chunk of a batch file spent seconds there). The month still changes with every transaction,
+    a write inside a savepoint after the first touch is still counted, and a rolled-back savepoint's touch
+    does not leave the month unchanged."""
+    from sqlalchemy.orm import Session
+
+    db = pg_database
+    june = _app(JUNE)
+    with db.transaction() as s:
+        s.add(june)
+
+    def updates(s: Session) -> int:  # updates of book_months counted by this connection, this transaction's included
+        return int(s.execute(text("SELECT coalesce(sum(n_tup_upd), 0) FROM pg_stat_xact_user_tables "
+                                  "WHERE relname = 'book_months'")).scalar_one())
+
+    for _ in range(2):  # and again: the second transaction changes the month once more
+        before = _tokens(db)["2026-06"]
+        with db.transaction() as s:
+            start = updates(s)  # (the view also holds earlier transactions' counts not yet reported)
+            for _ in range(300):
+                s.add(_prediction(june))
+                s.flush()
+            assert updates(s) - start <= 1
+        assert _tokens(db)["2026-06"] != before
+
+    before = _tokens(db)["2026-06"]
+    with db.transaction() as s:
+        savepoint = s.begin_nested()  # the first touch of this transaction happens in a savepoint ...
+        s.add(_prediction(june))
+        s.flush()
+        savepoint.rollback()  # ... that is rolled back: the next write must still set the month's token
+        s.add(_prediction(june))
+    assert _tokens(db)["2026-06"] != before
