@@ -13,7 +13,7 @@ from backend.compliance.audit_queries import row_hash_v2
 from backend.platform.db import compact
 from backend.platform.db.engine import Database
 
-HEAD = "0021"  # the newest migration (backend/platform/db/migrations/versions)
+HEAD = "0022"  # the newest migration (backend/platform/db/migrations/versions)
 
 APPLICATION_COLUMNS = (("id", sa.Uuid), ("applicant_id", sa.String), ("features", sa.JSON), ("protected", sa.JSON),
                        ("loan_amount", sa.Float), ("applied_at", sa.DateTime(timezone=True)),

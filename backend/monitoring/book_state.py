@@ -31,10 +31,11 @@ from backend.monitoring.book_state_queries import (
     month_tokens,
     month_window,
     overlapping_tokens,
+    scored_month_tokens,
 )
 
 __all__ = ["NEVER_WRITTEN", "BookState", "RowMemo", "book_state", "month_tokens", "month_window",
-           "overlapping_tokens"]
+           "overlapping_tokens", "scored_month_tokens"]
 
 T = TypeVar("T")
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import BigInteger, Integer, String, column, func, select, table
 from sqlalchemy.orm import Session
 
+from backend.platform.db.book_month_triggers import SCORED_SHARD
 from backend.platform.db.tables_book import Application, Decision, Outcome
 
 # derived, kept by triggers, not in the ORM metadata (backups leave it out): see migration 0016
@@ -33,6 +34,15 @@ def month_tokens(s: Session) -> dict[str, str]:
     """Each month's token: the count and sum of its shards' random tokens (any write changes one)."""
     c = BOOK_MONTHS.c
     rows = s.execute(select(c.month, func.count(), func.sum(c.token)).group_by(c.month)).all()
+    return {str(m): f"{n}:{t}" for m, n, t in rows}
+
+
+def scored_month_tokens(s: Session) -> dict[str, str]:
+    """Each month's scored token: :func:`month_tokens` over the shards that only writes of applications and
+    predictions change (migration 0022): what drift reads. A month with no such shard has no entry."""
+    c = BOOK_MONTHS.c
+    rows = s.execute(select(c.month, func.count(), func.sum(c.token)).where(c.shard >= SCORED_SHARD)
+                     .group_by(c.month)).all()
     return {str(m): f"{n}:{t}" for m, n, t in rows}
 
 

@@ -39,7 +39,7 @@ from backend.compliance import AuditRepository
 from backend.domain import REASONS, Actor
 from backend.models import HOLDOUT, ModelProvider
 from backend.monitoring import drift_queries as q
-from backend.monitoring.book_state import month_tokens, overlapping_tokens
+from backend.monitoring.book_state import overlapping_tokens, scored_month_tokens
 from backend.monitoring.config import MonitoringSettings
 from backend.monitoring.drift_report import SAMPLE_ROWS, deep_dive_html, load_holdout, score_frame
 from backend.monitoring.psi import BinSpec, band, fit_spec, psi_from_counts, spec_counts, specs_from_dict
@@ -219,7 +219,9 @@ class DriftService:
             span = q.data_span(s, until)
             if span is None:
                 return []
-            repo, tokens = SnapshotRepository(s), month_tokens(s)
+            # the tokens of the rows drift reads (applications, predictions): a decision or an outcome does not
+            # make a period be read again (migration 0022)
+            repo, tokens = SnapshotRepository(s), scored_month_tokens(s)
             for g in granularities:
                 stored = {x.period: x for x in repo.list(KIND, granularity=g, model_version=ref.version)}
                 periods = periods_between(span[0], span[1], g)
@@ -229,7 +231,7 @@ class DriftService:
                     if n == 0:
                         continue
                     fp = {"n": n, "last_created": last.isoformat() if last else None, "data_end": data_end.isoformat(),
-                          "reference": ref.key, "months": overlapping_tokens(tokens, start, data_end)}
+                          "reference": ref.key, "scored_months": overlapping_tokens(tokens, start, data_end)}
                     old = stored.get(label)
                     if not force and old is not None and _unchanged(old.payload, fp, i == len(periods) - 1, data_end >= end):
                         continue

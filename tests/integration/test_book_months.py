@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, text, update
 
-from backend.monitoring.book_state import book_state, month_tokens
+from backend.monitoring.book_state import book_state, month_tokens, scored_month_tokens
 from backend.monitoring.book_state_queries import NEVER_WRITTEN
 from backend.platform.db.tables_book import (
     Application,
@@ -39,6 +39,11 @@ def _prediction(app: Application) -> Prediction:
 def _tokens(db) -> dict[str, str]:  # noqa: ANN001
     with db.read() as s:
         return month_tokens(s)
+
+
+def _scored(db) -> dict[str, str]:  # noqa: ANN001
+    with db.read() as s:
+        return scored_month_tokens(s)
 
 
 @pytest.fixture
@@ -71,7 +76,7 @@ def test_each_write_changes_only_its_month(book, write):
         o = Outcome(id=uuid.uuid4(), application_id=july.id, funded=True, defaulted=False, observed_at=AUGUST,
                     batch_id="b1")
         s.add_all([d, o])
-    before = _tokens(db)
+    before, scored_before = _tokens(db), _scored(db)
     with db.transaction() as s:
         if write == "new application":
             s.add(_app(datetime(2026, 7, 20, tzinfo=UTC)))
@@ -103,6 +108,9 @@ def test_each_write_changes_only_its_month(book, write):
             s.execute(delete(Prediction).where(Prediction.application_id == july.id))
             s.execute(delete(Application).where(Application.id == july.id))
     assert _changed(before, _tokens(db)) == ({"2026-06"} if write == "outcome" else {"2026-07"})
+    # the scored token (migration 0022: what drift reads) changes only with applications and predictions
+    scored = write in ("new application", "prediction", "application updated", "application deleted")
+    assert _changed(scored_before, _scored(db)) == ({"2026-07"} if scored else set()), write
 
 
 def test_moving_an_application_to_another_month_changes_both(book):

@@ -66,7 +66,8 @@ def _readings(svc: Services, pids: list[str]) -> dict[str, Any]:
         out[pid] = (repr(result), repr(case), repr(svc.scoring.card(result)), letter)
     svc.drift.refresh_all(force=True)
     with svc.db.read() as s:
-        out["drift"] = repr(sorted((r.kind, r.granularity, r.period, r.n, r.value, r.payload) for r in
+        # (without the fingerprint: the book's tokens it was read under, which 0022 gives new shards)
+        out["drift"] = repr(sorted((r.kind, r.granularity, r.period, r.n, r.value, _figures(r.payload)) for r in
                                    s.execute(sa.select(sa.text("*")).select_from(sa.text("monitor_snapshots"))
                                              .where(sa.text("kind LIKE 'drift%' OR kind LIKE 'psi%'"))).all()))
     out["audit_csv"] = svc.audit.export_csv(AuditFilter(action="application_scored")).data
@@ -75,6 +76,15 @@ def _readings(svc: Services, pids: list[str]) -> dict[str, Any]:
                          for r in c.execute(sa.select(sa.type_coerce(col, sa.LargeBinary))
                                             .order_by(sa.text("id"))).scalars()]
     return out
+
+
+def _figures(payload: Any) -> Any:
+    """A drift payload (JSON text or dict, as the driver returns it) without its fingerprint."""
+    import json
+
+    value = json.loads(payload) if isinstance(payload, str | bytes) else dict(payload)
+    value.pop("fingerprint", None)
+    return value
 
 
 def _row_hash_unique(svc: Services) -> bool:

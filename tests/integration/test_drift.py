@@ -159,6 +159,42 @@ def test_refresh_skips_unchanged_periods(sim_services):
     assert drift.refresh_all() == 0
 
 
+def test_decisions_outcomes_and_explanations_do_not_make_drift_read_again(sim_services):
+    """Drift reads the applications' features and the predictions' deny reasons only: a decision, an outcome
+    import or an explanation in every month (what a working day writes) leaves every stored period as it is
+    (migration 0022: their own tokens); a new prediction in one month reads that month's periods again."""
+    from backend.platform.db.tables_book import Decision, ExplanationRow, Outcome, Prediction
+
+    drift = sim_services.drift
+    drift.refresh_all()
+    with sim_services.db.transaction() as s:
+        for month in MONTHS:
+            start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+            app_id, pid = s.execute(select(Application.id, Prediction.id)
+                                    .join(Prediction, Prediction.application_id == Application.id)
+                                    .where(Application.applied_at >= start).order_by(Application.applied_at)
+                                    .limit(1)).one()
+            s.add(Decision(id=uuid.uuid4(), application_id=app_id, outcome="deny", decided_at=start))
+            late = s.execute(select(Outcome.id).join(Application, Application.id == Outcome.application_id)
+                             .where(Application.applied_at >= start).order_by(Application.applied_at).limit(1)
+                             ).scalar()
+            if late is None:  # (a month whose loans have no outcome yet)
+                s.add(Outcome(id=uuid.uuid4(), application_id=app_id, funded=True, defaulted=True,
+                              observed_at=start, batch_id="late"))
+            else:  # an outcome corrected by a later import
+                s.execute(update(Outcome).where(Outcome.id == late).values(defaulted=True, batch_id="late"))
+            s.add(ExplanationRow(id=uuid.uuid4(), prediction_id=pid, actor="officer", provider="template",
+                                 text="t", fact_check_ok=True))
+    assert drift.refresh_all() == 0
+    with sim_services.db.transaction() as s:
+        pid = s.execute(select(Prediction.id).join(Application, Application.id == Prediction.application_id)
+                        .where(Application.applied_at >= datetime(2025, 11, 10, tzinfo=UTC))
+                        .order_by(Application.applied_at).limit(1)).scalar_one()
+        s.execute(update(Prediction).where(Prediction.id == pid).values(recommendation="deny"))
+    assert drift.refresh_all() >= 5  # the weeks overlapping November 2025 and the month
+    assert drift.refresh_all() == 0
+
+
 def _figures(snap) -> dict:  # noqa: ANN001 - a drift payload without its fingerprint
     return {k: v for k, v in snap.payload.items() if k != "fingerprint"}
 

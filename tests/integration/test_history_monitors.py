@@ -40,6 +40,12 @@ IDS = ("id", "entity_id", "alert_id")
 # read, or a month's token; fairness's read cells, in the order the rows came): when and how it was read, not what it shows;
 # every figure computed from the period is compared
 WHEN = ("fingerprint", "read", "token")
+# DRIFT_READ_AT: a drift period is read again when a month it overlaps has new applications or predictions (its
+# scored token, migration 0022). A run that lags behind the book sees those months' final tokens at once and
+# reads a period once; the in-line runs read it again each Monday while the month is still being written. The
+# figures are the same (each run reads only up to its Monday: compared below); when the period was last read is
+# not. (Before 0022 the outcome import touched every month and made the last run read every period again,
+# which hid this.)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -90,6 +96,9 @@ def _monitoring(db: Database) -> dict[str, list[Any]]:
         with db.read() as s:
             out = [_plain({c.name: v for c, v in zip(cols, r, strict=True)})
                    for r in s.execute(select(*cols).where(*where)).all()]
+        for row in out:  # when a drift period was last read: see DRIFT_READ_AT
+            if row.get("kind") == "drift" and row.get("computed_at") is not None:
+                row["computed_at"] = "read at or before its run"
         return sorted(out, key=repr)
 
     return {"alerts": rows(AlertRow), "snapshots": rows(MonitorSnapshot),

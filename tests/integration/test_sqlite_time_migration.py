@@ -67,12 +67,15 @@ def _stored(db: Database, sql: str, conn: sa.Connection | None = None) -> list[o
         return sorted(c.execute(sa.text(sql)).scalars(), key=str)
 
 
+MONTHS = "SELECT DISTINCT month FROM book_months ORDER BY month"  # (0022 adds a shard to each month)
+
+
 def test_0019_stores_times_as_integers_and_every_reading_is_the_same(db: Database, settings, clock) -> None:
     migrate_to(db, "0017")
     write_0017_book(db, N)
     migrate_to(db, "0018")
     sealed = _seal_as_0018_did(db, settings, clock)
-    text_months = _stored(db, "SELECT month FROM book_months") if db.dialect == "sqlite" else None
+    text_months = _stored(db, MONTHS) if db.dialect == "sqlite" else None
     migrate_to(db, HEAD)
     with db.engine.connect() as c:  # the sealed batches' times too (audit_batch is append-only like the log)
         assert dict(c.execute(sa.select(AuditBatch.batch_no, AuditBatch.sealed_at)).tuples().all()) == sealed
@@ -82,7 +85,7 @@ def test_0019_stores_times_as_integers_and_every_reading_is_the_same(db: Databas
         assert _stored(db, "SELECT DISTINCT typeof(applied_at) FROM applications") == ["integer"]
         assert _stored(db, "SELECT DISTINCT typeof(at) FROM audit_log") == ["integer"]
         assert _stored(db, "SELECT DISTINCT typeof(sealed_at) FROM audit_batch") == ["integer"]
-        assert _stored(db, "SELECT month FROM book_months") == text_months
+        assert _stored(db, MONTHS) == text_months
     svc = build_services(settings, db=db, clock=clock)
     report = svc.audit.verify()
     assert report.ok and report.rows == N, report
