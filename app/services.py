@@ -7,8 +7,11 @@ from datetime import timedelta
 
 import streamlit as st
 
+from app import ast_lock
 from backend.alerts import AlertSchedule
 from backend.container import Services, SettingsError, build_services, load_settings
+
+ast_lock.install()  # before any thread of ours parses beside Streamlit's script compiler (app/ast_lock.py)
 
 
 @st.cache_resource(show_spinner="Connecting to the backends…")
