@@ -91,6 +91,9 @@ def test_risk_manager_sees_stages_threshold_small_groups_and_exports(console):
     assert set(rates["stage"]) == {"1. Model recommendation (low risk)", "2. Policy (recommendation: approve)",
                                    "3. Officer decision (before four-eyes)", "4. Final decision (approved)"}
     assert rates.loc[rates["group"] == "65+", "note"].eq(SMALL_LABEL).all()  # about 30 of 3,000: shown, not judged
+    stage = at.selectbox(key="fairness_stage")  # short names fit the narrow column; the help has the full ones
+    assert stage.options == ["1. Model recommendation", "2. Policy", "3. Officer decision", "4. Final decision"]
+    assert stage.value == "final" and "4. Final decision (approved)" in (stage.help or "")
     at.selectbox(key="fairness_attr").set_value("sex").run()
     rates = next(d.value for d in at.dataframe if "DI ratio" in d.value.columns)
     assert rates.loc[rates["group"] == "not_provided", "note"].eq(NOT_PROVIDED_LABEL).all()  # 150: never judged
