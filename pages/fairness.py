@@ -85,12 +85,8 @@ period = c2.selectbox("Phase" if gran == "phase" else "Month", [s.period for s i
 snap = next(s for s in periods if s.period == period)
 attr: str = c3.selectbox("Attribute", KEYS, format_func=attribute_label, key="fairness_attr")
 view: str = c4.selectbox("Applications", list(VIEWS), format_func=lambda v: VIEW_SHORT[v], key="fairness_view")
-# short names in the narrow column (the full labels, "4. Final decision (approved)", were cut off), the full
-# ones in its help and in the tables below
-stage: str = c5.selectbox("Stage (selection rates)", list(STAGES), index=3,
-                          format_func=lambda x: STAGE_LABELS[x].split(" (")[0], key="fairness_stage",
-                          help="Which decision the selection rates count: "
-                               + "; ".join(STAGE_LABELS[x] for x in STAGES) + ".")
+stage: str = c5.selectbox("Stage (selection rates)", list(STAGES), index=3, format_func=fc.STAGE_SHORT.get,
+                          key="fairness_stage", help=fc.STAGE_HELP)
 p, thr = snap.payload, float(snap.payload.get("threshold", svc.settings.monitoring.fairness_threshold))
 if attr not in ATTRIBUTES and view != "all":
     st.caption("Intersections are computed over all decided applications.")

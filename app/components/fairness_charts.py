@@ -29,6 +29,10 @@ from backend.monitoring import (
 )
 
 STAGE_ORDER = [STAGE_LABELS[s] for s in STAGES]
+# the page's stage picker: short names fit its narrow column ("4. Final decision (approved)" was cut off), the
+# full labels go in its help (and stay in the tables)
+STAGE_SHORT = {s: STAGE_LABELS[s].split(" (")[0] for s in STAGES}
+STAGE_HELP = "Which decision the selection rates count: " + "; ".join(STAGE_LABELS[s] for s in STAGES) + "."
 SMALL_COLOR = "#9aa5b1"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
