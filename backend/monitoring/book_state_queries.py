@@ -30,20 +30,18 @@ class BookState:
         return self.months.get(f"{as_utc(start):%Y-%m}", NEVER_WRITTEN)
 
 
-def month_tokens(s: Session) -> dict[str, str]:
-    """Each month's token: the count and sum of its shards' random tokens (any write changes one)."""
+def month_tokens(s: Session, *, scored_only: bool = False) -> dict[str, str]:
+    """Each month's token: the count and sum of its shards' random tokens (any write changes one). With
+    ``scored_only``, over the shards that only writes of applications and predictions change (migration 0022)."""
     c = BOOK_MONTHS.c
-    rows = s.execute(select(c.month, func.count(), func.sum(c.token)).group_by(c.month)).all()
+    query = select(c.month, func.count(), func.sum(c.token)).group_by(c.month)
+    rows = s.execute(query.where(c.shard >= SCORED_SHARD) if scored_only else query).all()
     return {str(m): f"{n}:{t}" for m, n, t in rows}
 
 
 def scored_month_tokens(s: Session) -> dict[str, str]:
-    """Each month's scored token: :func:`month_tokens` over the shards that only writes of applications and
-    predictions change (migration 0022): what drift reads. A month with no such shard has no entry."""
-    c = BOOK_MONTHS.c
-    rows = s.execute(select(c.month, func.count(), func.sum(c.token)).where(c.shard >= SCORED_SHARD)
-                     .group_by(c.month)).all()
-    return {str(m): f"{n}:{t}" for m, n, t in rows}
+    """Each month's scored token: what drift reads (a month with no such shard has no entry)."""
+    return month_tokens(s, scored_only=True)
 
 
 def book_state(s: Session) -> BookState:
