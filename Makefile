@@ -83,7 +83,7 @@ test-fast: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check backend app pages tests bench
-	$(BIN)/mypy
+	$(BIN)/mypy --num-workers auto
 	$(BIN)/lint-imports
 
 # pip-audit on the environment built from the pinned requirement files, bandit on backend/ app/ pages/;
