@@ -143,6 +143,7 @@ class EngineStream:
         """Stream one provider, yielding checked sentences; returns (anything shown, check failed)."""
         record = self.record
         received, buffer, shown = "", "", False
+        checked: dict[str, list[Failure]] = {}  # each sentence is checked once: as it arrives, not again at the end
         try:
             s = self.engine.guard.stream(p, record)
             for chunk in s:
@@ -150,7 +151,7 @@ class EngineStream:
                 buffer += chunk
                 while (m := SENTENCE_END.search(buffer)) is not None:
                     piece, buffer = buffer[:m.end()], buffer[m.end():]
-                    check = fact_check(piece, record) if piece.strip() else None
+                    check = fact_check(piece, record, checked) if piece.strip() else None
                     if check is not None and not check.ok:  # stop reading: this answer is not shown
                         s.close()
                         self._account(p, i, out, Completion(received, p.provider, p.model, None, None, 0.0, None),
@@ -163,7 +164,7 @@ class EngineStream:
             return shown, False
         c = s.completion
         assert c is not None  # set once the provider stream is exhausted
-        check = fact_check(c.text, record)
+        check = fact_check(c.text, record, checked)
         if check.ok and buffer.strip():
             shown = True
             yield StreamEvent("text", buffer)

@@ -98,15 +98,27 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-def fact_check(text: str, record: DecisionRecord) -> FactCheckResult:
-    """Check ``text`` against ``record``; ``ok`` only when every sentence is accounted for (module docstring)."""
+def fact_check(text: str, record: DecisionRecord, memo: dict[str, list[Failure]] | None = None) -> FactCheckResult:
+    """Check ``text`` against ``record``; ``ok`` only when every sentence is accounted for (module docstring).
+
+    ``memo``: sentences already checked against this same ``record`` and their failures (a sentence's check reads
+    nothing but the sentence and the record): a stream checks each sentence as it arrives, then the whole answer,
+    and each sentence is checked once."""
     if len(text or "") > MAX_CHARS:
         return FactCheckResult(False, [Failure(text[:80] + "...", TOO_LONG, f"longer than {MAX_CHARS} characters")])
     parts = sentences(text or "")
     if not parts:
         return FactCheckResult(False, [Failure("", EMPTY, "no explanation text")])
-    failures = [f for part in parts for f in check_sentence(part, record)]
+    failures = [f for part in parts for f in _check(part, record, memo)]
     return FactCheckResult(not failures, failures, len(parts))
+
+
+def _check(sentence: str, record: DecisionRecord, memo: dict[str, list[Failure]] | None) -> list[Failure]:
+    if memo is None:
+        return check_sentence(sentence, record)
+    if sentence not in memo:
+        memo[sentence] = check_sentence(sentence, record)
+    return memo[sentence]
 
 
 def is_known_feature(name: str) -> bool:

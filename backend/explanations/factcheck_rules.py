@@ -82,8 +82,11 @@ def check_sentence(raw: str, record: DecisionRecord) -> list[Failure]:
 def _mentions(st: Sentence) -> list[Mention]:
     rec = st.record
     taken: list[Mention] = stated_mentions(st)  # "the residence being verified": checked against the value
-    for pattern, names, code in ALIASES:
-        for hit in pattern.finditer(st.work):
+    work = st.work
+    for pattern, names, code, words in ALIASES:
+        if not all(w in work for w in words):  # a word of the alias is missing: the pattern cannot match
+            continue
+        for hit in pattern.finditer(work):
             if all(hit.end() <= t.start or hit.start() >= t.end for t in taken):
                 taken.append(Mention(hit.start(), hit.end(), names, code, hit.group(0)))
     # a value in words ("rent", "debt consolidation", "yes", "not available") counts only as the value of the

@@ -86,8 +86,12 @@ def _derived(description: str) -> set[str]:
     return out
 
 
-def alias_table() -> list[tuple[re.Pattern[str], frozenset[str], str | None]]:
-    """(pattern, feature names, reason code) longest first: reason texts, then feature aliases."""
+def alias_table() -> list[tuple[re.Pattern[str], frozenset[str], str | None, tuple[str, ...]]]:
+    """(pattern, feature names, reason code, words) longest first: reason texts, then feature aliases. ``words``:
+    the alias's words, each of which a match holds verbatim (the pattern is those words, escaped, with blanks and
+    articles between them and an optional plural after the last): a text missing one cannot match, and the
+    fact-check tries the pattern only on a text holding all of them (362 patterns a sentence; most name nothing
+    in it)."""
     features: dict[str, set[str]] = {}
     for f in FEATURES:
         for alias in {f.name, *_derived(f.description), *PARAPHRASES.get(f.name, ())}:
@@ -97,8 +101,8 @@ def alias_table() -> list[tuple[re.Pattern[str], frozenset[str], str | None]]:
     table += [(alias, frozenset(names), None) for alias, names in features.items()]
     table.sort(key=lambda t: -len(t[0]))  # stable: a reason text wins over an equal feature alias
     sep = r"\s+(?:(?:the|a|an)\s+)?"  # "number of recent inquiries on the credit bureau report"
-    return [(re.compile(r"(?<![\w'])" + sep.join(map(re.escape, a.split())) + r"(?:e?s)?(?!\w)"), names, code)
-            for a, names, code in table]
+    return [(re.compile(r"(?<![\w'])" + sep.join(map(re.escape, a.split())) + r"(?:e?s)?(?!\w)"), names, code,
+             tuple(a.split())) for a, names, code in table]
 
 
 SAFE_WORDS = frozenset("""
