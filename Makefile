@@ -71,15 +71,16 @@ mlflow-server: .mlflow-server/.stamp
 	@$(call install_into,.mlflow-server/bin,-r requirements-mlflow-server.txt)
 	@touch $@
 
-# Tests run in parallel, one file per worker (pytest-xdist --dist loadfile: a file's fixtures are built once);
+# Tests run in parallel, one file per worker (pytest-xdist --dist loadfile: a file's fixtures are built once), the
+# longest files first (tests/file_weights.py; xdist's own reorder would put the files of few tests last);
 # TEST_WORKERS=1 runs them in one process. docs/testing.md says more.
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 test: install-dev chromium mlflow-server
-	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 test-fast: install-dev
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check backend app pages tests bench

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from file_weights import order
 from mfa_helpers import MFA_ENV
 from shared_once import once, run_id
 from signing_key import SESSION_SIGNING_KEY
@@ -324,6 +325,12 @@ def _make_sim(template: dict[str, object], backend: str) -> object:
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         run_id()  # set before the xdist workers start, so that they all share it
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest files first (``tests/file_weights.py``): with ``--no-loadscope-reorder`` (the Makefile) the
+    workers take them in this order, and the run does not end with one worker on a long file and the other idle."""
+    items[:] = order(items, config.rootpath)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
