@@ -235,3 +235,38 @@ def test_nothing_judged_gives_no_headline():
     payload = _service(min_group=10_000).summarize(_full_cells(_rows(600)), seed=1)
     assert payload["min_di"] is None
     assert payload["population"]["decided"] == 600
+
+
+def _nan_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    cases = []
+    for rows, cols in ((1, 1), (1, 7), (3, 1000), (12, 400), (40, 50)):
+        base = rng.random((rows, cols)) * rng.choice([1.0, 1e-9, 1e9])
+        cases.append(base.copy())  # no NaN
+        common = base.copy()
+        common[:, rng.random(cols) < 0.2] = np.nan  # the reference's rate 0 in some replicates: NaN in every row
+        if np.isnan(common).all():
+            common[:, 0] = 1.0
+        cases.append(common)
+        mixed = common.copy()
+        mixed[0, rng.integers(cols)] = np.nan  # one row with a NaN more
+        if rows > 1:
+            mixed[-1, :] = rng.random(cols)  # one row with none
+        cases.append(mixed)
+        ties = np.round(base * 4) / 4  # many equal values
+        ties[rng.random((rows, cols)) < 0.3] = np.nan
+        ties[:, 0] = 0.5  # no row all NaN
+        cases.append(ties)
+        inf = base.copy()
+        inf[0, 0] = np.inf
+        cases.append(inf)
+    return cases
+
+
+@pytest.mark.parametrize("case", range(25))
+def test_nan_percentile_rows_equals_numpy_bit_for_bit(case):
+    a = _nan_cases()[case]
+    for q in ([2.5, 97.5], [0, 50, 100], [5.0]):
+        want = np.nanpercentile(a, q, axis=1)
+        got = fm.nan_percentile_rows(a, q)
+        assert got.shape == want.shape and np.array_equal(got, want, equal_nan=True), (case, q)
