@@ -70,6 +70,9 @@ def mlflow_server(folder: Path) -> Iterator[MlflowServer]:
     folder.mkdir(parents=True, exist_ok=True)
     server = MlflowServer(f"http://127.0.0.1:{port}", folder / "artifacts", folder / "server.log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDITRISK_", "MLFLOW_"))}
+    # no job runner: it starts eight huey consumers, each importing MLflow (GenAI evaluations and trace roll-ups,
+    # nothing the model registry uses), which cost more than the server itself on a busy 2-core machine
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(server.log, "wb") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own executable, fixed arguments
             [exe, "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
