@@ -49,7 +49,11 @@ def order(items: list[Any], rootpath: Path) -> list[Any]:
 
 
 def _file(item: Any, rootpath: Path) -> str:
-    return Path(str(item.path)).resolve().relative_to(rootpath.resolve()).as_posix()
+    path = Path(str(item.path)).resolve()
+    try:
+        return path.relative_to(rootpath.resolve()).as_posix()
+    except ValueError:  # a file outside the repository (a path given on the command line): never measured
+        return path.as_posix()
 
 
 def from_junit(report: Path) -> dict[str, float]:

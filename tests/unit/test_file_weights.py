@@ -22,6 +22,8 @@ def test_heaviest_files_first_each_whole_in_its_order(tmp_path: Path, monkeypatc
     got = [i.nodeid for i in file_weights.order(items, tmp_path)]
     # new.py is unmeasured: the median weight (6.0) puts it between c.py (10) and d.py (2)
     assert got == ["b.py::1", "b.py::2", "c.py::1", "new.py::1", "d.py::1", "a.py::1", "a.py::2"]
+    outside = SimpleNamespace(path=tmp_path.parent / "elsewhere.py", nodeid="elsewhere.py::1")
+    assert file_weights.order([*items, outside], tmp_path)[-4].nodeid == "elsewhere.py::1"  # the median too
 
 
 def test_without_weights_the_collection_order_stays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
