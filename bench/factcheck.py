@@ -16,33 +16,25 @@ Verdicts are compared as well (tests/unit/test_factcheck_prefilter.py proves the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from factcheck_corpus import HOSTILE, RECORDS, TRUE  # noqa: E402
 
 from backend.explanations import factcheck_rules  # noqa: E402
 from backend.explanations.factcheck import fact_check, sentences  # noqa: E402
 from backend.explanations.factcheck_base import ALIASES  # noqa: E402
-from backend.explanations.record import DecisionRecord  # noqa: E402
-
-CORPUS = ROOT / "tests" / "corpus"
-
-
-def _load(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (CORPUS / name).read_text().splitlines() if line.strip()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    records = [DecisionRecord.from_dict(d["record"]) for d in _load("factcheck_records.jsonl")]
-    work = [(d["text"], records[int(d["record"])]) for d in _load("factcheck_hostile.jsonl") + _load("factcheck_true.jsonl")]
+    work = [(d["text"], RECORDS[int(d["record"])]) for d in HOSTILE + TRUE]
     unfiltered = [(p, names, code, ()) for p, names, code, _ in ALIASES]
 
     def whole(filtered: bool) -> tuple[float, list[bool]]:

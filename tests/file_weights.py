@@ -41,11 +41,10 @@ def order(items: list[Any], rootpath: Path) -> list[Any]:
     if not known:
         return items
     default = statistics.median(known.values())
-    files: dict[str, int] = {}
-    for item in items:
-        files.setdefault(_file(item, rootpath), len(files))
-    rank = {f: (-known.get(f, default), i) for f, i in files.items()}
-    return sorted(items, key=lambda item: rank[_file(item, rootpath)])
+    of = [_file(item, rootpath) for item in items]
+    first = {f: i for i, f in reversed(list(enumerate(of)))}  # each file's first place in the collection
+    place = sorted(range(len(items)), key=lambda i: (-known.get(of[i], default), first[of[i]]))
+    return [items[i] for i in place]
 
 
 def _file(item: Any, rootpath: Path) -> str:

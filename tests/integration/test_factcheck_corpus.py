@@ -13,13 +13,12 @@ Run: ``pytest -s tests/integration/test_factcheck_corpus.py`` (prints both figur
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from factcheck_corpus import HOSTILE, RECORDS, TRUE
 from test_llm_providers import AN, OA, FakeLLM
 
 from backend.container.adapters import build_engine
@@ -27,7 +26,6 @@ from backend.domain import skeleton
 from backend.explanations import ExplanationEngine, LLMSettings
 from backend.explanations.record import DecisionRecord
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 MAX_TRUE_REJECTED = 0.02
 
 
@@ -35,15 +33,6 @@ def _settings(fake: FakeLLM, provider: str) -> LLMSettings:
     """A patient client (30 s): on a loaded machine a short timeout would count a slow fake as a rejection."""
     url = fake.url + "/v1" if provider == "openai" else fake.url
     return LLMSettings(provider=provider, base_url=url, api_key="sk-test", timeout=30, max_retries=0, deadline=60)
-
-
-def _load(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (CORPUS / name).read_text().splitlines() if line.strip()]
-
-
-RECORDS = [DecisionRecord.from_dict(d["record"]) for d in _load("factcheck_records.jsonl")]
-HOSTILE = _load("factcheck_hostile.jsonl")
-TRUE = _load("factcheck_true.jsonl")
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
+from factcheck_corpus import HOSTILE, RECORDS, TRUE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,20 +25,12 @@ from backend.explanations.factcheck import fact_check, sentences
 from backend.explanations.factcheck_base import ALIASES, Sentence
 from backend.explanations.record import DecisionRecord
 
-CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-
-
-def _load(name: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (CORPUS / name).read_text().splitlines() if line.strip()]
-
-
-RECORDS = [DecisionRecord.from_dict(d["record"]) for d in _load("factcheck_records.jsonl")]
-LINES = _load("factcheck_hostile.jsonl") + _load("factcheck_true.jsonl")
+LINES = HOSTILE + TRUE
 UNFILTERED = [(pattern, names, code, ()) for pattern, names, code, _ in ALIASES]  # every pattern tried
 
 
 def _record(line: dict[str, Any]) -> DecisionRecord:
-    return RECORDS[int(line["record"])] if isinstance(line.get("record"), int) else RECORDS[0]
+    return RECORDS[int(line["record"])]
 
 
 def _both(text: str, record: DecisionRecord, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
