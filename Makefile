@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: install install-dev demo run test test-fast lint security bench chromium mlflow-server clean help
 
 help:
-	@echo "make run     - install, prepare the demo (users, model, six months of simulated operations) and start the console"
+	@echo "make run     - install, prepare the demo (users, model, today's applications) and start the console while six months of simulated operations are written beside it"
 	@echo "make test    - install test needs (incl. Chromium when missing) and run the whole suite"
 	@echo "make lint    - ruff, mypy and lint-imports (the layering contracts in .importlinter)"
 	@echo "make security - pip-audit (dependencies) and bandit (code); fails on fixable vulnerabilities or high severity"
@@ -52,7 +52,10 @@ install-dev: $(VENV)/.dev.stamp
 demo: install
 	$(BIN)/creditrisk demo --history --volume $(SIM_VOLUME) --rows $(DEMO_ROWS)
 
-run: demo
+# as `make demo`, but the history is written by a process of its own while the console opens (pages say how far
+# it has got; its log is var/history.log)
+run: install
+	$(BIN)/creditrisk demo --history --background --volume $(SIM_VOLUME) --rows $(DEMO_ROWS)
 	@echo "Console: http://localhost:$(PORT)  (demo passwords: var/demo_credentials.txt)"
 	$(BIN)/streamlit run app/main.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 

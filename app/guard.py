@@ -43,8 +43,24 @@ def _simulated_count() -> int:
     return get_services().book.simulated_count()
 
 
+def history_banner() -> None:
+    """While the simulated history is still being written (`make run` opens the console meanwhile), or when its
+    writing stopped before the end: say so above the page's figures (a file read, not cached: it moves)."""
+    from app.services import get_services
+
+    progress = get_services().book.history_progress()
+    if progress is None or progress.state == "done":
+        return
+    if progress.running:
+        st.info(progress.sentence(), icon=":material/hourglass_top:")
+    else:
+        st.warning(progress.sentence(), icon=":material/warning:")
+
+
 def label_simulated() -> None:
-    """The simulated-data banner on any page that shows book data, when the book holds simulated rows."""
+    """The simulated-data banner on any page that shows book data, when the book holds simulated rows (and the
+    history's progress while it is being written)."""
+    history_banner()
     n = _simulated_count()
     if n:
         simulated_banner(n)

@@ -21,9 +21,15 @@ def get_services() -> Services:
     svc = build_services(load_settings(), migrate=True)
     m = svc.settings.monitoring
     AlertSchedule(lambda: svc.alerts, svc.clock.now, check_every=timedelta(minutes=m.check_every_minutes),
-                  refresh_every=timedelta(hours=m.refresh_every_hours) if m.refresh_every_hours else None).start()
+                  refresh_every=timedelta(hours=m.refresh_every_hours) if m.refresh_every_hours else None,
+                  hold=lambda: _history_running(svc)).start()
     threading.Thread(target=_load_champion, args=(svc,), name="champion-preload", daemon=True).start()
     return svc
+
+
+def _history_running(svc: Services) -> bool:
+    progress = svc.book.history_progress()
+    return progress is not None and progress.running
 
 
 def _load_champion(svc: Services) -> None:

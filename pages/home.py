@@ -8,7 +8,7 @@ import streamlit as st
 from app.components.charts import monthly_recommendations
 from app.components.pending import pending_panel
 from app.components.text import plain
-from app.guard import require, simulated_banner
+from app.guard import history_banner, require, simulated_banner
 from app.navigation import pages_for
 from app.services import get_services
 from backend.decisioning import FeedbackError, period_of
@@ -70,6 +70,7 @@ pending_panel(svc, user)
 
 book = _summary()
 st.subheader("Decision book")
+history_banner()
 if book["simulated"]:
     simulated_banner(book["simulated"])
 if not book["applications"]:

@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 
 class AlertSchedule:
     def __init__(self, alerts: Callable[[], Any], now: Callable[[], datetime], *, check_every: timedelta,
-                 refresh_every: timedelta | None) -> None:
-        self.alerts, self.now = alerts, now
+                 refresh_every: timedelta | None, hold: Callable[[], bool] | None = None) -> None:
+        """``hold``: while it answers True a scheduled run is skipped (the console's: while the simulated history
+        is being written, whose own weekly runs judge the rules at their historical times and whose last run
+        judges them as of today: a run in between would judge a half-written book)."""
+        self.alerts, self.now, self.hold = alerts, now, hold
         self.check_every, self.refresh_every = check_every, refresh_every
         self.last_refresh: datetime | None = None
         self.runs = 0
@@ -37,6 +40,9 @@ class AlertSchedule:
     def _loop(self) -> None:
         while not self._stop.wait(self.check_every.total_seconds()):
             try:
+                if self.hold is not None and self.hold():
+                    log.info("the scheduled alert check waits: the simulated history is being written")
+                    continue
                 self.run_once()
             except Exception:  # noqa: BLE001 - a schedule must outlive one bad run
                 log.exception("the scheduled alert check failed; the next one tries again")

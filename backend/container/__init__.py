@@ -330,6 +330,6 @@ def build_services(settings: Settings | None = None, *, db: Database | None = No
         rollout=rollout, scoring=scoring, decisions=DecisionService(db, clock, settings.policy),
         workspace=WorkspaceService(db, scoring, engine, clock, qa=DecisionQA(scoring),
                                    qa_llm=_qa_llm(scoring, engine, overrides)),
-        book=BookService(db), outcomes=OutcomeService(db, clock), feedback=FeedbackService(db, clock),
+        book=BookService(db, settings.data_dir), outcomes=OutcomeService(db, clock), feedback=FeedbackService(db, clock),
         health=health, overrides=dict(overrides),
     )

@@ -18,6 +18,7 @@ from backend.decisioning.feedback import FeedbackError, FeedbackItem, FeedbackSe
 from backend.decisioning.letters import NoticeNotRequired, build_notice, notice_outcome, render_text
 from backend.decisioning.letters_pdf import render_pdf
 from backend.decisioning.outcomes import OutcomeService
+from backend.decisioning.preparation import HistoryProgress, ProgressFile, ProgressRecorder
 from backend.decisioning.workspace import FEATURE_OFF, AIHidden, WorkspaceService
 
 __all__ = [
@@ -34,10 +35,13 @@ __all__ = [
     "FeedbackError",
     "FeedbackItem",
     "FeedbackService",
+    "HistoryProgress",
     "LetterSettings",
     "NoticeNotRequired",
     "NoticeSettings",
     "OutcomeService",
+    "ProgressFile",
+    "ProgressRecorder",
     "period_of",
     "render_pdf",
     "render_text",

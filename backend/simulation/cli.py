@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +51,10 @@ def register(app: typer.Typer) -> None:
                                                    "defaults) before loading today's applications")] = False,
         volume: Annotated[int, typer.Option(min=10, max=2_000_000,
                                             help="With --history: applications per month")] = 20_000,
+        background: Annotated[bool, typer.Option(help="With --history: load today's applications first and write "
+                                                      "the history in a process of its own, returning at once "
+                                                      "(`make run` opens the console meanwhile; pages say how far "
+                                                      "it has got)")] = False,
     ) -> None:
         """Prepare the demo (idempotent): schema, one user per role, a trained model, simulated applications.
 
@@ -75,6 +80,17 @@ def register(app: typer.Typer) -> None:
         model_msg = demo_svc.ensure_model(train_rows=train_rows, seed=seed, echo=out.print,
                                           progress=progress_bar("training"))
         out.print(model_msg)
+        if history and background:
+            from backend.simulation.background import start_history
+
+            # the phases first: today's applications are scored in the arm of the phase in force now
+            sim = _simulator(svc, volume=volume)
+            sim.prepare_rollout()
+            added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
+                                               progress=progress_bar("scoring simulated applications"))
+            out.print(f"simulated applications: {added:,} added")
+            out.print(start_history(svc.settings.data_dir, sim.cfg))
+            return
         if history:
             _simulate(svc, volume=volume)
         added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
@@ -140,28 +156,63 @@ def register_seed_demo(app: typer.Typer) -> None:
                   incident=incident, retrain=retrain, monitoring=monitoring)
 
 
-def _simulate(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_at: datetime | None = None,
-              as_of_at: datetime | None = None, incident: bool = True, retrain: bool = True,
-              monitoring: bool = True) -> None:
-    """Replay the simulated history through ``svc`` and print what it wrote (``seed-demo``, ``demo --history``)."""
-    from backend.platform.cli import out, progress_bar
-    from backend.simulation.monitors import quiet_simulated_alerts
-    from backend.simulation.operations import OperationsSimulator, SimConfig
+def _config(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_at: datetime | None = None,
+            as_of_at: datetime | None = None, incident: bool = True, retrain: bool = True,
+            monitoring: bool = True) -> Any:
+    from backend.simulation.config import SimConfig
 
     # the weekly monitor runs in a second process, overlapping the days (backend/simulation/monitors.py)
     opts: dict[str, Any] = dict(volume=volume, seed=seed, incident=incident, retrain=retrain, monitoring=monitoring,
                                 monitor_process=monitoring)
     if as_of_at is not None:
         opts["as_of"] = as_of_at
-    cfg = (SimConfig(start=start_at, months=months, **opts) if start_at is not None
-           else SimConfig.rolling(svc.clock.now(), months=months, **opts))
+    return (SimConfig(start=start_at, months=months, **opts) if start_at is not None
+            else SimConfig.rolling(svc.clock.now(), months=months, **opts))
+
+
+def _simulator(svc: Any, progress: Any = None, **kw: Any) -> Any:
+    from backend.platform.cli import out
+    from backend.simulation.operations import OperationsSimulator
+
+    return OperationsSimulator(svc, _config(svc, **kw), echo=out.print, progress=progress)
+
+
+def _simulate(svc: Any, **kw: Any) -> None:
+    """Replay the simulated history through ``svc`` and print what it wrote (``seed-demo``, ``demo --history``),
+    recording its progress for the console (:mod:`backend.decisioning.preparation`)."""
+    from backend.decisioning import ProgressFile, ProgressRecorder
+    from backend.platform.cli import out, progress_bar
+    from backend.simulation.background import LOG_ENV
+    from backend.simulation.monitors import quiet_simulated_alerts
+
+    bar = progress_bar("simulating operations")
+    sim = _simulator(svc, **kw)
+    cfg = sim.cfg
+    log = os.environ.get(LOG_ENV)
+    recorder = ProgressRecorder(ProgressFile(svc.settings.data_dir), first_day=cfg.start.date(),
+                                last_day=(cfg.end - timedelta(days=1)).date(), days=(cfg.end - cfg.start).days,
+                                log=Path(log) if log else None)
+
+    def progress(step: str, done: int, total: int) -> None:
+        bar(step, done, total)
+        recorder.day(step, done, total)
+        if done >= total:
+            recorder.finishing()
+
+    sim.progress = progress
     quiet_simulated_alerts()
-    report = OperationsSimulator(svc, cfg, echo=out.print, progress=progress_bar("simulating operations")).run()
-    out.print(f"simulated history ({cfg.start:%Y-%m-%d} to {cfg.end - timedelta(days=1):%Y-%m-%d}, seed {seed}): "
-              f"{report.applications:,} applications, {report.decisions:,} decisions, "
-              f"{report.explanations:,} explanations ({report.usage_rows:,} LLM usage rows), "
-              f"{report.feedback:,} ratings, {report.surveys:,} survey answers, {report.outcomes:,} outcomes "
-              f"in {report.seconds:.1f}s" + (f"; {report.skipped_days} days already present" if report.skipped_days
-                                             else ""))
+    try:
+        report = sim.run()
+    except Exception as exc:
+        recorder.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    summary = (f"simulated history ({cfg.start:%Y-%m-%d} to {cfg.end - timedelta(days=1):%Y-%m-%d}, seed {cfg.seed}): "
+               f"{report.applications:,} applications, {report.decisions:,} decisions, "
+               f"{report.explanations:,} explanations ({report.usage_rows:,} LLM usage rows), "
+               f"{report.feedback:,} ratings, {report.surveys:,} survey answers, {report.outcomes:,} outcomes "
+               f"in {report.seconds:.1f}s" + (f"; {report.skipped_days} days already present" if report.skipped_days
+                                              else ""))
+    recorder.done(summary)
+    out.print(summary)
     for note in report.notes:
         out.print(f"  {note}")

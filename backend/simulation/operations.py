@@ -74,12 +74,19 @@ class OperationsSimulator:
         with self.svc.db.bulk_load():
             return self._run()
 
+    def prepare_rollout(self) -> dict[str, Actor]:
+        """The simulated staff and the rollout phases at their historical dates (idempotent): before anything
+        else, so applications scored today (the demo's queue) fall in the arm of the phase in force now."""
+        people = cast.ensure_people(self.svc.users, self.clock, self.cfg.start)
+        ensure_phases(self.svc, self.clock, self.cfg, people)
+        self.base.rollout.invalidate()  # the caller's own services read the phases again
+        return people
+
     def _run(self) -> SimReport:
         t0 = time.perf_counter()
         rep = SimReport()
         cfg = self.cfg
-        people = cast.ensure_people(self.svc.users, self.clock, cfg.start)
-        ensure_phases(self.svc, self.clock, cfg, people)
+        people = self.prepare_rollout()
         timeline = model_timeline(self.svc, self.clock, cfg, rep)
         df, true_df = self._cohorts()
         draws = self.draws = Draws(cfg.seed, len(df))
