@@ -57,6 +57,15 @@ def history_banner() -> None:
         st.warning(progress.sentence(), icon=":material/warning:")
 
 
+def history_key() -> str:
+    """Part of the key of figures a page caches: it changes with every day the history's writer records and when
+    it finishes, so a reload shows the days written since (and, once done, the cache holds again)."""
+    from app.services import get_services
+
+    progress = get_services().book.history_progress()
+    return "" if progress is None else f"{progress.state}:{progress.day}"
+
+
 def label_simulated() -> None:
     """The simulated-data banner on any page that shows book data, when the book holds simulated rows (and the
     history's progress while it is being written)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import cost_views as v
-from app.guard import label_simulated, require
+from app.guard import history_key, label_simulated, require
 from app.services import get_services
 from backend.analytics import COMPONENTS, CostReport, Scenario, what_if
 from backend.domain import Perm
@@ -19,11 +19,11 @@ ALL = "All months"
 
 
 @st.cache_data(ttl=300, show_spinner="Adding up the usage records…")
-def load_report() -> CostReport:
+def load_report(history: str) -> CostReport:
     return get_services().costs.report()
 
 
-report = load_report()
+report = load_report(history_key())
 c = report.settings
 with st.expander("Price table in use", icon=":material/sell:"):
     st.caption(v.PRICE_NOTE)

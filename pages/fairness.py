@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import fairness_charts as fc
-from app.guard import label_simulated, require
+from app.guard import history_key, label_simulated, require
 from app.services import get_services
 from backend.domain import Actor, Perm
 from backend.monitoring import (
@@ -47,7 +47,7 @@ def snapshots() -> list[Snapshot]:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def simulated() -> int:
+def simulated(history: str) -> int:
     return get_services().book.simulated_count()
 
 
@@ -136,7 +136,7 @@ with t_phase:
 with t_report:
     st.caption("The report names the threshold and the data window, with every figure above for this period, and "
                "the phase comparison.")
-    phases, n_sim, clock = [s for s in snaps if s.granularity == "phase"], simulated(), svc.clock
+    phases, n_sim, clock = [s for s in snaps if s.granularity == "phase"], simulated(history_key()), svc.clock
 
     def report() -> Report:
         return build_report(snap, phases=phases, generated_at=clock.now(), simulated=n_sim)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.components import cost_views as v
-from app.guard import label_simulated, require
+from app.guard import history_key, label_simulated, require
 from app.services import get_services
 from backend.analytics import E2E_DEFINITION, LatencyReport
 from backend.domain import Perm
@@ -19,11 +19,11 @@ target_s = float(get_services().settings.monitoring.thresholds.latency_p95_max_s
 
 
 @st.cache_data(ttl=300, show_spinner="Computing percentiles from the recorded timings…")
-def load_report(target: float) -> LatencyReport:
+def load_report(target: float, history: str) -> LatencyReport:
     return get_services().latency.report(target_s=target)
 
 
-report = load_report(target_s)
+report = load_report(target_s, history_key())
 e2e = report.end_to_end
 if e2e is None and not report.rows:
     st.info("No timings recorded yet: latency appears here once applications are scored.")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from app.components import phase_views as pv
 from app.components.verdict_accept import accept_forms
-from app.guard import label_simulated, require
+from app.guard import history_key, label_simulated, require
 from app.services import get_services
 from backend.analytics import (
     METRICS,
@@ -60,7 +60,7 @@ def plan(metric: str, mde: float, alpha: float, power: float, share: float) -> P
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def simulated() -> int:
+def simulated(history: str) -> int:
     return get_services().book.simulated_count()
 
 
@@ -130,7 +130,7 @@ except ValueError as exc:
     st.error(str(exc))
 
 st.header("Phase review report")
-report = svc.experiments.report(simulated=simulated(), overview=ov)  # the page's numbers; files made on click
+report = svc.experiments.report(simulated=simulated(history_key()), overview=ov)  # the page's numbers; files made on click
 stamp = f"{report.generated_at:%Y-%m-%d}"
 st.caption(f"Dated {report.generated_at:%Y-%m-%d %H:%M} UTC" + (", labelled simulated." if report.simulated else "."))
 r1, r2 = st.columns(2)

@@ -84,3 +84,28 @@ def test_the_alert_schedule_waits_while_the_history_is_written():
         assert calls and sched.runs >= 1  # released: the rules are judged again
     finally:
         sched.stop()
+
+
+def test_cached_figures_are_recomputed_as_days_are_written_and_once_done(console, writer, monkeypatch):
+    """"Reload the page to see more" holds: a page's cached report (Costs: five minutes) is keyed on the
+    history's progress, so each day recorded and the end of the run read the book again; then it caches."""
+    from app.navigation import PAGES_DIR
+    from backend.analytics.costs import CostService
+
+    calls: list[int] = []
+    real = CostService.report
+    monkeypatch.setattr(CostService, "report", lambda self: calls.append(1) or real(self))
+    rec = ProgressRecorder(ProgressFile(console.data_dir), first_day=date(2026, 6, 7), last_day=date(2026, 12, 6),
+                           days=183, pid=writer.pid, every=0.0)
+    rec.day("2026-06-16", 10, 183)
+    at = console.open_page("product_lead", PAGES_DIR / "costs.py")
+    assert len(calls) == 1
+    at.run()
+    assert len(calls) == 1  # the same day: cached
+    rec.day("2026-06-17", 11, 183)
+    at.run()
+    assert len(calls) == 2  # a day more: read again
+    rec.done("simulated history (...)")
+    at.run()
+    at.run()
+    assert len(calls) == 3  # done: read once more, then cached
