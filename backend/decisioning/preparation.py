@@ -91,6 +91,8 @@ class ProgressFile:
             progress = HistoryProgress(**fields)
         except (OSError, ValueError, TypeError, KeyError):
             return None
+        if not _well_formed(progress):
+            return None
         if progress.running and not process_alive(progress.pid, progress.pid_started):
             return replace(progress, state=STOPPED)
         return progress
@@ -176,6 +178,16 @@ def _stat(pid: int) -> tuple[str, int] | None:
         return fields[0], int(fields[19])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _well_formed(p: HistoryProgress) -> bool:
+    """Every field of the type the writer gives it (a hand-edited or foreign file is no record)."""
+    ints = (p.pid, p.day, p.days) + (() if p.pid_started is None else (p.pid_started,))
+    texts = (p.state, p.started_at, p.updated_at, p.first_day, p.last_day)
+    optional = (p.through, p.log, p.message)
+    return (all(type(v) is int for v in ints) and all(isinstance(v, str) for v in texts)
+            and all(v is None or isinstance(v, str) for v in optional)
+            and p.state in (*RUNNING, DONE, STOPPED, FAILED))
 
 
 def _now() -> str:

@@ -170,11 +170,12 @@ def _config(svc: Any, *, volume: int, months: int = 6, seed: int = 11, start_at:
             else SimConfig.rolling(svc.clock.now(), months=months, **opts))
 
 
-def _simulator(svc: Any, progress: Any = None, **kw: Any) -> Any:
+def _simulator(svc: Any, **kw: Any) -> Any:
+    """The simulator of the history ``kw`` describes (:func:`_config`), with no progress reports yet."""
     from backend.platform.cli import out
     from backend.simulation.operations import OperationsSimulator
 
-    return OperationsSimulator(svc, _config(svc, **kw), echo=out.print, progress=progress)
+    return OperationsSimulator(svc, _config(svc, **kw), echo=out.print)
 
 
 def _simulate(svc: Any, **kw: Any) -> None:

@@ -91,6 +91,17 @@ def test_a_torn_or_foreign_file_reads_as_no_record(tmp_path, content):
     assert ProgressFile(tmp_path).read() is None  # a page never fails over it
 
 
+@pytest.mark.parametrize(("field", "value"), [("pid", "x"), ("pid", None), ("pid", 1.5), ("day", "96"),
+                                              ("days", None), ("state", "paused"), ("state", 3), ("through", 20),
+                                              ("pid_started", "soon"), ("pid", True)])
+def test_a_record_with_a_field_of_the_wrong_type_reads_as_no_record(tmp_path, field, value):
+    _recorder(tmp_path)
+    raw = json.loads((tmp_path / "history_status.json").read_text())
+    raw[field] = value
+    (tmp_path / "history_status.json").write_text(json.dumps(raw))
+    assert ProgressFile(tmp_path).read() is None
+
+
 def test_a_failure_is_recorded_with_its_reason_and_log(tmp_path):
     rec = _recorder(tmp_path, log=tmp_path / "history.log")
     rec.day("2026-08-01", 56, 183)
