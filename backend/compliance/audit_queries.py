@@ -22,9 +22,9 @@ import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, event, func, insert, select
+from sqlalchemy import Select, Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from backend.compliance.audit_payload import canonical_json, sha256
@@ -34,6 +34,7 @@ from backend.platform.db.tables_governance import AuditLog
 GENESIS = "0" * 64
 PENDING = ""  # prev_hash of a row written since 0009: its place comes from the sequencer's batches
 CHUNK = 2000  # rows per multi-row INSERT in append_many
+_AUDIT_TABLE = cast(Table, AuditLog.__table__)
 _APPENDED = "creditrisk.audit_appended"  # Session.info flag: this transaction wrote audit rows
 _INLINE: weakref.WeakKeyDictionary[Any, Callable[[], None]] = weakref.WeakKeyDictionary()
 
@@ -166,7 +167,9 @@ def append_many(s: Session, entries: Sequence[AuditEntry]) -> list[str]:
                      "prev_hash": PENDING, "row_hash": h})
         hashes.append(h)
     for i in range(0, len(rows), CHUNK):  # insertmanyvalues keeps the order, so seq follows the list
-        s.execute(insert(AuditLog), rows[i:i + CHUNK])
+        # Core, not the ORM entity: the ORM's bulk path sorts each row's keys into properties first (a third of
+        # this function's time, ~30 us a row) for rows that are already the table's columns
+        s.execute(insert(_AUDIT_TABLE), rows[i:i + CHUNK])
     return hashes
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy import Table, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from backend.platform.db.base import uuid_text
@@ -100,9 +100,11 @@ class DecisionRepository:
         return out
 
     def insert_many(self, rows: list[dict[str, Any]]) -> None:
-        """Decisions as multi-row INSERTs (ids and every column given)."""
+        """Decisions as multi-row INSERTs (ids and every column given), through Core: the ORM's bulk path sorts
+        each row's keys into properties first, for rows that are the table's columns already."""
+        table = cast(Table, Decision.__table__)
         for i in range(0, len(rows), INSERT_CHUNK):
-            self.s.execute(insert(Decision), rows[i:i + INSERT_CHUNK])
+            self.s.execute(insert(table), rows[i:i + INSERT_CHUNK])
 
     def pending(self, limit: int) -> list[tuple[Decision, Prediction | None, Application]]:
         """Overrides awaiting a second person, oldest first."""
