@@ -49,7 +49,7 @@ def history_banner() -> None:
     from app.services import get_services
 
     progress = get_services().book.history_progress()
-    if progress is None or progress.state == "done":
+    if progress is None or progress.complete:
         return
     if progress.running:
         st.info(progress.sentence(), icon=":material/hourglass_top:")

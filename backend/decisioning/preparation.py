@@ -48,13 +48,17 @@ class HistoryProgress:
     def running(self) -> bool:
         return self.state in RUNNING
 
+    @property
+    def complete(self) -> bool:
+        return self.state == DONE
+
     def sentence(self) -> str:
         """What a page says about the history (the console shows it above the page's figures)."""
         through = f", through {_day(self.through)}" if self.through else ""
         span = f"{_day(self.first_day)} to {_day(self.last_day)}"
         if self.state == WRITING and not self.day:
-            return (f"The simulated history ({span}) is being prepared: no day is written yet. Figures on this "
-                    "page grow as its days are written (a few minutes on a 2-core machine); reload the page to "
+            return (f"The simulated history ({span}) is being prepared: its writer is starting. Figures on this "
+                    "page change as its days are written (a few minutes on a 2-core machine); reload the page to "
                     "see more.")
         if self.state == WRITING:
             return (f"The simulated history ({span}) is still being written: day {self.day:,} of {self.days:,}"

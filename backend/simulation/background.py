@@ -24,14 +24,18 @@ LOG_FILE = "history.log"
 LOG_ENV = "CREDITRISK_HISTORY_LOG"
 
 
-def start_history(data_dir: Path, cfg: SimConfig) -> str:
+def start_history(data_dir: Path, cfg: SimConfig, *, book_has_history: bool = True) -> str:
     """Start the history's process (``cfg``: its rolling defaults at ``cfg.volume`` a month) unless one is
-    already writing; what to tell the person who ran `make run`."""
+    already writing, or the one recorded finished the same history (``book_has_history``: the book holds it,
+    e.g. the database was not replaced since); what to tell the person who ran `make run`."""
     file = ProgressFile(data_dir)
     progress = file.read()
     if progress is not None and progress.running:
         return (f"the simulated history is already being written by process {progress.pid} (day {progress.day:,} "
                 f"of {progress.days:,}); the console's pages say how far it has got")
+    last_day = (cfg.end - timedelta(days=1)).date().isoformat()
+    if progress is not None and progress.complete and progress.last_day == last_day and book_has_history:
+        return f"the simulated history is complete ({progress.first_day} to {progress.last_day})"
     log = Path(data_dir) / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, LOG_ENV: str(log.resolve())}

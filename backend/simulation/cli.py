@@ -89,7 +89,8 @@ def register(app: typer.Typer) -> None:
             added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
                                                progress=progress_bar("scoring simulated applications"))
             out.print(f"simulated applications: {added:,} added")
-            out.print(start_history(svc.settings.data_dir, sim.cfg))
+            # (more simulated applications than today's: the history's days are in this book)
+            out.print(start_history(svc.settings.data_dir, sim.cfg, book_has_history=svc.book.simulated_count() > rows))
             return
         if history:
             _simulate(svc, volume=volume)

@@ -99,6 +99,15 @@ def test_history_beside_the_console_stops_resumes_and_finishes(data_dir):
             ids = s.execute(select(func.count(), func.count(func.distinct(Application.external_id)))
                             .select_from(Application)).one()
         assert ids[0] == ids[1] and ids[0] > kept  # finished, nothing written twice
+        finished = _start()  # a third `make run` the same day: the history is complete, nothing is started
+        assert "the simulated history is complete" in finished and file.read() == done
+        (data_dir / "creditrisk.db").rename(data_dir / "elsewhere.db")  # the book replaced: its history is not there
+        for suffix in ("-wal", "-shm"):
+            (data_dir / f"creditrisk.db{suffix}").unlink(missing_ok=True)
+        fresh = _start()
+        assert "being written in the background" in fresh
+        pids.append(file.read().pid)
+        assert _wait(file, lambda p: p.state not in RUNNING, "history in the new book").state == DONE
         log = (data_dir / "history.log").read_text()
         assert "Traceback" not in log and "simulated history (" in log
         svc.close()

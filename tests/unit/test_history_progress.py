@@ -36,7 +36,7 @@ def test_a_run_records_each_state_in_order(tmp_path):
     rec = _recorder(tmp_path, every=0.0)
     first = file.read()
     assert first is not None and first.state == WRITING and first.pid == os.getpid() and first.day == 0
-    assert "is being prepared: no day is written yet" in first.sentence()
+    assert "is being prepared: its writer is starting" in first.sentence()
     rec.day("2026-06-07", 1, 183)
     rec.day("2026-09-10", 96, 183)
     p = file.read()
