@@ -86,6 +86,9 @@ def register(app: typer.Typer) -> None:
             # the phases first: today's applications are scored in the arm of the phase in force now
             sim = _simulator(svc, volume=volume)
             sim.prepare_rollout()
+            # and the incident's retrained model promoted and rolled back now, before the console can score anything
+            for note in sim.prepare_models():
+                out.print(f"  {note}")
             added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
                                                progress=progress_bar("scoring simulated applications"))
             out.print(f"simulated applications: {added:,} added")

@@ -82,6 +82,16 @@ class OperationsSimulator:
         self.base.rollout.invalidate()  # the caller's own services read the phases again
         return people
 
+    def prepare_models(self) -> list[str]:
+        """The incident's retrained model, trained, promoted and rolled back at their historical times (idempotent:
+        a second call finds the rollback in the registry). `make run` does it before the console opens, so that
+        model never serves a request of the console while the history is written beside it. What happened, as
+        notes."""
+        rep = SimReport()
+        model_timeline(self.svc, self.clock, self.cfg, rep)
+        self.base.models.invalidate()  # the caller's services read the aliases again
+        return rep.notes
+
     def _run(self) -> SimReport:
         t0 = time.perf_counter()
         rep = SimReport()

@@ -74,6 +74,12 @@ def test_history_beside_the_console_stops_resumes_and_finishes(data_dir):
             today = s.execute(select(Application.phase, Application.arm)).all()
         assert len(today) == 3 and all(phase and arm for phase, arm in today), today
         assert {phase for phase, _ in today} == {svc.rollout.active().phase} - {"default"}
+        # the incident's retrained model was promoted and rolled back before the command returned (before the
+        # console opens): it never serves the console while the history is written
+        champion_before = svc.models.registry().resolve("champion")
+        actions = [e["action"] for e in svc.models.registry().aliases()["events"]]
+        assert actions[-2:] == ["promote", "rollback"], actions
+        assert "rolled back" in out
 
         again = _start()  # a second `make run` while it writes: no second writer
         assert f"already being written by process {first.pid}" in again
@@ -99,6 +105,8 @@ def test_history_beside_the_console_stops_resumes_and_finishes(data_dir):
             ids = s.execute(select(func.count(), func.count(func.distinct(Application.external_id)))
                             .select_from(Application)).one()
         assert ids[0] == ids[1] and ids[0] > kept  # finished, nothing written twice
+        assert svc.models.registry().resolve("champion") == champion_before  # the writer promoted nothing more
+        assert [e["action"] for e in svc.models.registry().aliases()["events"]][-2:] == ["promote", "rollback"]
         finished = _start()  # a third `make run` the same day: the history is complete, nothing is started
         assert "the simulated history is complete" in finished and file.read() == done
         (data_dir / "creditrisk.db").rename(data_dir / "elsewhere.db")  # the book replaced: its history is not there
