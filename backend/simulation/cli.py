@@ -80,26 +80,21 @@ def register(app: typer.Typer) -> None:
         model_msg = demo_svc.ensure_model(train_rows=train_rows, seed=seed, echo=out.print,
                                           progress=progress_bar("training"))
         out.print(model_msg)
-        if history and background:
-            from backend.simulation.background import start_history
-
-            # the phases first: today's applications are scored in the arm of the phase in force now
-            sim = _simulator(svc, volume=volume)
-            sim.prepare_rollout()
-            # and the incident's retrained model promoted and rolled back now, before the console can score anything
-            for note in sim.prepare_models():
+        sim = _simulator(svc, volume=volume) if history and background else None
+        if sim is not None:  # the history beside the console (`make run`), so first what the console needs now:
+            sim.prepare_rollout()  # the phases (today's applications are scored in the arm of the phase in force)
+            for note in sim.prepare_models():  # the incident's retrained model promoted and rolled back already
                 out.print(f"  {note}")
-            added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
-                                               progress=progress_bar("scoring simulated applications"))
-            out.print(f"simulated applications: {added:,} added")
-            # (more simulated applications than today's: the history's days are in this book)
-            out.print(start_history(svc.settings.data_dir, sim.cfg, book_has_history=svc.book.simulated_count() > rows))
-            return
-        if history:
+        elif history:
             _simulate(svc, volume=volume)
         added = demo_svc.load_applications(rows=rows, seed=seed, echo=out.print,
                                            progress=progress_bar("scoring simulated applications"))
         out.print(f"simulated applications: {added:,} added")
+        if sim is not None:
+            from backend.simulation.background import start_history
+
+            # (more simulated applications than today's: the history's days are in this book)
+            out.print(start_history(svc.settings.data_dir, sim.cfg, book_has_history=svc.book.simulated_count() > rows))
 
 
 def register_demo_code(app: typer.Typer) -> None:
