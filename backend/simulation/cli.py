@@ -61,6 +61,8 @@ def register(app: typer.Typer) -> None:
         ``make run`` calls it once with ``--history``: one process start instead of three (~4 s each)."""
         from backend.simulation.demo import DemoService
 
+        if background and not history:
+            fail("--background writes the simulated history beside the console: use it with --history")
         svc = services(migrate=True)
         demo_svc = DemoService(svc)
         created = demo_svc.ensure_users()

@@ -122,3 +122,10 @@ def test_history_beside_the_console_stops_resumes_and_finishes(data_dir):
     finally:
         for pid in pids:
             _stop_group(pid)
+
+
+def test_background_without_history_is_refused_before_anything_is_written(data_dir):
+    result = CliRunner().invoke(app, ["demo", "--background", "--rows", "3"])
+    assert result.exit_code != 0 and "use it with --history" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not (data_dir / "creditrisk.db").exists() and not (data_dir / "history_status.json").exists()
